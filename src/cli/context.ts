@@ -1,0 +1,120 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import { type Command, Option } from "commander";
+import { type ConnectOptions, connect, DEFAULT_SERVER_URL, parseServerList } from "../common/connection.js";
+import { UsageError } from "../common/errors.js";
+import { createLogger, type Logger } from "../common/logger.js";
+import { DEFAULT_TOPOLOGY, type TopologyOptions, topologyOptions } from "../topology/spec.js";
+
+/** Flags every command shares (set on the root program, read with `optsWithGlobals()`). */
+export interface GlobalFlags {
+  server: string;
+  user?: string;
+  password?: string;
+  token?: string;
+  creds?: string;
+  nkey?: string;
+  tlscert?: string;
+  tlskey?: string;
+  tlsca?: string;
+  inboxPrefix?: string;
+  stream: string;
+  subjectPrefix: string;
+  logLevel: string;
+  debug?: boolean;
+}
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+export function addGlobalOptions(program: Command): Command {
+  return program
+    .addOption(
+      new Option("-s, --server <urls>", "NATS server URLs, comma-separated")
+        .env("NATS_URL")
+        .default(DEFAULT_SERVER_URL),
+    )
+    .addOption(new Option("--user <user>", "username").env("NATS_USER"))
+    .addOption(new Option("--password <password>", "password").env("NATS_PASSWORD"))
+    .addOption(new Option("--token <token>", "auth token").env("NATS_TOKEN"))
+    .addOption(new Option("--creds <file>", "user credentials file (JWT + seed)").env("NATS_CREDS"))
+    .addOption(new Option("--nkey <file>", "nkey seed file").env("NATS_NKEY"))
+    .addOption(new Option("--tlscert <file>", "TLS client certificate"))
+    .addOption(new Option("--tlskey <file>", "TLS client key"))
+    .addOption(new Option("--tlsca <file>", "CA to verify the server's certificate"))
+    .addOption(new Option("--inbox-prefix <prefix>", "reply inbox prefix (least-privilege users)"))
+    .addOption(
+      new Option("--stream <name>", "stream name").env("ORDERFLOW_STREAM").default(DEFAULT_TOPOLOGY.stream),
+    )
+    .addOption(
+      new Option("--subject-prefix <prefix>", "subject prefix: the stream takes <prefix>.*")
+        .env("ORDERFLOW_SUBJECT_PREFIX")
+        .default(DEFAULT_TOPOLOGY.subjectPrefix),
+    )
+    .addOption(
+      new Option("--log-level <level>", "log level")
+        .choices(LOG_LEVELS)
+        .env("ORDERFLOW_LOG_LEVEL")
+        .default("info"),
+    )
+    .option("--debug", "print stack traces on errors");
+}
+
+/** What a command needs from the global flags, resolved once. */
+export interface CommandContext {
+  flags: GlobalFlags;
+  logger: Logger;
+  topology: TopologyOptions;
+  connectOptions: ConnectOptions;
+  /** Connects with this command's connection name; the caller closes it. */
+  connect(): Promise<NatsConnection>;
+  /** Aborted on the first SIGINT/SIGTERM (wired in main.ts). */
+  signal: AbortSignal;
+}
+
+let shutdownSignal: AbortSignal = new AbortController().signal;
+
+/** Called once by main.ts with the signal its SIGINT/SIGTERM handlers abort. */
+export function setShutdownSignal(signal: AbortSignal): void {
+  shutdownSignal = signal;
+}
+
+export function commandContext(
+  cmd: Command,
+  name: string,
+  topology: Partial<TopologyOptions> = {},
+): CommandContext {
+  const flags = cmd.optsWithGlobals<GlobalFlags>();
+  if (!LOG_LEVELS.includes(flags.logLevel)) throw new UsageError(`bad --log-level "${flags.logLevel}"`);
+  const logger = createLogger({ level: flags.logLevel as "info" }).child({ cmd: name });
+  const connectOptions: ConnectOptions = {
+    servers: parseServerList(flags.server),
+    name: `orderflow-${name}`,
+    user: flags.user,
+    password: flags.password,
+    token: flags.token,
+    creds: flags.creds,
+    nkey: flags.nkey,
+    tlsCert: flags.tlscert,
+    tlsKey: flags.tlskey,
+    tlsCa: flags.tlsca,
+    inboxPrefix: flags.inboxPrefix,
+  };
+  return {
+    flags,
+    logger,
+    topology: topologyOptions({ stream: flags.stream, subjectPrefix: flags.subjectPrefix, ...topology }),
+    connectOptions,
+    connect: () => connect(connectOptions, logger),
+    signal: shutdownSignal,
+  };
+}
+
+/** Parses a whole number flag, with a one-line error naming the flag. */
+export function intFlag(name: string, min: number, max = Number.MAX_SAFE_INTEGER): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, got "${v}"`);
+    }
+    return n;
+  };
+}

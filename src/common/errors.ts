@@ -1,0 +1,147 @@
+/**
+ * One catalogue of orderflow's error codes. Every error we raise is an OrderflowError with a code,
+ * a one-line message meant for an operator, an optional hint (how to fix it) and the cause.
+ */
+export const ErrorCode = {
+  Usage: "USAGE",
+  ServerUnreachable: "SERVER_UNREACHABLE",
+  Permission: "PERMISSION",
+  StreamMissing: "STREAM_MISSING",
+  TopologyUnupdatable: "TOPOLOGY_UNUPDATABLE",
+  Topology: "TOPOLOGY",
+  InvalidOrder: "INVALID_ORDER",
+  Publish: "PUBLISH",
+  ServerBinaryMissing: "SERVER_BINARY_MISSING",
+  ServerStart: "SERVER_START",
+  Internal: "INTERNAL",
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export interface OrderflowErrorOptions {
+  /** How the operator can fix it; printed after the message. */
+  hint?: string;
+  cause?: unknown;
+}
+
+export class OrderflowError extends Error {
+  override name = "OrderflowError";
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: OrderflowErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.hint = options.hint;
+  }
+
+  /** The one line an operator sees: message, then the hint. */
+  oneLine(): string {
+    return this.hint ? `${this.message}; ${this.hint}` : this.message;
+  }
+}
+
+/** A bad flag, argument or template: the user's input, not the system, is wrong. */
+export class UsageError extends OrderflowError {
+  override name = "UsageError";
+  constructor(message: string, options: OrderflowErrorOptions = {}) {
+    super(ErrorCode.Usage, message, options);
+  }
+}
+
+export class ConnectionError extends OrderflowError {
+  override name = "ConnectionError";
+  readonly servers: readonly string[];
+  constructor(servers: readonly string[], reason: string, options: OrderflowErrorOptions = {}) {
+    super(ErrorCode.ServerUnreachable, `cannot connect to NATS at ${servers.join(",")}: ${reason}`, options);
+    this.servers = servers;
+  }
+}
+
+export class PermissionError extends OrderflowError {
+  override name = "PermissionError";
+  readonly subject: string | undefined;
+  constructor(message: string, options: OrderflowErrorOptions & { subject?: string } = {}) {
+    super(ErrorCode.Permission, message, options);
+    this.subject = options.subject;
+  }
+}
+
+export class StreamMissingError extends OrderflowError {
+  override name = "StreamMissingError";
+  readonly stream: string;
+  constructor(stream: string, options: OrderflowErrorOptions = {}) {
+    super(ErrorCode.StreamMissing, `stream ${stream} not found`, {
+      hint: "run `orderflow setup` first",
+      ...options,
+    });
+    this.stream = stream;
+  }
+}
+
+/** A field of an existing stream or consumer that the server will not change in place. */
+export class UnupdatableFieldError extends OrderflowError {
+  override name = "UnupdatableFieldError";
+  readonly object: string;
+  readonly fields: readonly string[];
+  constructor(
+    object: string,
+    fields: readonly string[],
+    detail: string,
+    options: OrderflowErrorOptions = {},
+  ) {
+    super(
+      ErrorCode.TopologyUnupdatable,
+      `${object}: cannot change ${fields.join(", ")} in place (${detail})`,
+      {
+        hint: `delete ${object} (its data goes with it) and run \`orderflow setup\` again, or keep the existing value`,
+        ...options,
+      },
+    );
+    this.object = object;
+    this.fields = fields;
+  }
+}
+
+export class TopologyError extends OrderflowError {
+  override name = "TopologyError";
+  constructor(message: string, options: OrderflowErrorOptions = {}) {
+    super(ErrorCode.Topology, message, options);
+  }
+}
+
+/**
+ * Thrown by a stage handler for an order that can never be processed, however often it is retried:
+ * the worker dead-letters it at once instead of retrying.
+ */
+export class InvalidOrderError extends OrderflowError {
+  override name = "InvalidOrderError";
+  /** A short machine-readable reason, e.g. `empty`, `not-utf8`, `control-char`, `too-long`. */
+  readonly reason: string;
+  constructor(reason: string, message: string, options: OrderflowErrorOptions = {}) {
+    super(ErrorCode.InvalidOrder, message, options);
+    this.reason = reason;
+  }
+}
+
+export class PublishError extends OrderflowError {
+  override name = "PublishError";
+  readonly subject: string;
+  constructor(subject: string, message: string, options: OrderflowErrorOptions = {}) {
+    super(ErrorCode.Publish, `publish to ${subject} failed: ${message}`, options);
+    this.subject = subject;
+  }
+}
+
+export class ServerBinaryMissingError extends OrderflowError {
+  override name = "ServerBinaryMissingError";
+  constructor(tried: readonly string[]) {
+    super(ErrorCode.ServerBinaryMissing, `nats-server not found (looked at ${tried.join(", ")})`, {
+      hint: "install it (`apt-get install -y nats-server`, `brew install nats-server`) or set NATS_SERVER_BIN, or start one with `docker compose up -d`",
+    });
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

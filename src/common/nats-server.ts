@@ -1,0 +1,252 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { accessSync, constants } from "node:fs";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { createConnection } from "node:net";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+import { ErrorCode, OrderflowError, ServerBinaryMissingError } from "./errors.js";
+
+/** Where we look for nats-server: `$NATS_SERVER_BIN`, then PATH, then Debian's `/usr/sbin`. */
+export function findNatsServerBinary(env: NodeJS.ProcessEnv = process.env): string {
+  const tried: string[] = [];
+  const candidates = [
+    ...(env.NATS_SERVER_BIN ? [env.NATS_SERVER_BIN] : []),
+    ...(env.PATH ?? "")
+      .split(delimiter)
+      .filter(Boolean)
+      .map((d) => join(d, "nats-server")),
+    "/usr/sbin/nats-server",
+    "/usr/local/bin/nats-server",
+  ];
+  for (const c of candidates) {
+    tried.push(c);
+    try {
+      accessSync(c, constants.X_OK);
+      return c;
+    } catch (err) {
+      // Absent or not executable: the next candidate may do. Anything else is worth reporting.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== "ENOENT" && code !== "EACCES" && code !== "ENOTDIR") throw err;
+    }
+  }
+  throw new ServerBinaryMissingError(tried.length > 4 ? [...tried.slice(0, 1), "$PATH", "/usr/sbin"] : tried);
+}
+
+export interface NatsServerOptions {
+  /** Client port; default 0 = any free port (the first start picks it, restarts keep it). */
+  port?: number;
+  /** Interface to listen on; default 127.0.0.1. */
+  host?: string;
+  /** JetStream store; default a fresh temp dir, removed by {@link NatsServer.cleanup}. */
+  storeDir?: string;
+  /** `server_name`; needed for clustering. */
+  serverName?: string;
+  /** Extra config text appended to the generated file (cluster, accounts, tls blocks). */
+  extraConfig?: string;
+  /** Binary; default {@link findNatsServerBinary}. */
+  binary?: string;
+  /** Largest file store JetStream may use; default 4 GiB (the bench writes millions of messages). */
+  maxFileStore?: string;
+  /** How long to wait for the server to accept clients; default 15 s. */
+  startTimeoutMs?: number;
+}
+
+interface Ports {
+  nats: string[];
+  monitoring?: string[];
+  cluster?: string[];
+}
+
+const LOG_LIMIT = 64 * 1024;
+
+/**
+ * A nats-server child process with JetStream, on loopback. `orderflow up` uses it when no server is
+ * reachable; the tests use it for a server of their own that they can stop, kill -9 and restart on the
+ * same ports and store.
+ */
+export class NatsServer {
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  private log = "";
+  private workDir = "";
+  port = 0;
+  monitorPort = 0;
+  storeDir = "";
+
+  private constructor(private readonly opts: NatsServerOptions) {}
+
+  static async start(opts: NatsServerOptions = {}): Promise<NatsServer> {
+    const server = new NatsServer(opts);
+    await server.init();
+    await server.launch();
+    return server;
+  }
+
+  get url(): string {
+    return `nats://${this.opts.host ?? "127.0.0.1"}:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** The server's own log lines (last 64 KiB), for failing tests. */
+  logs(): string {
+    return this.log;
+  }
+
+  private async init(): Promise<void> {
+    this.workDir = await mkdtemp(join(tmpdir(), "orderflow-nats-"));
+    if (this.opts.storeDir) {
+      this.storeDir = this.opts.storeDir;
+      await mkdir(this.storeDir, { recursive: true });
+    } else {
+      this.storeDir = join(this.workDir, "store");
+    }
+    this.port = this.opts.port ?? 0;
+  }
+
+  private config(): string {
+    const host = this.opts.host ?? "127.0.0.1";
+    const lines = [
+      `listen: "${host}:${this.port > 0 ? this.port : -1}"`,
+      `http: "127.0.0.1:${this.monitorPort > 0 ? this.monitorPort : -1}"`,
+      `ports_file_dir: "${this.workDir}"`,
+      ...(this.opts.serverName ? [`server_name: "${this.opts.serverName}"`] : []),
+      `jetstream {`,
+      `  store_dir: "${this.storeDir}"`,
+      `  max_file_store: ${this.opts.maxFileStore ?? "4G"}`,
+      `  max_memory_store: 256M`,
+      `}`,
+      this.opts.extraConfig ?? "",
+    ];
+    return `${lines.join("\n")}\n`;
+  }
+
+  private async launch(): Promise<void> {
+    const binary = this.opts.binary ?? findNatsServerBinary();
+    const confPath = join(this.workDir, "nats-server.conf");
+    await writeFile(confPath, this.config());
+    await this.removePortsFiles();
+    const child = spawn(binary, ["-c", confPath], { stdio: ["ignore", "pipe", "pipe"] });
+    this.child = child;
+    const append = (chunk: Buffer): void => {
+      this.log = (this.log + chunk.toString()).slice(-LOG_LIMIT);
+    };
+    child.stdout?.on("data", append);
+    child.stderr?.on("data", append);
+    let exitedEarly = false;
+    this.exited = new Promise((resolve) => {
+      child.once("exit", () => {
+        exitedEarly = true;
+        resolve();
+      });
+      child.once("error", (err) => {
+        append(Buffer.from(`spawn error: ${err.message}\n`));
+        exitedEarly = true;
+        resolve();
+      });
+    });
+    const deadline = Date.now() + (this.opts.startTimeoutMs ?? 15_000);
+    while (Date.now() < deadline) {
+      if (exitedEarly) break;
+      const ports = await this.readPorts(child.pid);
+      if (ports) {
+        this.port = portOf(ports.nats[0]);
+        if (ports.monitoring?.[0]) this.monitorPort = portOf(ports.monitoring[0]);
+        if (await probe(this.opts.host ?? "127.0.0.1", this.port)) return;
+      }
+      await sleep(25);
+    }
+    child.kill("SIGKILL");
+    await this.exited;
+    throw new OrderflowError(ErrorCode.ServerStart, `nats-server did not start: ${lastLine(this.log)}`, {
+      hint: `full log: ${this.log.length > 0 ? "see above" : "empty"}; config ${confPath}`,
+    });
+  }
+
+  private async removePortsFiles(): Promise<void> {
+    for (const f of await readdir(this.workDir)) {
+      if (f.endsWith(".ports")) await rm(join(this.workDir, f), { force: true });
+    }
+  }
+
+  private async readPorts(pid: number | undefined): Promise<Ports | undefined> {
+    if (pid === undefined) return undefined;
+    try {
+      return JSON.parse(await readFile(join(this.workDir, `nats-server_${pid}.ports`), "utf8")) as Ports;
+    } catch (err) {
+      // The server writes the file once it listens; until then it is absent or half-written.
+      if (err instanceof SyntaxError || (err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw err;
+    }
+  }
+
+  /** Graceful stop (SIGTERM): JetStream flushes its state. */
+  async stop(): Promise<void> {
+    await this.signal("SIGTERM");
+  }
+
+  /** A crash: SIGKILL, nothing flushed beyond what the OS already has. */
+  async kill(): Promise<void> {
+    await this.signal("SIGKILL");
+  }
+
+  private async signal(sig: NodeJS.Signals): Promise<void> {
+    if (!this.running) return;
+    this.child?.kill(sig);
+    await this.exited;
+  }
+
+  /** Starts again on the same ports and store dir. */
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.launch();
+  }
+
+  /** Starts again after a kill/stop, on the same ports and store. */
+  async start(): Promise<void> {
+    if (this.running) return;
+    await this.launch();
+  }
+
+  /** Stops the server and removes its temp files (and the store, when we made it). */
+  async cleanup(): Promise<void> {
+    await this.stop();
+    // A store we were given (e.g. `./.orderflow/`) lives outside workDir and is kept.
+    await rm(this.workDir, { recursive: true, force: true });
+  }
+}
+
+function portOf(hostPort: string | undefined): number {
+  const m = /:(\d+)$/.exec(hostPort ?? "");
+  if (!m?.[1]) throw new OrderflowError(ErrorCode.ServerStart, `bad ports file entry "${hostPort}"`);
+  return Number(m[1]);
+}
+
+function lastLine(log: string): string {
+  const lines = log.trim().split("\n");
+  return lines[lines.length - 1] ?? "(no output)";
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** True when something accepts TCP connections on host:port. */
+export function probe(host: string, port: number, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host, port });
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+  });
+}

@@ -1,0 +1,88 @@
+import type { ConsumerConfig, ConsumerInfo, StreamConfig } from "@nats-io/jetstream";
+
+/** One field of an existing stream or consumer that is not what the topology wants. */
+export interface FieldDiff {
+  field: string;
+  actual: unknown;
+  desired: unknown;
+  /** False where nats-server refuses to change the field in place (checked on 2.9.10). */
+  updatable: boolean;
+}
+
+/** Fields the server will not change on an existing stream. */
+const STREAM_FIXED = new Set(["name", "storage", "retention", "max_consumers"]);
+/** Fields the server will not change on an existing consumer. */
+const CONSUMER_FIXED = new Set([
+  "durable_name",
+  "deliver_policy",
+  "ack_policy",
+  "replay_policy",
+  "opt_start_seq",
+  "opt_start_time",
+  "filter_subject",
+  "deliver_group",
+  "flow_control",
+  "idle_heartbeat",
+  "headers_only",
+  "deliver_subject",
+]);
+
+/**
+ * The server omits false, zero and empty values from the configs it returns; treat them the same as
+ * absent so a topology made by the nats CLI compares equal to ours.
+ */
+function normalize(v: unknown): unknown {
+  if (v === undefined || v === null || v === false || v === 0 || v === "") return undefined;
+  if (Array.isArray(v)) return v.length === 0 ? undefined : v;
+  return v;
+}
+
+function same(a: unknown, b: unknown): boolean {
+  return JSON.stringify(normalize(a)) === JSON.stringify(normalize(b));
+}
+
+function diffFields(
+  actual: Record<string, unknown>,
+  desired: Record<string, unknown>,
+  fixed: ReadonlySet<string>,
+): FieldDiff[] {
+  const out: FieldDiff[] = [];
+  for (const [field, want] of Object.entries(desired)) {
+    if (!same(actual[field], want)) {
+      out.push({ field, actual: actual[field], desired: want, updatable: !fixed.has(field) });
+    }
+  }
+  return out;
+}
+
+export function diffStream(actual: StreamConfig, desired: StreamConfig): FieldDiff[] {
+  return diffFields(
+    actual as unknown as Record<string, unknown>,
+    desired as unknown as Record<string, unknown>,
+    STREAM_FIXED,
+  );
+}
+
+/**
+ * A consumer's `num_replicas` of 0 means "as many as the stream", so it is compared against the
+ * stream's replica count.
+ */
+export function diffConsumer(
+  actual: ConsumerInfo,
+  desired: ConsumerConfig,
+  streamReplicas: number,
+): FieldDiff[] {
+  const cfg = { ...(actual.config as unknown as Record<string, unknown>) };
+  if (!cfg.num_replicas) cfg.num_replicas = streamReplicas;
+  // A durable's "pull or push" is whether it has a deliver subject; changing it is never in place.
+  return diffFields(cfg, desired as unknown as Record<string, unknown>, CONSUMER_FIXED);
+}
+
+/** Human-readable value for plans and diffs: durations in ns print as seconds. */
+export function showValue(field: string, v: unknown): string {
+  if (v === undefined || v === null) return "(unset)";
+  if (typeof v === "number" && /(_wait|_window|max_age|idle_heartbeat)$/.test(field)) {
+    return v === 0 ? "0" : `${v / 1e9}s`;
+  }
+  return typeof v === "string" ? v : JSON.stringify(v);
+}

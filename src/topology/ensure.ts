@@ -1,0 +1,174 @@
+import {
+  type ConsumerConfig,
+  type ConsumerUpdateConfig,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamManager,
+  type StreamConfig,
+} from "@nats-io/jetstream";
+import { errorMessage, TopologyError, UnupdatableFieldError } from "../common/errors.js";
+import { diffConsumer, diffStream, type FieldDiff } from "./diff.js";
+import { consumerConfigs, streamConfig, type TopologyOptions } from "./spec.js";
+
+export const ChangeKind = { Create: "create", Update: "update", UpToDate: "up-to-date" } as const;
+export type ChangeKind = (typeof ChangeKind)[keyof typeof ChangeKind];
+
+export interface TopologyChange {
+  /** `stream ORDERS` or `consumer ORDERS > NEW`, as the nats CLI names them. */
+  object: string;
+  kind: ChangeKind;
+  diffs: FieldDiff[];
+}
+
+export interface EnsureOptions {
+  /** Plan only: report what would change and change nothing. */
+  dryRun?: boolean;
+}
+
+export interface TopologyPlan {
+  changes: TopologyChange[];
+  applied: boolean;
+}
+
+export function isUpToDate(plan: TopologyPlan): boolean {
+  return plan.changes.every((c) => c.kind === ChangeKind.UpToDate);
+}
+
+function isNotFound(err: unknown): boolean {
+  return (
+    err instanceof JetStreamApiError &&
+    (err.code === JetStreamApiCodes.StreamNotFound || err.code === JetStreamApiCodes.ConsumerNotFound)
+  );
+}
+
+function refuseFixed(change: TopologyChange): void {
+  const fixed = change.diffs.filter((d) => !d.updatable);
+  if (fixed.length > 0) {
+    throw new UnupdatableFieldError(
+      change.object,
+      fixed.map((d) => d.field),
+      fixed
+        .map((d) => `${d.field} is ${JSON.stringify(d.actual)}, want ${JSON.stringify(d.desired)}`)
+        .join("; "),
+    );
+  }
+}
+
+/**
+ * Brings the server to the topology: creates what is missing, updates what drifted, and refuses
+ * (before changing anything) when a difference cannot be updated in place. Safe to run any number
+ * of times, also against a topology made by the seed's nats CLI commands.
+ */
+export async function ensureTopology(
+  jsm: JetStreamManager,
+  t: TopologyOptions,
+  opts: EnsureOptions = {},
+): Promise<TopologyPlan> {
+  const desiredStream = streamConfig(t);
+  const changes: TopologyChange[] = [];
+
+  const stream = await jsm.streams.info(t.stream).catch((err: unknown) => {
+    if (isNotFound(err)) return undefined;
+    throw new TopologyError(`cannot read stream ${t.stream}: ${errorMessage(err)}`, { cause: err });
+  });
+  const streamChange: TopologyChange = stream
+    ? {
+        object: `stream ${t.stream}`,
+        kind: ChangeKind.UpToDate,
+        diffs: diffStream(stream.config, desiredStream),
+      }
+    : { object: `stream ${t.stream}`, kind: ChangeKind.Create, diffs: [] };
+  if (streamChange.diffs.length > 0) streamChange.kind = ChangeKind.Update;
+  changes.push(streamChange);
+
+  const consumers: Array<{ change: TopologyChange; config: ConsumerConfig }> = [];
+  for (const config of consumerConfigs(t)) {
+    const name = config.durable_name as string;
+    const object = `consumer ${t.stream} > ${name}`;
+    const info = stream
+      ? await jsm.consumers.info(t.stream, name).catch((err: unknown) => {
+          if (isNotFound(err)) return undefined;
+          throw new TopologyError(`cannot read ${object}: ${errorMessage(err)}`, { cause: err });
+        })
+      : undefined;
+    const diffs = info ? diffConsumer(info, config, stream?.config.num_replicas ?? t.replicas) : [];
+    const kind = !info ? ChangeKind.Create : diffs.length > 0 ? ChangeKind.Update : ChangeKind.UpToDate;
+    const change = { object, kind, diffs };
+    changes.push(change);
+    consumers.push({ change, config });
+  }
+
+  // Refuse before touching anything, so a failed setup never leaves a half-applied topology.
+  for (const change of changes) refuseFixed(change);
+  if (opts.dryRun || changes.every((c) => c.kind === ChangeKind.UpToDate)) {
+    return { changes, applied: false };
+  }
+
+  await applyStream(jsm, streamChange, desiredStream);
+  for (const { change, config } of consumers) await applyConsumer(jsm, t.stream, change, config);
+  return { changes, applied: true };
+}
+
+async function applyStream(jsm: JetStreamManager, change: TopologyChange, cfg: StreamConfig): Promise<void> {
+  try {
+    if (change.kind === ChangeKind.Create) await jsm.streams.add(cfg);
+    else if (change.kind === ChangeKind.Update) await jsm.streams.update(cfg.name, cfg);
+  } catch (err) {
+    throw serverRefused(change, err);
+  }
+}
+
+async function applyConsumer(
+  jsm: JetStreamManager,
+  stream: string,
+  change: TopologyChange,
+  cfg: ConsumerConfig,
+): Promise<void> {
+  try {
+    // `add` on an existing durable updates it silently on 2.9 and fails on 2.10+, so existing
+    // consumers always go through `update` with only the fields an update may carry.
+    if (change.kind === ChangeKind.Create) await jsm.consumers.add(stream, cfg);
+    else if (change.kind === ChangeKind.Update) {
+      await jsm.consumers.update(stream, cfg.durable_name as string, updatableFields(cfg));
+    }
+  } catch (err) {
+    throw serverRefused(change, err);
+  }
+}
+
+/** The part of a consumer config that an update may carry (the rest is fixed at creation). */
+function updatableFields(cfg: ConsumerConfig): ConsumerUpdateConfig {
+  const {
+    ack_wait,
+    max_deliver,
+    max_ack_pending,
+    max_waiting,
+    backoff,
+    num_replicas,
+    sample_freq,
+    description,
+  } = cfg;
+  return {
+    ack_wait,
+    max_deliver,
+    max_ack_pending,
+    max_waiting,
+    backoff,
+    num_replicas,
+    sample_freq,
+    description,
+  };
+}
+
+/** The server may refuse a change our static list thought updatable (e.g. replicas on one node). */
+function serverRefused(change: TopologyChange, err: unknown): Error {
+  if (change.kind === ChangeKind.Update) {
+    return new UnupdatableFieldError(
+      change.object,
+      change.diffs.map((d) => d.field),
+      `server said: ${errorMessage(err)}`,
+      { cause: err },
+    );
+  }
+  return new TopologyError(`cannot create ${change.object}: ${errorMessage(err)}`, { cause: err });
+}

@@ -1,0 +1,47 @@
+import {
+  type ConsumerInfo,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamManager,
+  type StreamInfo,
+} from "@nats-io/jetstream";
+import { errorMessage, StreamMissingError, TopologyError } from "../common/errors.js";
+import type { TopologyOptions } from "./spec.js";
+
+export interface TopologyState {
+  stream: StreamInfo;
+  /** The topology's consumers that exist, in NEW, DISPATCH, MONITOR order. */
+  consumers: ConsumerInfo[];
+}
+
+/** Stream info, or a StreamMissingError that tells the operator to run setup. */
+export async function streamInfo(jsm: JetStreamManager, t: TopologyOptions): Promise<StreamInfo> {
+  try {
+    return await jsm.streams.info(t.stream);
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) {
+      throw new StreamMissingError(t.stream, { cause: err });
+    }
+    throw new TopologyError(`cannot read stream ${t.stream}: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+export async function consumerInfo(
+  jsm: JetStreamManager,
+  stream: string,
+  name: string,
+): Promise<ConsumerInfo | undefined> {
+  try {
+    return await jsm.consumers.info(stream, name);
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound) return undefined;
+    throw new TopologyError(`cannot read consumer ${stream} > ${name}: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+export async function readTopology(jsm: JetStreamManager, t: TopologyOptions): Promise<TopologyState> {
+  const stream = await streamInfo(jsm, t);
+  const names = [t.newConsumer, t.dispatchConsumer, t.monitorConsumer];
+  const infos = await Promise.all(names.map((n) => consumerInfo(jsm, t.stream, n)));
+  return { stream, consumers: infos.filter((c): c is ConsumerInfo => c !== undefined) };
+}

@@ -1,0 +1,249 @@
+import { jetstreamManager } from "@nats-io/jetstream";
+import { nanos } from "@nats-io/nats-core";
+import { describe, expect, it } from "vitest";
+import { runCli } from "../helpers/cli.js";
+import { connectTo } from "../helpers/fixtures.js";
+import { startServer } from "../helpers/nats-server.js";
+
+// What the seed's `nats stream add ORDERS …` and `nats consumer add ORDERS …` commands send to the
+// server's JetStream API (the nats CLI's request bodies for those flags), so we can prove that a
+// topology made by the seed is accepted by `orderflow setup` unchanged.
+const SEED_STREAM = {
+  name: "ORDERS",
+  subjects: ["ORDERS.*"],
+  retention: "limits",
+  max_consumers: -1,
+  max_msgs_per_subject: -1,
+  max_msgs: -1,
+  max_bytes: -1,
+  max_age: 0,
+  max_msg_size: -1,
+  storage: "file",
+  discard: "old",
+  num_replicas: 1,
+  duplicate_window: 120_000_000_000,
+  sealed: false,
+  deny_delete: false,
+  deny_purge: false,
+  allow_rollup_hdrs: false,
+  allow_direct: true,
+  mirror_direct: false,
+};
+const seedPull = (name: string, filter: string) => ({
+  durable_name: name,
+  deliver_policy: "all",
+  ack_policy: "explicit",
+  replay_policy: "instant",
+  filter_subject: filter,
+  max_deliver: -1,
+  max_ack_pending: 0,
+  headers_only: false,
+});
+const SEED_MONITOR = {
+  durable_name: "MONITOR",
+  deliver_subject: "monitor.ORDERS",
+  deliver_policy: "all",
+  ack_policy: "none",
+  replay_policy: "instant",
+  max_deliver: -1,
+  max_ack_pending: 0,
+  headers_only: false,
+  flow_control: false,
+};
+
+async function seedTopology(url: string): Promise<void> {
+  const nc = await connectTo(url, "seed-cli");
+  const api = async (subject: string, body: unknown) => {
+    const reply = JSON.parse((await nc.request(subject, JSON.stringify(body))).string());
+    if (reply.error) throw new Error(`${subject}: ${reply.error.description}`);
+  };
+  await api("$JS.API.STREAM.CREATE.ORDERS", SEED_STREAM);
+  await api("$JS.API.CONSUMER.DURABLE.CREATE.ORDERS.NEW", {
+    stream_name: "ORDERS",
+    config: seedPull("NEW", "ORDERS.received"),
+  });
+  await api("$JS.API.CONSUMER.DURABLE.CREATE.ORDERS.DISPATCH", {
+    stream_name: "ORDERS",
+    config: seedPull("DISPATCH", "ORDERS.processed"),
+  });
+  await api("$JS.API.CONSUMER.DURABLE.CREATE.ORDERS.MONITOR", {
+    stream_name: "ORDERS",
+    config: SEED_MONITOR,
+  });
+}
+
+describe("orderflow setup", () => {
+  it("creates the stream and all three consumers with every seed setting", async () => {
+    const server = await startServer();
+    const res = await runCli(["setup", "-s", server.url]);
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    expect(res.stdout).toContain("stream ORDERS: created");
+
+    const nc = await connectTo(server);
+    const jsm = await jetstreamManager(nc);
+    const s = (await jsm.streams.info("ORDERS")).config;
+    expect(s.subjects).toEqual(["ORDERS.*"]);
+    expect(s.storage).toBe("file");
+    expect(s.retention).toBe("limits");
+    expect(s.discard).toBe("old");
+    expect(s.max_msgs).toBe(-1);
+    expect(s.max_msgs_per_subject).toBe(-1);
+    expect(s.max_bytes).toBe(-1);
+    expect(s.max_age).toBe(0);
+    expect(s.max_msg_size).toBe(-1);
+    expect(s.max_consumers).toBe(-1);
+    expect(s.duplicate_window).toBe(nanos(120_000));
+    expect(Boolean(s.allow_rollup_hdrs)).toBe(false);
+    expect(Boolean(s.deny_delete)).toBe(false);
+    expect(Boolean(s.deny_purge)).toBe(false);
+    expect(s.num_replicas).toBe(1);
+
+    for (const [name, filter] of [
+      ["NEW", "ORDERS.received"],
+      ["DISPATCH", "ORDERS.processed"],
+    ] as const) {
+      const c = (await jsm.consumers.info("ORDERS", name)).config;
+      expect(c.durable_name).toBe(name);
+      expect(c.deliver_subject).toBeUndefined();
+      expect(c.filter_subject).toBe(filter);
+      expect(c.deliver_policy).toBe("all");
+      expect(c.ack_policy).toBe("explicit");
+      expect(c.replay_policy).toBe("instant");
+      expect(c.ack_wait).toBe(nanos(30_000));
+      expect(c.max_deliver).toBe(-1);
+      expect(c.max_ack_pending).toBe(1000);
+      expect(c.max_waiting).toBe(512);
+      expect(Boolean(c.headers_only)).toBe(false);
+      expect(c.backoff ?? []).toEqual([]);
+    }
+    const m = (await jsm.consumers.info("ORDERS", "MONITOR")).config;
+    expect(m.durable_name).toBe("MONITOR");
+    expect(m.deliver_subject).toBe("monitor.ORDERS");
+    expect(m.deliver_policy).toBe("all");
+    expect(m.ack_policy).toBe("none");
+    expect(m.replay_policy).toBe("instant");
+    expect(m.filter_subject ?? "").toBe("");
+    expect(Boolean(m.flow_control)).toBe(false);
+    expect(m.idle_heartbeat ?? 0).toBe(0);
+    expect(Boolean(m.headers_only)).toBe(false);
+  });
+
+  it("changes nothing when run again, and says so", async () => {
+    const server = await startServer();
+    expect((await runCli(["setup", "-s", server.url])).code).toBe(0);
+    const again = await runCli(["setup", "-s", server.url, "--json"]);
+    expect(again.code).toBe(0);
+    const plan = JSON.parse(again.stdout);
+    expect(plan.upToDate).toBe(true);
+    expect(plan.applied).toBe(false);
+    const text = await runCli(["setup", "-s", server.url]);
+    expect(text.stdout).toContain("topology ORDERS is up to date");
+  });
+
+  it("reports no change against the topology the seed's nats CLI commands create", async () => {
+    const server = await startServer();
+    await seedTopology(server.url);
+    const res = await runCli(["setup", "-s", server.url]);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toContain("up to date");
+    expect(res.stdout).not.toMatch(/updated|created/);
+  });
+
+  it("reports a drifted consumer field by field and restores it; --dry-run only plans", async () => {
+    const server = await startServer();
+    expect((await runCli(["setup", "-s", server.url])).code).toBe(0);
+    const nc = await connectTo(server);
+    const jsm = await jetstreamManager(nc);
+    await jsm.consumers.update("ORDERS", "NEW", { ack_wait: nanos(10_000), max_ack_pending: 50 });
+
+    const dry = await runCli(["setup", "-s", server.url, "--dry-run"]);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain("consumer ORDERS > NEW: would update");
+    expect(dry.stdout).toContain("ack_wait: 10s -> 30s");
+    expect(dry.stdout).toContain("max_ack_pending: 50 -> 1000");
+    expect((await jsm.consumers.info("ORDERS", "NEW")).config.ack_wait).toBe(nanos(10_000));
+
+    const res = await runCli(["setup", "-s", server.url]);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toContain("consumer ORDERS > NEW: updated");
+    const c = (await jsm.consumers.info("ORDERS", "NEW")).config;
+    expect(c.ack_wait).toBe(nanos(30_000));
+    expect(c.max_ack_pending).toBe(1000);
+  });
+
+  it("fails clearly, naming the field, when a difference cannot be updated in place", async () => {
+    const server = await startServer();
+    const nc = await connectTo(server);
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: "ORDERS", subjects: ["ORDERS.*"], storage: "memory" as never });
+    const res = await runCli(["setup", "-s", server.url]);
+    expect(res.code).toBe(1);
+    const lines = res.stderr.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/stream ORDERS: cannot change storage in place/);
+    expect(res.stderr).not.toMatch(/\bat .*\.js:\d+/);
+    // Nothing was half-applied: no consumer was created.
+    expect((await jsm.consumers.list("ORDERS").next()).length).toBe(0);
+  });
+
+  it("applies --replicas to a 1-node server only as far as the server allows", async () => {
+    const server = await startServer();
+    const res = await runCli(["setup", "-s", server.url, "--replicas", "3"]);
+    expect(res.code).toBe(1);
+    expect(res.stderr.trim().split("\n")).toHaveLength(1);
+    expect(res.stderr).toMatch(/replicas/i);
+  });
+});
+
+describe("connection errors", () => {
+  it("an unreachable server gives one line naming the URL and the fix, exit 1", async () => {
+    const server = await startServer();
+    const url = server.url;
+    await server.stop();
+    for (const cmd of [["setup"], ["info"]]) {
+      const res = await runCli([...cmd, "-s", url]);
+      expect(res.code).toBe(1);
+      expect(res.stdout).toBe("");
+      const lines = res.stderr.trim().split("\n");
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(`cannot connect to NATS at ${url}`);
+      expect(lines[0]).toContain("nats-server -js");
+    }
+  });
+
+  it("a bad flag value is a one-line usage error", async () => {
+    const res = await runCli(["setup", "--replicas", "zero"]);
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toMatch(/replicas/);
+    expect(res.stderr).not.toMatch(/\bat .*\.js:\d+/);
+  });
+});
+
+describe("orderflow info", () => {
+  it("prints the seed's information blocks, and JSON for scripts", async () => {
+    const server = await startServer();
+    await runCli(["setup", "-s", server.url]);
+    const res = await runCli(["info", "-s", server.url]);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toContain("Information for Stream ORDERS");
+    expect(res.stdout).toMatch(/Subjects: ORDERS\.\*/);
+    expect(res.stdout).toMatch(/Duplicate Window: 2m0s/);
+    expect(res.stdout).toContain("Information for Consumer ORDERS > NEW");
+    expect(res.stdout).toMatch(/Filter Subject: ORDERS\.received/);
+    expect(res.stdout).toMatch(/Max Ack Pending: 1,000/);
+    expect(res.stdout).toContain("Information for Consumer ORDERS > MONITOR");
+    expect(res.stdout).toMatch(/Delivery Subject: monitor\.ORDERS/);
+
+    const json = JSON.parse((await runCli(["info", "-s", server.url, "--json"])).stdout);
+    expect(json.stream.config.name).toBe("ORDERS");
+    expect(json.consumers.map((c: { name: string }) => c.name)).toEqual(["NEW", "DISPATCH", "MONITOR"]);
+  });
+
+  it("tells the operator to run setup when the stream is missing", async () => {
+    const server = await startServer();
+    const res = await runCli(["info", "-s", server.url]);
+    expect(res.code).toBe(1);
+    expect(res.stderr.trim()).toBe("orderflow: stream ORDERS not found; run `orderflow setup` first");
+  });
+});
