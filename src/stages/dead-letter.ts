@@ -1,0 +1,34 @@
+/**
+ * Dead letters: an order that can never be processed is published to `<prefix>.failed` with its
+ * original payload and these headers, then its input is acked. The dead letter carries a
+ * deterministic Nats-Msg-Id (`<consumer>:<stream seq>:failed`), so a crash between publishing it
+ * and acking the input cannot store it twice.
+ */
+export const DeadLetterHeader = {
+  /** The stage that gave up: `processor`, `dispatcher` or a custom stage's name. */
+  Stage: "Orderflow-Stage",
+  /** Machine-readable reason: `empty`, `not-utf8`, `control-char`, `comma`, `too-long`, `bad-form`, `max-attempts`. */
+  Reason: "Orderflow-Reason",
+  /** Human-readable detail: the validation message or the handler's last error. */
+  Error: "Orderflow-Error",
+  /** Stream sequence of the input message. */
+  SourceSeq: "Orderflow-Source-Seq",
+  /** Subject of the input message (`ORDERS.received`, …). */
+  SourceSubject: "Orderflow-Source-Subject",
+  /** The order number when it could be read, for `orderflow order`. */
+  OrderNo: "Orderflow-Order-No",
+  /** How many times the input was delivered before it was dead-lettered. */
+  Deliveries: "Orderflow-Deliveries",
+} as const;
+
+export const MAX_ATTEMPTS_REASON = "max-attempts";
+
+export function deadLetterMsgId(consumer: string, streamSeq: number): string {
+  return `${consumer}:${streamSeq}:failed`;
+}
+
+/** Header values may not hold CR/LF and should stay short. */
+export function headerSafe(value: string, max = 512): string {
+  const flat = value.replace(/[\r\n]+/g, " ");
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+}

@@ -1,0 +1,90 @@
+import { InvalidOrderError } from "../common/errors.js";
+import { Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
+import { appendSuffix, msgIdOf, orderNoOf, parseOrderNo, stageSuffix } from "./payload.js";
+
+/** One delivered input order, as a stage handler sees it. */
+export interface OrderInput {
+  /** The order number, already validated against the grammar in payload.ts. */
+  readonly orderNo: string;
+  /** The raw input payload. */
+  readonly data: Uint8Array;
+  /** Stream sequence of the input message. */
+  readonly seq: number;
+  /** 1 on the first delivery, 2 on the first redelivery, … */
+  readonly deliveryCount: number;
+}
+
+/** What a handler returns: the output payload (bytes, or text encoded as UTF-8). */
+export type StageOutput = Uint8Array | string;
+
+/**
+ * A pipeline stage: consume one pull consumer, turn each order into one output message, publish it
+ * with `Nats-Msg-Id: <orderNo>:<outputStage>`, and ack the input after the PubAck.
+ *
+ * `handle` is where business logic goes (the seed's `// TODO`). It may be sync or async. Throw an
+ * {@link InvalidOrderError} for an order that can never succeed (it is dead-lettered at once); any
+ * other error is retried with backoff and dead-lettered after the worker's max attempts.
+ */
+export interface StageDefinition {
+  /** Name used in logs, metrics and dead-letter headers: `processor`, `dispatcher`, … */
+  readonly name: string;
+  /** Durable pull consumer to read: `NEW`, `DISPATCH`, … */
+  readonly consumer: string;
+  /** Subject the output is published to: `ORDERS.processed`, … */
+  readonly outputSubject: string;
+  /** The output's stage word, used in the message id `<orderNo>:<outputStage>`. */
+  readonly outputStage: string;
+  /** Reads and validates the order number from the raw input; throws InvalidOrderError. */
+  readonly parse: (data: Uint8Array) => string;
+  /** Business logic: the output payload for one order. */
+  readonly handle: (order: OrderInput) => StageOutput | Promise<StageOutput>;
+}
+
+export function defineStage(def: StageDefinition): StageDefinition {
+  if (!def.name || !def.consumer || !def.outputSubject || !def.outputStage) {
+    throw new TypeError("a stage needs name, consumer, outputSubject and outputStage");
+  }
+  return Object.freeze({ ...def });
+}
+
+/** Message id of a stage's output for an order. */
+export function outputMsgId(stage: StageDefinition, orderNo: string): string {
+  return msgIdOf(orderNo, stage.outputStage);
+}
+
+const PROCESSED = stageSuffix(Stage.Processed);
+const COMPLETED = stageSuffix(Stage.Completed);
+const encoder = new TextEncoder();
+
+/** The seed's order-processed program: `<payload>` → `<payload>,processed` on ORDERS.processed. */
+export function processorStage(t: TopologyOptions): StageDefinition {
+  return defineStage({
+    name: "processor",
+    consumer: t.newConsumer,
+    outputSubject: subjectOf(t, Stage.Processed),
+    outputStage: Stage.Processed,
+    parse: parseOrderNo,
+    handle: (order) => appendSuffix(order.data, PROCESSED),
+  });
+}
+
+/** The seed's order-completed program: `<orderNo>,processed` → `<orderNo>,completed` on ORDERS.completed. */
+export function dispatcherStage(t: TopologyOptions): StageDefinition {
+  return defineStage({
+    name: "dispatcher",
+    consumer: t.dispatchConsumer,
+    outputSubject: subjectOf(t, Stage.Completed),
+    outputStage: Stage.Completed,
+    parse: (data) => orderNoOf(data, PROCESSED),
+    handle: (order) => {
+      const out = new Uint8Array(order.data.length - PROCESSED.length + COMPLETED.length);
+      out.set(order.data.subarray(0, order.data.length - PROCESSED.length), 0);
+      out.set(COMPLETED, order.data.length - PROCESSED.length);
+      return out;
+    },
+  });
+}
+
+export function encodeOutput(out: StageOutput): Uint8Array {
+  return typeof out === "string" ? encoder.encode(out) : out;
+}

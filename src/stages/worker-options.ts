@@ -1,0 +1,74 @@
+/**
+ * Options of a stage worker, with their defaults in one place. Milliseconds and counts, camelCase;
+ * the server-shaped settings live in topology/spec.ts.
+ */
+export interface StageWorkerOptions {
+  /** Stream the consumer belongs to. Default `ORDERS`. */
+  stream: string;
+  /** Subject dead letters are published to. Default `ORDERS.failed`. */
+  failedSubject: string;
+  /** Messages asked for per pull request. Default 250. */
+  batch: number;
+  /**
+   * Most orders held at once: pulled but not yet acked (publishes awaiting their PubAck included).
+   * Keep it at or below the consumer's max_ack_pending (1000). Default 1000.
+   */
+  maxInFlight: number;
+  /** Deliveries before a failing order is dead-lettered (`--max-attempts`). Default 5. */
+  maxAttempts: number;
+  /** First retry delay after a handler error; doubles per attempt. Default 500 ms. */
+  retryBaseMs: number;
+  /** Longest retry delay. Default 30,000 ms. */
+  retryMaxMs: number;
+  /** A publish whose PubAck has not come back by then is given up and its input nak'ed. Default 5,000 ms. */
+  pubAckTimeoutMs: number;
+  /** Lifetime of one pull request on the server; also bounds how long stop() waits for it. Default 2,000 ms. */
+  pullExpiresMs: number;
+  /** Delay before an input is redelivered after an infrastructure failure. Default 1,000 ms. */
+  infraRetryMs: number;
+  /** How often the info-level summary line is logged; 0 turns it off. Default 10,000 ms. */
+  summaryIntervalMs: number;
+}
+
+export const DEFAULT_STAGE_WORKER_OPTIONS: Readonly<StageWorkerOptions> = Object.freeze({
+  stream: "ORDERS",
+  failedSubject: "ORDERS.failed",
+  batch: 250,
+  maxInFlight: 1000,
+  maxAttempts: 5,
+  retryBaseMs: 500,
+  retryMaxMs: 30_000,
+  pubAckTimeoutMs: 5_000,
+  pullExpiresMs: 2_000,
+  infraRetryMs: 1_000,
+  summaryIntervalMs: 10_000,
+});
+
+/** Merges defaults with the caller's options (never changing the caller's object) and checks them. */
+export function stageWorkerOptions(overrides: Partial<StageWorkerOptions> = {}): StageWorkerOptions {
+  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+  const o: StageWorkerOptions = { ...DEFAULT_STAGE_WORKER_OPTIONS, ...defined };
+  const positive: Array<keyof StageWorkerOptions> = [
+    "batch",
+    "maxInFlight",
+    "maxAttempts",
+    "pubAckTimeoutMs",
+    "pullExpiresMs",
+  ];
+  for (const k of positive) {
+    const v = o[k];
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 1)
+      throw new RangeError(`${k} must be a positive whole number, got ${String(v)}`);
+  }
+  if (o.batch > o.maxInFlight)
+    throw new RangeError(`batch (${o.batch}) must not exceed maxInFlight (${o.maxInFlight})`);
+  return o;
+}
+
+/** Retry delay for the n-th delivery (1-based): base · 2^(n-1), capped. */
+export function retryDelayMs(
+  o: Pick<StageWorkerOptions, "retryBaseMs" | "retryMaxMs">,
+  deliveryCount: number,
+): number {
+  return Math.min(o.retryMaxMs, o.retryBaseMs * 2 ** Math.max(0, deliveryCount - 1));
+}
