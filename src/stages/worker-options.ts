@@ -28,6 +28,16 @@ export interface StageWorkerOptions {
   infraRetryMs: number;
   /** How often the info-level summary line is logged; 0 turns it off. Default 10,000 ms. */
   summaryIntervalMs: number;
+  /**
+   * Prefix of the worker's reply inboxes (pull requests and PubAcks); must match the connection's
+   * `inboxPrefix` where users may only subscribe below their own. Default `_INBOX`.
+   */
+  inboxPrefix: string;
+  /**
+   * Publish outputs with `Nats-Msg-Id`. Default true. Turning it off removes the exactly-once stage
+   * transition; it exists only for the control test that proves the fault tests can see duplicates.
+   */
+  msgIds: boolean;
 }
 
 export const DEFAULT_STAGE_WORKER_OPTIONS: Readonly<StageWorkerOptions> = Object.freeze({
@@ -42,6 +52,8 @@ export const DEFAULT_STAGE_WORKER_OPTIONS: Readonly<StageWorkerOptions> = Object
   pullExpiresMs: 2_000,
   infraRetryMs: 1_000,
   summaryIntervalMs: 10_000,
+  inboxPrefix: "_INBOX",
+  msgIds: true,
 });
 
 /** Merges defaults with the caller's options (never changing the caller's object) and checks them. */

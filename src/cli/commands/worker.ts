@@ -1,0 +1,119 @@
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { Command, Option } from "commander";
+import { errorMessage, TopologyError } from "../../common/errors.js";
+import { dispatcherStage, processorStage, type StageDefinition } from "../../stages/stage.js";
+import { StageWorker } from "../../stages/stage-worker.js";
+import { DEFAULT_STAGE_WORKER_OPTIONS as D } from "../../stages/worker-options.js";
+import { consumerInfo, streamInfo } from "../../topology/read.js";
+import { Stage, subjectOf } from "../../topology/spec.js";
+import { type CommandContext, commandContext, intFlag } from "../context.js";
+
+interface WorkerFlags {
+  batch: number;
+  maxInFlight: number;
+  maxAttempts: number;
+  msgIds: boolean;
+}
+
+const STAGES = { processor: processorStage, dispatcher: dispatcherStage } as const;
+type StageName = keyof typeof STAGES;
+
+export function workerCommand(): Command {
+  return (
+    new Command("worker")
+      .description(
+        "run a pipeline stage: processor (NEW -> ORDERS.processed) or dispatcher (DISPATCH -> ORDERS.completed)",
+      )
+      .argument("<stage>", "processor | dispatcher")
+      .addOption(
+        new Option("--batch <n>", "messages per pull request")
+          .argParser(intFlag("batch", 1, 10_000))
+          .env("ORDERFLOW_BATCH")
+          .default(D.batch),
+      )
+      .addOption(
+        new Option(
+          "--max-in-flight <n>",
+          "most orders in progress at once (<= the consumer's max ack pending)",
+        )
+          .argParser(intFlag("max-in-flight", 1, 100_000))
+          .env("ORDERFLOW_MAX_IN_FLIGHT")
+          .default(D.maxInFlight),
+      )
+      .addOption(
+        new Option("--max-attempts <n>", "deliveries before a failing order is dead-lettered")
+          .argParser(intFlag("max-attempts", 1, 1_000))
+          .env("ORDERFLOW_MAX_ATTEMPTS")
+          .default(D.maxAttempts),
+      )
+      // Only for the control test that proves the fault tests detect duplicates.
+      .addOption(new Option("--no-msg-ids", "publish without Nats-Msg-Id (unsafe)").hideHelp())
+      .addHelpText(
+        "after",
+        `
+Examples:
+  $ orderflow worker processor
+  $ orderflow worker dispatcher --batch 500 --max-in-flight 1000 -s nats://n1:4222,nats://n2:4222
+
+Run as many instances as you like, on any machines: they share the consumer.
+SIGINT/SIGTERM drains in-flight orders and exits 0; a second signal exits at once.`,
+      )
+      .action(async (name: string, flags: WorkerFlags, cmd: Command) => {
+        if (!(name in STAGES)) {
+          throw new TopologyError(`unknown stage "${name}"`, { hint: "use processor or dispatcher" });
+        }
+        const ctx = commandContext(cmd, `worker-${name}`);
+        await runWorker(ctx, STAGES[name as StageName](ctx.topology), flags);
+      })
+  );
+}
+
+async function runWorker(ctx: CommandContext, stage: StageDefinition, flags: WorkerFlags): Promise<void> {
+  const nc = await ctx.connect();
+  try {
+    const jsm = await jetstreamManager(nc);
+    await streamInfo(jsm, ctx.topology);
+    if (!(await consumerInfo(jsm, ctx.topology.stream, stage.consumer))) {
+      throw new TopologyError(`consumer ${ctx.topology.stream} > ${stage.consumer} not found`, {
+        hint: "run `orderflow setup` first",
+      });
+    }
+    const worker = new StageWorker(
+      nc,
+      stage,
+      {
+        stream: ctx.topology.stream,
+        failedSubject: subjectOf(ctx.topology, Stage.Failed),
+        batch: flags.batch,
+        maxInFlight: flags.maxInFlight,
+        maxAttempts: flags.maxAttempts,
+        inboxPrefix: ctx.connectOptions.inboxPrefix,
+        msgIds: flags.msgIds,
+      },
+      { logger: ctx.logger },
+    );
+    const fatal = new Promise<Error>((resolve) => worker.once("fatal", resolve));
+    const signalled = new Promise<void>((resolve) => {
+      if (ctx.signal.aborted) resolve();
+      ctx.signal.addEventListener("abort", () => resolve(), { once: true });
+    });
+    await worker.start();
+    const outcome = await Promise.race([fatal, signalled]);
+    await worker.stop();
+    if (outcome instanceof Error) throw outcome;
+  } finally {
+    await closeConnection(ctx, nc);
+  }
+}
+
+/** Drain sends what is buffered (acks); while the server is away it cannot, so we just close. */
+async function closeConnection(ctx: CommandContext, nc: NatsConnection): Promise<void> {
+  if (nc.isClosed()) return;
+  try {
+    await nc.drain();
+  } catch (err) {
+    ctx.logger.warn({ err: errorMessage(err) }, "could not drain the connection; closing it");
+    await nc.close();
+  }
+}
