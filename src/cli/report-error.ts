@@ -1,5 +1,6 @@
+import { PermissionViolationError } from "@nats-io/nats-core";
 import { CommanderError } from "commander";
-import { OrderflowError } from "../common/errors.js";
+import { OrderflowError, PermissionError } from "../common/errors.js";
 
 /**
  * Turns any error that reached the top into one line on stderr and an exit code. Stack traces only
@@ -10,6 +11,9 @@ export function reportError(err: unknown, debug: boolean): number {
     // commander already printed its own one-line message (unknown option, missing argument, …).
     return err.exitCode;
   }
+  // A refused request arrives as a RequestError whose cause is the server's permission violation.
+  const violation = err instanceof Error && err.cause instanceof PermissionViolationError ? err.cause : err;
+  if (violation instanceof PermissionViolationError) err = permissionError(violation);
   if (err instanceof OrderflowError) {
     process.stderr.write(`orderflow: ${err.oneLine()}\n`);
   } else {
@@ -18,4 +22,16 @@ export function reportError(err: unknown, debug: boolean): number {
   }
   if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
   return 1;
+}
+
+/** The server refused a subject: say which, and the usual cause with deploy/nats-server.conf's users. */
+function permissionError(err: PermissionViolationError): PermissionError {
+  const inbox = err.operation === "subscription" && err.subject.startsWith("_INBOX.");
+  return new PermissionError(err.message, {
+    subject: err.subject,
+    cause: err,
+    hint: inbox
+      ? "this user may not use the default reply inbox: pass --inbox-prefix _INBOX_<user>"
+      : "this user's permissions do not allow it; use a user that may (see deploy/nats-server.conf)",
+  });
 }

@@ -9,6 +9,7 @@ import {
 import { connect as natsConnect } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { ConnectionError, errorMessage, OrderflowError, PermissionError, UsageError } from "./errors.js";
+import { mergeCredential, splitUrlCredentials } from "./url-credentials.js";
 
 /** The URL every command uses when neither `--server` nor `$NATS_URL` says otherwise. */
 export const DEFAULT_SERVER_URL = "nats://127.0.0.1:4222";
@@ -81,12 +82,13 @@ export function toNatsOptions(opts: ConnectOptions): NatsConnectionOptions {
     opts.tlsCert || opts.tlsKey || opts.tlsCa
       ? { certFile: opts.tlsCert, keyFile: opts.tlsKey, caFile: opts.tlsCa }
       : undefined;
+  const fromUrl = splitUrlCredentials(opts.servers);
   return {
-    servers: opts.servers,
+    servers: fromUrl.servers,
     name: opts.name,
-    user: opts.user,
-    pass: opts.password,
-    token: opts.token,
+    user: mergeCredential("user", opts.user, fromUrl.user),
+    pass: mergeCredential("password", opts.password, fromUrl.password),
+    token: mergeCredential("token", opts.token, fromUrl.token),
     authenticator: authenticators.length > 0 ? authenticators : undefined,
     tls,
     inboxPrefix: opts.inboxPrefix,
@@ -124,6 +126,12 @@ export function toConnectionError(servers: readonly string[], err: unknown): Ord
     });
   }
   if (/permission/i.test(message)) return new PermissionError(message, { cause: err });
+  if (/certificate|self[- ]signed|\btls\b|\bssl\b/i.test(message)) {
+    return new ConnectionError(shown, message, {
+      hint: "check --tlsca (the CA that signed the server's certificate) and, when the server verifies clients, --tlscert/--tlskey",
+      cause: err,
+    });
+  }
   return new ConnectionError(shown, message, {
     hint: "start a server with `nats-server -js` (or `orderflow up`, which starts one), or point --server / NATS_URL at a running one",
     cause: err,
