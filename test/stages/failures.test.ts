@@ -56,7 +56,15 @@ describe("stage failures", () => {
 
     const failed = await readFailed(nc, 7);
     const reasons = failed.map((f) => f.headers[DeadLetterHeader.Reason]).sort();
-    expect(reasons).toEqual(["bad-form", "bad-form", "comma", "control-char", "empty", "not-utf8", "too-long"]);
+    expect(reasons).toEqual([
+      "bad-form",
+      "bad-form",
+      "comma",
+      "control-char",
+      "empty",
+      "not-utf8",
+      "too-long",
+    ]);
     const tooLong = failed.find((f) => f.headers[DeadLetterHeader.Reason] === "too-long");
     expect(tooLong?.data).toBe("9".repeat(200));
     expect(tooLong?.headers[DeadLetterHeader.Stage]).toBe("processor");
@@ -66,7 +74,8 @@ describe("stage failures", () => {
     for (const w of workers) await w.stop();
     expect(workers[0]?.stats().deadLettered).toBe(5);
     expect(workers[1]?.stats().deadLettered).toBe(2);
-    for (const name of ["NEW", "DISPATCH"]) expect((await jsm.consumers.info("ORDERS", name)).num_ack_pending).toBe(0);
+    for (const name of ["NEW", "DISPATCH"])
+      expect((await jsm.consumers.info("ORDERS", name)).num_ack_pending).toBe(0);
   });
 
   it("retries a failing handler with backoff, completes an order that succeeds on the 2nd try once, and dead-letters after max attempts", async () => {
@@ -83,7 +92,8 @@ describe("stage failures", () => {
       handle: async (order) => {
         attempts.set(order.orderNo, (attempts.get(order.orderNo) ?? 0) + 1);
         if (order.orderNo === "always-fails") throw new Error("payment service down");
-        if (order.orderNo === "fails-once" && order.deliveryCount === 1) throw new Error("timeout talking to ERP");
+        if (order.orderNo === "fails-once" && order.deliveryCount === 1)
+          throw new Error("timeout talking to ERP");
         return `${order.orderNo},processed`;
       },
     });
@@ -120,7 +130,11 @@ describe("stage failures", () => {
     const server = await startServer();
     const nc = await connectTo(server);
     const jsm = await withTopology(nc);
-    const stage = defineStage({ ...processorStage(t), name: "misrouted", outputSubject: "NOWHERE.processed" });
+    const stage = defineStage({
+      ...processorStage(t),
+      name: "misrouted",
+      outputSubject: "NOWHERE.processed",
+    });
     const worker = new StageWorker(nc, stage, { infraRetryMs: 100 });
     await worker.start();
     await publishOrders(nc, 3);

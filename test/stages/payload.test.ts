@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { InvalidOrderError } from "../../src/common/errors.js";
 import { ORDER_NO_MAX_BYTES, orderNoOf, parseOrderNo, stageSuffix } from "../../src/stages/payload.js";
 
-const bytes = (s: string | number[]) => (typeof s === "string" ? new TextEncoder().encode(s) : new Uint8Array(s));
+const bytes = (s: string | number[]) =>
+  typeof s === "string" ? new TextEncoder().encode(s) : new Uint8Array(s);
 const reason = (f: () => unknown) => {
   try {
     f();

@@ -66,7 +66,10 @@ describe("worker processes under faults", () => {
     const n = 20_000;
     await publishOrders(nc, n);
     const processor = await startWorker("processor", server.url);
-    await waitFor("some orders processed", async () => ((await subjectCounts(jsm))["ORDERS.processed"] ?? 0) > 1_000);
+    await waitFor(
+      "some orders processed",
+      async () => ((await subjectCounts(jsm))["ORDERS.processed"] ?? 0) > 1_000,
+    );
     processor.signal("SIGTERM");
     expect(await processor.exited()).toBe(0);
     expect(processor.output).toContain('"processor stopped"');
