@@ -1,0 +1,38 @@
+import { DEFAULT_STAGE_WORKER_OPTIONS } from "../stages/worker-options.js";
+
+/** Options of `orderflow bench`, defaults in one place. */
+export interface BenchOptions {
+  /** Orders in the throughput phase (`--orders`). Default 100,000. */
+  orders: number;
+  /** Offered rate of the latency phase in orders/s (`--rate`); 0 skips the phase. Default 1,000. */
+  rate: number;
+  /** Orders in the latency phase (`--latency-orders`). Default 10,000 (10 s at 1,000/s). */
+  latencyOrders: number;
+  /** Processor worker processes (`--processors`). Default 1. */
+  processors: number;
+  /** Dispatcher worker processes (`--dispatchers`). Default 1. */
+  dispatchers: number;
+  /** Worker `--batch`. Default as the worker's. */
+  batch: number;
+  /** Worker `--max-in-flight`. Default as the worker's. */
+  maxInFlight: number;
+  /** Measure the raw ingest bound first (`--no-ingest` skips). Default true. */
+  ingest: boolean;
+  /** Publish window of the load generator. Default 2,000. */
+  publishWindow: number;
+  /** How often worker CPU/RSS is sampled, ms. Default 1,000. */
+  sampleMs: number;
+}
+
+export const DEFAULT_BENCH_OPTIONS: Readonly<BenchOptions> = Object.freeze({
+  orders: 100_000,
+  rate: 1_000,
+  latencyOrders: 10_000,
+  processors: 1,
+  dispatchers: 1,
+  batch: DEFAULT_STAGE_WORKER_OPTIONS.batch,
+  maxInFlight: DEFAULT_STAGE_WORKER_OPTIONS.maxInFlight,
+  ingest: true,
+  publishWindow: 2_000,
+  sampleMs: 1_000,
+});

@@ -1,0 +1,68 @@
+import { AckPolicy, DeliverPolicy, type JetStreamManager } from "@nats-io/jetstream";
+import { createInbox, type NatsConnection, nanos, type Subscription } from "@nats-io/nats-core";
+
+const COMMA = 0x2c;
+
+/**
+ * Sees each order as it is stored in `ORDERS.completed`: an ephemeral push consumer (deliver new,
+ * ack none) on that subject, so a completion counts when the server has stored it, not when the
+ * dispatcher sent it.
+ */
+export class CompletionWatcher {
+  completed = 0;
+  private sub: Subscription | undefined;
+  private consumer = "";
+  onCompleted: ((orderNo: number, at: number) => void) | undefined;
+  error: Error | undefined;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly jsm: JetStreamManager,
+    private readonly stream: string,
+    private readonly subject: string,
+  ) {}
+
+  async start(): Promise<void> {
+    const inbox = createInbox();
+    this.sub = this.nc.subscribe(inbox, {
+      callback: (err, msg) => {
+        if (err) {
+          this.error = err;
+          return;
+        }
+        const at = performance.now();
+        this.completed++;
+        if (this.onCompleted) {
+          const d = msg.data;
+          let n = 0;
+          for (let i = 0; i < d.length && d[i] !== COMMA; i++) n = n * 10 + ((d[i] as number) - 48);
+          this.onCompleted(n, at);
+        }
+      },
+    });
+    const ci = await this.jsm.consumers.add(this.stream, {
+      deliver_subject: inbox,
+      filter_subject: this.subject,
+      ack_policy: AckPolicy.None,
+      deliver_policy: DeliverPolicy.New,
+      inactive_threshold: nanos(60_000),
+    });
+    this.consumer = ci.name;
+  }
+
+  async waitFor(count: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.completed < count) {
+      if (this.error) throw this.error;
+      if (Date.now() > deadline) {
+        throw new Error(`only ${this.completed} of ${count} orders completed within ${timeoutMs / 1000} s`);
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.sub?.unsubscribe();
+    if (this.consumer) await this.jsm.consumers.delete(this.stream, this.consumer);
+  }
+}

@@ -1,0 +1,88 @@
+import { headers, type NatsConnection } from "@nats-io/nats-core";
+import type { PublishError } from "../common/errors.js";
+import { PubAckWindow } from "../stages/pub-ack-window.js";
+
+export interface PublishRun {
+  subject: string;
+  /** Order numbers `first … first+count-1`. */
+  first: number;
+  count: number;
+  /** Set Nats-Msg-Id `<orderNo>:received`. */
+  msgIds: boolean;
+  /** Most publishes awaiting their PubAck. */
+  window: number;
+  /** Offered rate in orders/s; 0 = as fast as the server takes them. */
+  ratePerSec: number;
+  /** Called as each order goes out (for latency), with performance.now(). */
+  onSent?: (orderNo: number, at: number) => void;
+  onAcked?: (acked: number) => void;
+  inboxPrefix?: string;
+}
+
+/**
+ * Publishes orders through JetStream with a bounded window of PubAcks in flight, reusing the
+ * stages' PubAckWindow so the load generator is never the bottleneck it measures. Every PubAck is
+ * awaited; a failed publish fails the run.
+ */
+const encoder = new TextEncoder();
+
+export async function publishRun(nc: NatsConnection, run: PublishRun): Promise<void> {
+  let acked = 0;
+  let failure: PublishError | undefined;
+  let wake: (() => void) | undefined;
+  const window = new PubAckWindow<number>(
+    nc,
+    {
+      pubAcked: () => {
+        acked++;
+        run.onAcked?.(acked);
+        wake?.();
+      },
+      pubFailed: (_n, err) => {
+        failure ??= err;
+        wake?.();
+      },
+    },
+    10_000,
+    run.inboxPrefix,
+  );
+  window.start();
+  await nc.flush();
+  const started = performance.now();
+  const waitForRoom = () =>
+    new Promise<void>((resolve) => {
+      wake = () => {
+        wake = undefined;
+        resolve();
+      };
+    });
+  try {
+    for (let i = 0; i < run.count; i++) {
+      if (failure) throw failure;
+      while (window.size >= run.window) await waitForRoom();
+      if (run.ratePerSec > 0) {
+        const due = started + (i * 1000) / run.ratePerSec;
+        const now = performance.now();
+        if (due > now + 1) await new Promise((r) => setTimeout(r, due - now));
+      } else if (i % 1000 === 999) {
+        // Let socket writes and PubAcks through between bursts.
+        await new Promise((r) => setImmediate(r));
+      }
+      const orderNo = run.first + i;
+      const body = String(orderNo);
+      let h: ReturnType<typeof headers> | undefined;
+      if (run.msgIds) {
+        h = headers();
+        h.set("Nats-Msg-Id", `${body}:received`);
+      }
+      run.onSent?.(orderNo, performance.now());
+      window.publish(run.subject, encoder.encode(body), h, orderNo);
+    }
+    while (acked < run.count) {
+      if (failure) throw failure;
+      await waitForRoom();
+    }
+  } finally {
+    window.stop();
+  }
+}

@@ -1,0 +1,259 @@
+import { cpus, platform, release, totalmem } from "node:os";
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { type ConnectOptions, connect } from "../common/connection.js";
+import type { Logger } from "../common/logger.js";
+import { NatsServer } from "../common/nats-server.js";
+import { ensureTopology } from "../topology/ensure.js";
+import { Stage, streamConfig, subjectOf, type TopologyOptions } from "../topology/spec.js";
+import type { BenchOptions } from "./bench-options.js";
+import { CompletionWatcher } from "./completion-watcher.js";
+import { publishRun } from "./order-publisher.js";
+import { type BenchResult, percentiles, rate, windowRates } from "./stats.js";
+import { WorkerProcess } from "./worker-processes.js";
+
+export interface BenchProgress {
+  phase(name: string, total: number): void;
+  update(done: number): void;
+  done(): void;
+}
+
+export interface BenchDeps {
+  /** Server URLs; undefined = start a managed nats-server with a fresh store. */
+  connect?: ConnectOptions;
+  topology: TopologyOptions;
+  logger: Logger;
+  progress: BenchProgress;
+  command: string;
+  signal: AbortSignal;
+}
+
+const FIRST_ORDER = 1_000_000;
+
+/**
+ * Runs the benchmark phases in order: raw ingest bound (publish only), end-to-end throughput with the
+ * real worker processes, then latency at a fixed offered rate; verifies counts from the stream.
+ */
+export async function runBench(o: BenchOptions, deps: BenchDeps): Promise<BenchResult> {
+  const managed = deps.connect ? undefined : await NatsServer.start({ maxFileStore: "16G" });
+  const connectOptions: ConnectOptions = deps.connect ?? {
+    servers: [managed?.url ?? ""],
+    name: "orderflow-bench",
+  };
+  const nc = await connect(connectOptions);
+  const workers: WorkerProcess[] = [];
+  try {
+    const jsm = await jetstreamManager(nc);
+    const t = deps.topology;
+    const result: BenchResult = {
+      machine: machine(),
+      server: { version: nc.info?.version ?? "unknown", managed: managed !== undefined },
+      settings: {
+        orders: o.orders,
+        processors: o.processors,
+        dispatchers: o.dispatchers,
+        batch: o.batch,
+        maxInFlight: o.maxInFlight,
+        rate: o.rate,
+        latencyOrders: o.rate > 0 ? o.latencyOrders : 0,
+      },
+      throughput: {
+        orders: o.orders,
+        ms: 0,
+        ordersPerSec: 0,
+        storedMsgsPerSec: 0,
+        windows: [],
+        verified: { received: 0, processed: 0, completed: 0, failed: 0, exact: false },
+      },
+      workers: [],
+      startedAt: new Date().toISOString(),
+      command: deps.command,
+    };
+    if (o.ingest) result.ingest = await measureIngest(nc, jsm, t, o, deps);
+    abortIfAsked(deps.signal);
+
+    await freshTopology(jsm, t);
+    const server = connectOptions.servers.join(",");
+    const args = ["--batch", String(o.batch), "--max-in-flight", String(o.maxInFlight), "--stream", t.stream];
+    for (let i = 0; i < o.processors; i++) workers.push(new WorkerProcess("processor", server, args));
+    for (let i = 0; i < o.dispatchers; i++) workers.push(new WorkerProcess("dispatcher", server, args));
+    await Promise.all(workers.map((w) => w.started()));
+    const sampler = setInterval(() => void Promise.all(workers.map((w) => w.sample())), o.sampleMs);
+
+    const watcher = new CompletionWatcher(nc, jsm, t.stream, subjectOf(t, Stage.Completed));
+    await watcher.start();
+    try {
+      deps.progress.phase("throughput", o.orders);
+      const progressTimer = setInterval(() => deps.progress.update(watcher.completed), 200);
+      const samples: Array<[number, number]> = [];
+      const started = performance.now();
+      const sampleTimer = setInterval(
+        () => samples.push([performance.now() - started, watcher.completed]),
+        100,
+      );
+      await publishRun(nc, {
+        subject: subjectOf(t, Stage.Received),
+        first: FIRST_ORDER,
+        count: o.orders,
+        msgIds: false,
+        window: o.publishWindow,
+        ratePerSec: 0,
+      });
+      await watcher.waitFor(o.orders, Math.max(120_000, o.orders));
+      const ms = performance.now() - started;
+      clearInterval(sampleTimer);
+      clearInterval(progressTimer);
+      samples.push([ms, watcher.completed]);
+      deps.progress.done();
+      const ordersPerSec = rate(o.orders, ms);
+      result.throughput = {
+        ...result.throughput,
+        ms,
+        ordersPerSec,
+        storedMsgsPerSec: ordersPerSec * 3,
+        ratioToIngest: result.ingest ? ordersPerSec / result.ingest.msgIdMsgsPerSec : undefined,
+        windows: windowRates(samples, Math.max(10_000, Math.floor(o.orders / 10))),
+      };
+      abortIfAsked(deps.signal);
+
+      if (o.rate > 0 && o.latencyOrders > 0) {
+        result.latency = await measureLatency(nc, watcher, t, o, deps);
+      }
+    } finally {
+      clearInterval(sampler);
+      await watcher.stop();
+    }
+    await Promise.all(workers.map((w) => w.sample()));
+    result.workers = workers.map((w) => w.usage());
+    const expected = o.orders + (result.latency ? o.latencyOrders : 0);
+    result.throughput.verified = await verify(jsm, t, expected);
+    return result;
+  } finally {
+    await Promise.all(workers.map((w) => w.stop()));
+    await nc.close();
+    await managed?.cleanup();
+  }
+}
+
+function abortIfAsked(signal: AbortSignal): void {
+  if (signal.aborted) throw new Error("benchmark interrupted");
+}
+
+/** Publish-only rate of the same payloads into a scratch stream with ORDERS' settings. */
+async function measureIngest(
+  nc: NatsConnection,
+  jsm: JetStreamManager,
+  t: TopologyOptions,
+  o: BenchOptions,
+  deps: BenchDeps,
+): Promise<NonNullable<BenchResult["ingest"]>> {
+  const name = `${t.stream}_INGEST_BENCH`;
+  const messages = Math.min(o.orders, 200_000);
+  const run = async (msgIds: boolean): Promise<number> => {
+    await jsm.streams
+      .delete(name)
+      .catch((err: unknown) => deps.logger.debug({ err }, "no scratch stream to delete"));
+    await jsm.streams.add({ ...streamConfig(t), name, subjects: ["orderflow.bench.ingest"] });
+    deps.progress.phase(msgIds ? "ingest (msg id)" : "ingest", messages);
+    const started = performance.now();
+    await publishRun(nc, {
+      subject: "orderflow.bench.ingest",
+      first: FIRST_ORDER,
+      count: messages,
+      msgIds,
+      window: o.publishWindow,
+      ratePerSec: 0,
+      onAcked: (n) => {
+        if (n % 5000 === 0) deps.progress.update(n);
+      },
+    });
+    const r = rate(messages, performance.now() - started);
+    deps.progress.done();
+    await jsm.streams.delete(name);
+    return r;
+  };
+  const plainMsgsPerSec = await run(false);
+  const msgIdMsgsPerSec = await run(true);
+  return { plainMsgsPerSec, msgIdMsgsPerSec, messages };
+}
+
+async function measureLatency(
+  nc: NatsConnection,
+  watcher: CompletionWatcher,
+  t: TopologyOptions,
+  o: BenchOptions,
+  deps: BenchDeps,
+): Promise<NonNullable<BenchResult["latency"]>> {
+  const first = FIRST_ORDER + o.orders;
+  const sentAt = new Float64Array(o.latencyOrders);
+  const latencies = new Float64Array(o.latencyOrders);
+  let seen = 0;
+  watcher.onCompleted = (orderNo, at) => {
+    const i = orderNo - first;
+    if (i >= 0 && i < o.latencyOrders) {
+      latencies[i] = at - (sentAt[i] ?? at);
+      seen++;
+    }
+  };
+  deps.progress.phase(`latency @ ${o.rate}/s`, o.latencyOrders);
+  const timer = setInterval(() => deps.progress.update(seen), 200);
+  const started = performance.now();
+  await publishRun(nc, {
+    subject: subjectOf(t, Stage.Received),
+    first,
+    count: o.latencyOrders,
+    msgIds: false,
+    window: o.publishWindow,
+    ratePerSec: o.rate,
+    onSent: (orderNo, at) => {
+      sentAt[orderNo - first] = at;
+    },
+  });
+  const deadline = Date.now() + 60_000;
+  while (seen < o.latencyOrders && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  const elapsed = performance.now() - started;
+  clearInterval(timer);
+  deps.progress.done();
+  watcher.onCompleted = undefined;
+  return {
+    ...percentiles(Array.from(latencies.subarray(0, o.latencyOrders))),
+    offeredRate: o.rate,
+    achievedRate: rate(seen, elapsed),
+  };
+}
+
+async function freshTopology(jsm: JetStreamManager, t: TopologyOptions): Promise<void> {
+  const exists = await jsm.streams.info(t.stream).then(
+    () => true,
+    () => false,
+  );
+  if (exists) await jsm.streams.delete(t.stream);
+  await ensureTopology(jsm, t);
+}
+
+async function verify(jsm: JetStreamManager, t: TopologyOptions, expected: number) {
+  const info = await jsm.streams.info(t.stream, { subjects_filter: ">" });
+  const s = info.state.subjects ?? {};
+  const received = s[subjectOf(t, Stage.Received)] ?? 0;
+  const processed = s[subjectOf(t, Stage.Processed)] ?? 0;
+  const completed = s[subjectOf(t, Stage.Completed)] ?? 0;
+  const failed = s[subjectOf(t, Stage.Failed)] ?? 0;
+  return {
+    received,
+    processed,
+    completed,
+    failed,
+    exact: received === expected && processed === expected && completed === expected && failed === 0,
+  };
+}
+
+function machine(): BenchResult["machine"] {
+  const c = cpus();
+  return {
+    cpus: c.length,
+    cpuModel: c[0]?.model.trim() ?? "unknown",
+    memGb: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    os: `${platform()} ${release()}`,
+  };
+}

@@ -1,0 +1,116 @@
+import { writeFile } from "node:fs/promises";
+import { SingleBar } from "cli-progress";
+import { Command, Option } from "commander";
+import { type BenchOptions, DEFAULT_BENCH_OPTIONS as D } from "../../bench/bench-options.js";
+import { type BenchProgress, runBench } from "../../bench/run.js";
+import { markdownReport, reportRows } from "../../bench/stats.js";
+import { parseServerList } from "../../common/connection.js";
+import { printJson, table } from "../../common/format.js";
+import { commandContext, intFlag } from "../context.js";
+
+interface BenchFlags extends BenchOptions {
+  json?: boolean;
+  out?: string;
+}
+
+export function benchCommand(): Command {
+  return new Command("bench")
+    .description(
+      "measure the pipeline as users run it: raw ingest bound, end-to-end throughput, latency, worker CPU/RSS",
+    )
+    .option("--orders <n>", "orders in the throughput phase", intFlag("orders", 1, 100_000_000), D.orders)
+    .option(
+      "--rate <n>",
+      "offered orders/s in the latency phase (0 skips it)",
+      intFlag("rate", 0, 1_000_000),
+      D.rate,
+    )
+    .option(
+      "--latency-orders <n>",
+      "orders in the latency phase",
+      intFlag("latency-orders", 1, 10_000_000),
+      D.latencyOrders,
+    )
+    .option("--processors <n>", "processor worker processes", intFlag("processors", 1, 64), D.processors)
+    .option("--dispatchers <n>", "dispatcher worker processes", intFlag("dispatchers", 1, 64), D.dispatchers)
+    .option("--batch <n>", "worker --batch", intFlag("batch", 1, 10_000), D.batch)
+    .option(
+      "--max-in-flight <n>",
+      "worker --max-in-flight",
+      intFlag("max-in-flight", 1, 100_000),
+      D.maxInFlight,
+    )
+    .option("--no-ingest", "skip the raw ingest phase")
+    .option("--json", "print the result as JSON")
+    .option("--out <file>", "write a Markdown report (e.g. docs/benchmarks.md)")
+    .addOption(
+      new Option("--publish-window <n>")
+        .argParser(intFlag("publish-window", 1, 100_000))
+        .default(D.publishWindow)
+        .hideHelp(),
+    )
+    .addOption(
+      new Option("--sample-ms <n>")
+        .argParser(intFlag("sample-ms", 50, 60_000))
+        .default(D.sampleMs)
+        .hideHelp(),
+    )
+    .addHelpText(
+      "after",
+      `
+By default it starts its own nats-server (fresh file store, loopback) and removes it afterwards;
+pass --server to measure an existing one (the stream is deleted and recreated!).
+
+Examples:
+  $ orderflow bench                                  # 100,000 orders, 1 processor + 1 dispatcher
+  $ orderflow bench --orders 1000000 --rate 0 --out docs/benchmarks-1m.md
+  $ orderflow bench --processors 2 --dispatchers 2 --json`,
+    )
+    .action(async (flags: BenchFlags, cmd: Command) => {
+      const ctx = commandContext(cmd, "bench");
+      const serverGiven = cmd.getOptionValueSourceWithGlobals("server") !== "default";
+      const result = await runBench(flags, {
+        connect: serverGiven
+          ? { ...ctx.connectOptions, servers: parseServerList(ctx.flags.server) }
+          : undefined,
+        topology: ctx.topology,
+        logger: ctx.logger,
+        progress: progressBar(!flags.json && process.stderr.isTTY === true),
+        command: `orderflow ${process.argv.slice(2).join(" ")}`,
+        signal: ctx.signal,
+      });
+      if (flags.out) await writeFile(flags.out, markdownReport(result));
+      if (flags.json) {
+        printJson(result);
+      } else {
+        process.stdout.write(`${table(["figure", "value"], reportRows(result))}\n`);
+        if (flags.out) process.stdout.write(`report written to ${flags.out}\n`);
+      }
+      if (!result.throughput.verified.exact) process.exitCode = 1;
+    });
+}
+
+/** A progress bar on a terminal; one line per phase otherwise (so logs and pipes stay readable). */
+function progressBar(tty: boolean): BenchProgress {
+  let bar: SingleBar | undefined;
+  return {
+    phase(name, total) {
+      if (tty) {
+        bar = new SingleBar({
+          format: `${name.padEnd(18)} [{bar}] {percentage}% {value}/{total}`,
+          stream: process.stderr,
+        });
+        bar.start(total, 0);
+      } else {
+        process.stderr.write(`bench: ${name} (${total.toLocaleString("en-US")})\n`);
+      }
+    },
+    update(done) {
+      bar?.update(done);
+    },
+    done() {
+      bar?.stop();
+      bar = undefined;
+    },
+  };
+}
