@@ -23,6 +23,9 @@ export interface TopologyChange {
 export interface EnsureOptions {
   /** Plan only: report what would change and change nothing. */
   dryRun?: boolean;
+  /** Explicit configs (the setup wizard's answers); default the seed's, from the topology. */
+  stream?: StreamConfig;
+  consumers?: ConsumerConfig[];
 }
 
 export interface TopologyPlan {
@@ -64,7 +67,7 @@ export async function ensureTopology(
   t: TopologyOptions,
   opts: EnsureOptions = {},
 ): Promise<TopologyPlan> {
-  const desiredStream = streamConfig(t);
+  const desiredStream = opts.stream ?? streamConfig(t);
   const changes: TopologyChange[] = [];
 
   const stream = await jsm.streams.info(t.stream).catch((err: unknown) => {
@@ -82,7 +85,7 @@ export async function ensureTopology(
   changes.push(streamChange);
 
   const consumers: Array<{ change: TopologyChange; config: ConsumerConfig }> = [];
-  for (const config of consumerConfigs(t)) {
+  for (const config of opts.consumers ?? consumerConfigs(t)) {
     const name = config.durable_name as string;
     const object = `consumer ${t.stream} > ${name}`;
     const info = stream

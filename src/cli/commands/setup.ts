@@ -1,8 +1,17 @@
+import { confirm } from "@inquirer/prompts";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Command } from "commander";
+import { UsageError } from "../../common/errors.js";
 import { printJson } from "../../common/format.js";
 import { ensureTopology, isUpToDate } from "../../topology/ensure.js";
 import { planLines } from "../../topology/plan-text.js";
+import {
+  defaultWizardAnswers,
+  isPromptCancel,
+  runWizard,
+  seedDeviations,
+  wizardPlan,
+} from "../../topology/wizard.js";
 import { commandContext, intFlag } from "../context.js";
 
 interface SetupFlags {
@@ -20,15 +29,24 @@ export function setupCommand(): Command {
     .option("--replicas <n>", "stream and consumer replicas (3 on a cluster)", intFlag("replicas", 1, 5), 1)
     .option("--dry-run", "print the plan, change nothing")
     .option("--json", "print the plan as JSON")
+    .option(
+      "--interactive",
+      "ask each stream and consumer setting (seed values as defaults), show the plan, apply on yes",
+    )
     .addHelpText(
       "after",
       `
 Examples:
   $ orderflow setup                      # create everything, or report "up to date"
   $ orderflow setup --dry-run            # show what would change
+  $ orderflow setup --interactive        # the seed's wizard: Enter accepts each default
   $ orderflow setup --replicas 3 -s nats://n1:4222,nats://n2:4222,nats://n3:4222`,
     )
     .action(async (flags: SetupFlags, cmd: Command) => {
+      if (flags.interactive) {
+        await interactiveSetup(flags, cmd);
+        return;
+      }
       const ctx = commandContext(cmd, "setup", { replicas: flags.replicas });
       const nc = await ctx.connect();
       try {
@@ -44,4 +62,72 @@ Examples:
         await nc.close();
       }
     });
+}
+
+/**
+ * The seed's wizard path: ask, show the plan (a dry run of ensureTopology with the answers), apply
+ * after a yes. Needs a terminal: piped input would answer prompts with whatever comes down the pipe.
+ */
+async function interactiveSetup(flags: SetupFlags, cmd: Command): Promise<void> {
+  if (!process.stdin.isTTY) {
+    throw new UsageError("setup --interactive needs a terminal, but stdin is not a TTY", {
+      hint: "run `orderflow setup` (with --replicas, --stream, --subject-prefix) instead",
+    });
+  }
+  if (flags.json)
+    throw new UsageError("--interactive and --json do not go together", { hint: "drop one of them" });
+  const ctx = commandContext(cmd, "setup", { replicas: flags.replicas });
+  const nc = await ctx.connect();
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  try {
+    const jsm = await jetstreamManager(nc);
+    const prompts = { signal: ctx.signal };
+    let answers: Awaited<ReturnType<typeof runWizard>>;
+    try {
+      out("Press Enter to keep each default (the seed's value).");
+      answers = await runWizard(prompts, defaultWizardAnswers(ctx.topology));
+    } catch (err) {
+      if (isPromptCancel(err)) throw new UsageError("setup cancelled; nothing was changed");
+      throw err;
+    }
+    const plan = wizardPlan(answers, ctx.topology);
+    const configs = { stream: plan.stream, consumers: plan.consumers };
+    const dry = await ensureTopology(jsm, plan.topology, { ...configs, dryRun: true });
+    out("");
+    for (const line of planLines(dry, true)) out(line);
+    const deviations = seedDeviations(plan, ctx.topology);
+    if (deviations.length > 0) {
+      out(
+        `note: differs from the seed in ${deviations.join(", ")}; a plain \`orderflow setup\` would change these back`,
+      );
+    }
+    if (isUpToDate(dry)) {
+      out(`topology ${plan.topology.stream} is up to date`);
+      return;
+    }
+    if (flags.dryRun) return;
+    let apply: boolean;
+    try {
+      apply = await confirm({ message: "Apply these changes?", default: true }, prompts);
+    } catch (err) {
+      if (isPromptCancel(err)) throw new UsageError("setup cancelled; nothing was changed");
+      throw err;
+    }
+    if (!apply) {
+      out("nothing was changed");
+      return;
+    }
+    const applied = await ensureTopology(jsm, plan.topology, configs);
+    for (const line of planLines(applied, false)) out(line);
+    if (
+      plan.topology.stream !== ctx.topology.stream ||
+      plan.topology.subjectPrefix !== ctx.topology.subjectPrefix
+    ) {
+      out(
+        `use --stream ${plan.topology.stream} --subject-prefix ${plan.topology.subjectPrefix} (or ORDERFLOW_STREAM / ORDERFLOW_SUBJECT_PREFIX) with the other commands`,
+      );
+    }
+  } finally {
+    await nc.close();
+  }
 }

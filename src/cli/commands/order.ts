@@ -1,0 +1,71 @@
+import { Command } from "commander";
+import { printJson } from "../../common/format.js";
+import { DEFAULT_ORDER_LOOKUP_OPTIONS } from "../../orders/lookup-options.js";
+import { lookupOrder } from "../../orders/order-lookup.js";
+import { coverageText, timelineJson, timelineText } from "../../orders/timeline-text.js";
+import { commandContext, intFlag } from "../context.js";
+import { durationFlag } from "../duration.js";
+
+interface OrderFlags {
+  json?: boolean;
+  scanLast: number;
+  indexTimeout: number;
+}
+
+export function orderCommand(): Command {
+  return new Command("order")
+    .description(
+      "the timeline of one order: each stage it reached, when, its stream sequence, and why it failed",
+    )
+    .argument("<orderNo>", "the order number, as published to ORDERS.received")
+    .option("--json", "print the timeline as JSON")
+    .option(
+      "--scan-last <n>",
+      "without an order index, search at most this many of the newest messages",
+      intFlag("scan-last", 0),
+      DEFAULT_ORDER_LOOKUP_OPTIONS.scanLast,
+    )
+    .option(
+      "--index-timeout <duration>",
+      "how long to wait for the order index",
+      durationFlag("index-timeout", { min: 1 }),
+      DEFAULT_ORDER_LOOKUP_OPTIONS.indexTimeoutMs,
+    )
+    .addHelpText(
+      "after",
+      `
+It asks the order index (\`orderflow indexer\`, on subject orderflow.index.lookup) and fetches the
+order's messages by sequence: instant on any stream size. Without an index it scans the newest
+--scan-last messages and says that older events may be missing. Exit code 1 when not found.
+
+Examples:
+  $ orderflow order 100001
+  $ orderflow order 100001 --json | jq '.entries[] | {stage, seq, sincePreviousMs}'`,
+    )
+    .action(async (orderNo: string, flags: OrderFlags, cmd: Command) => {
+      const ctx = commandContext(cmd, "order");
+      const nc = await ctx.connect();
+      try {
+        const lookup = await lookupOrder(
+          nc,
+          ctx.topology,
+          orderNo,
+          { scanLast: flags.scanLast, indexTimeoutMs: flags.indexTimeout },
+          { signal: ctx.signal, logger: ctx.logger },
+        );
+        if (flags.json) printJson(timelineJson(lookup));
+        else if (lookup.entries.length > 0) process.stdout.write(`${timelineText(lookup)}\n`);
+        if (lookup.notice) process.stderr.write(`orderflow: ${lookup.notice}\n`);
+        if (lookup.entries.length === 0) {
+          if (!flags.json) {
+            process.stderr.write(
+              `orderflow: order ${JSON.stringify(orderNo)} not found (${coverageText(lookup.coverage)}); check the number, or publish it with \`orderflow pub\`\n`,
+            );
+          }
+          process.exitCode = 1;
+        }
+      } finally {
+        await nc.close();
+      }
+    });
+}

@@ -1,0 +1,89 @@
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Command } from "commander";
+import { errorMessage, OrderflowError } from "../../common/errors.js";
+import { printJson } from "../../common/format.js";
+import type { StatusReport } from "../../status/assess.js";
+import { DEFAULT_STATUS_OPTIONS } from "../../status/status-options.js";
+import { measureStatus, StatusSampler } from "../../status/status-sampler.js";
+import { statusJson, statusText } from "../../status/status-text.js";
+import { commandContext } from "../context.js";
+import { durationFlag } from "../duration.js";
+
+interface StatusFlags {
+  json?: boolean;
+  watch?: boolean;
+  window: number;
+  interval: number;
+}
+
+/** Moves the cursor home and clears the screen: --watch redraws in place on a terminal. */
+const CLEAR_SCREEN = "\u001b[H\u001b[2J";
+
+export function statusCommand(): Command {
+  return new Command("status")
+    .description("is the pipeline healthy? messages per stage, consumer backlogs, rates and a verdict")
+    .option("--json", "print the report as JSON (one object per line with --watch)")
+    .option("--watch", "refresh until Ctrl-C, with rates over a sliding window")
+    .option(
+      "--window <duration>",
+      "how far back rates and the verdict look",
+      durationFlag("window", { min: 100 }),
+      DEFAULT_STATUS_OPTIONS.windowMs,
+    )
+    .option(
+      "--interval <duration>",
+      "refresh interval with --watch",
+      durationFlag("interval", { min: 100 }),
+      DEFAULT_STATUS_OPTIONS.intervalMs,
+    )
+    .addHelpText(
+      "after",
+      `
+The verdict is one of: healthy, backlog growing (a consumer's pending count rose over the window),
+no workers attached (orders wait, nobody is pulling and nothing was pulled or acked over the window),
+failures present (dead letters in ORDERS.failed). It takes two samples --window apart (default 3s).
+
+Examples:
+  $ orderflow status
+  $ orderflow status --watch
+  $ orderflow status --json | jq -r .verdict`,
+    )
+    .action(async (flags: StatusFlags, cmd: Command) => {
+      const ctx = commandContext(cmd, "status");
+      const nc = await ctx.connect();
+      const colours = Boolean(process.stdout.isTTY) && !flags.json;
+      const show = (r: StatusReport) => {
+        if (flags.json) {
+          if (flags.watch) process.stdout.write(`${JSON.stringify(statusJson(r))}\n`);
+          else printJson(statusJson(r));
+          return;
+        }
+        const text = statusText(r, ctx.topology, colours);
+        process.stdout.write(
+          flags.watch && process.stdout.isTTY ? `${CLEAR_SCREEN}${text}\n` : `${text}\n\n`,
+        );
+      };
+      try {
+        const jsm = await jetstreamManager(nc);
+        const opts = { windowMs: flags.window, intervalMs: flags.interval };
+        if (!flags.watch) {
+          show(await measureStatus(jsm, ctx.topology, opts, ctx.signal));
+          return;
+        }
+        const sampler = new StatusSampler(jsm, ctx.topology, opts, { logger: ctx.logger });
+        sampler.on(show);
+        sampler.onError((err) => {
+          const line = err instanceof OrderflowError ? err.oneLine() : errorMessage(err);
+          process.stderr.write(`orderflow: status unavailable: ${line}; retrying\n`);
+        });
+        await sampler.start();
+        await new Promise<void>((resolve) => {
+          if (ctx.signal.aborted) resolve();
+          ctx.signal.addEventListener("abort", () => resolve(), { once: true });
+        });
+        await sampler.stop();
+      } finally {
+        await nc.close();
+      }
+    });
+}

@@ -1,0 +1,31 @@
+import { z } from "zod";
+
+/**
+ * The request/reply protocol of the order index (JSON over core NATS), shared by the indexer that
+ * answers and `orderflow order` that asks. Versioned by its subject.
+ */
+export const DEFAULT_INDEX_SUBJECT = "orderflow.index.lookup";
+
+export const IndexLookupRequest = z.object({
+  orderNo: z.string().min(1),
+  /**
+   * The stream's last sequence when the caller asked: the indexer waits (briefly) until it has read
+   * that far, so the answer covers everything stored before the question.
+   */
+  through: z.number().int().nonnegative(),
+});
+export type IndexLookupRequest = z.infer<typeof IndexLookupRequest>;
+
+export const IndexLookupReply = z.union([
+  z.object({
+    orderNo: z.string(),
+    /** Stream sequences of the order's messages, ascending. */
+    seqs: z.array(z.number().int().positive()),
+    /** The index has read every message up to here. */
+    indexedThrough: z.number().int().nonnegative(),
+    /** Orders the index holds, for the operator's idea of its size. */
+    orders: z.number().int().nonnegative(),
+  }),
+  z.object({ error: z.string() }),
+]);
+export type IndexLookupReply = z.infer<typeof IndexLookupReply>;

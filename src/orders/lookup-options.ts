@@ -1,0 +1,65 @@
+import { DEFAULT_INDEX_SUBJECT } from "./index-protocol.js";
+
+/** Options of the order indexer (the long-running host of the order index). */
+export interface OrderIndexerOptions {
+  /** Subject lookups are asked on. Default `orderflow.index.lookup`. */
+  subject: string;
+  /** Queue group of the lookup subscription: with several indexers one answers. Default `orderflow-indexer`. */
+  queueGroup: string;
+  /** Longest a lookup waits for the index to read up to the sequence the caller saw. Default 500 ms. */
+  catchUpWaitMs: number;
+  /** Messages per pull while reading the stream. Default 1,000. */
+  batch: number;
+}
+
+export const DEFAULT_ORDER_INDEXER_OPTIONS: Readonly<OrderIndexerOptions> = Object.freeze({
+  subject: DEFAULT_INDEX_SUBJECT,
+  queueGroup: "orderflow-indexer",
+  catchUpWaitMs: 500,
+  batch: 1000,
+});
+
+/** Options of one `orderflow order` lookup. */
+export interface OrderLookupOptions {
+  /** Subject of the order index. Default `orderflow.index.lookup`. */
+  subject: string;
+  /** How long to wait for the index to answer. Default 800 ms (it waits up to 500 ms to catch up). */
+  indexTimeoutMs: number;
+  /**
+   * Without an index (or for what it has not read yet), read at most this many of the newest
+   * messages; older ones are not searched. Default 50,000 messages (about half a second).
+   */
+  scanLast: number;
+}
+
+export const DEFAULT_ORDER_LOOKUP_OPTIONS: Readonly<OrderLookupOptions> = Object.freeze({
+  subject: DEFAULT_INDEX_SUBJECT,
+  indexTimeoutMs: 800,
+  scanLast: 50_000,
+});
+
+function merged<T extends object>(defaults: Readonly<T>, overrides: Partial<T>): T {
+  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+  return { ...defaults, ...defined } as T;
+}
+
+function positive(name: string, v: number): void {
+  if (!Number.isInteger(v) || v < 1)
+    throw new RangeError(`${name} must be a positive whole number, got ${v}`);
+}
+
+export function orderIndexerOptions(overrides: Partial<OrderIndexerOptions> = {}): OrderIndexerOptions {
+  const o = merged(DEFAULT_ORDER_INDEXER_OPTIONS, overrides);
+  positive("catchUpWaitMs", o.catchUpWaitMs);
+  positive("batch", o.batch);
+  return o;
+}
+
+export function orderLookupOptions(overrides: Partial<OrderLookupOptions> = {}): OrderLookupOptions {
+  const o = merged(DEFAULT_ORDER_LOOKUP_OPTIONS, overrides);
+  positive("indexTimeoutMs", o.indexTimeoutMs);
+  if (!Number.isInteger(o.scanLast) || o.scanLast < 0) {
+    throw new RangeError(`scanLast must be a whole number >= 0, got ${o.scanLast}`);
+  }
+  return o;
+}

@@ -1,0 +1,210 @@
+import { type Consumer, type ConsumerMessages, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
+import { errorMessage } from "../common/errors.js";
+import { type Logger, silentLogger } from "../common/logger.js";
+import { streamInfo } from "../topology/read.js";
+import { Stage, type TopologyOptions } from "../topology/spec.js";
+import { type IndexLookupReply, IndexLookupRequest } from "./index-protocol.js";
+import { type OrderIndexerOptions, orderIndexerOptions } from "./lookup-options.js";
+import { OrderIndex } from "./order-index.js";
+import { orderKeyOf, stageOfSubject } from "./order-key.js";
+
+export interface OrderIndexerStats {
+  orders: number;
+  messages: number;
+  /** Every message up to this stream sequence has been read. */
+  indexedThrough: number;
+  /** True once the index has read what the stream held when start() ran. */
+  caughtUp: boolean;
+}
+
+interface Waiter {
+  through: number;
+  resolve: () => void;
+}
+
+/**
+ * Keeps the order index (order number → stream sequences) and answers lookups over NATS
+ * request/reply on `orderflow.index.lookup`, so `orderflow order` answers at once on any stream size.
+ *
+ * It reads the stream with an ordered consumer (ephemeral, in memory on the server, no acks): the
+ * pipeline pays one extra delivery per message to this process and nothing else; nothing is written
+ * to the stream. Memory is about 100 bytes per order. On start it reads the whole stream
+ * (roughly a second per few hundred thousand messages), then follows new messages as they come.
+ */
+export class OrderIndexer {
+  private readonly o: OrderIndexerOptions;
+  private readonly logger: Logger;
+  private readonly index = new OrderIndex();
+  private through = 0;
+  private startLastSeq = 0;
+  private messages: ConsumerMessages | undefined;
+  private consumer: Consumer | undefined;
+  private sub: Subscription | undefined;
+  private loop: Promise<void> | undefined;
+  private waiters: Waiter[] = [];
+  private stopping: Promise<void> | undefined;
+  private startedAt = 0;
+  private caughtUpLogged = false;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly topology: TopologyOptions,
+    opts: Partial<OrderIndexerOptions> = {},
+    deps: { logger?: Logger } = {},
+  ) {
+    this.o = orderIndexerOptions(opts);
+    this.logger = deps.logger ?? silentLogger;
+  }
+
+  /** Starts reading the stream and answering lookups; fails with a one-line error if the stream is missing. */
+  async start(): Promise<void> {
+    if (this.loop) throw new Error("OrderIndexer already started");
+    const t = this.topology;
+    const si = await streamInfo(await jetstreamManager(this.nc), t);
+    this.startLastSeq = si.state.last_seq;
+    this.startedAt = Date.now();
+    this.consumer = await jetstream(this.nc).consumers.get(t.stream, { opt_start_seq: 1 });
+    this.messages = await this.consumer.consume({ max_messages: this.o.batch });
+    this.loop = this.read(this.messages);
+    this.sub = this.nc.subscribe(this.o.subject, {
+      queue: this.o.queueGroup,
+      callback: (err, msg) => {
+        if (err) {
+          this.logger.error({ err, subject: this.o.subject }, "order index subscription failed");
+          return;
+        }
+        this.answer(msg).catch((e: unknown) => this.logger.error({ err: e }, "order index lookup failed"));
+      },
+    });
+    await this.nc.flush();
+    this.logger.info(
+      { stream: t.stream, lastSeq: this.startLastSeq, subject: this.o.subject },
+      "order index started; reading the stream",
+    );
+    this.checkCaughtUp();
+  }
+
+  /** Resolves when the index has read everything the stream held at start(). */
+  async ready(): Promise<void> {
+    await this.waitThrough(this.startLastSeq, Number.POSITIVE_INFINITY);
+  }
+
+  stats(): OrderIndexerStats {
+    return {
+      orders: this.index.size,
+      messages: this.index.messageCount,
+      indexedThrough: this.through,
+      caughtUp: this.through >= this.startLastSeq,
+    };
+  }
+
+  /** Sequences of an order as far as the index has read (in-process use, e.g. tests and `up`). */
+  lookup(orderNo: string): number[] {
+    return this.index.lookup(orderNo);
+  }
+
+  /** Stops answering, then stops reading. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const problems: string[] = [];
+      try {
+        if (this.sub && !this.sub.isClosed()) await this.sub.drain();
+      } catch (err) {
+        problems.push(`lookup subscription: ${errorMessage(err)}`);
+      }
+      try {
+        const closed = await this.messages?.close();
+        if (closed instanceof Error) problems.push(`stream reader: ${closed.message}`);
+        await this.loop;
+        // Else the server keeps the ephemeral consumer for its 5-minute inactivity threshold.
+        if (!this.nc.isClosed()) await this.consumer?.delete();
+      } catch (err) {
+        problems.push(`stream reader: ${errorMessage(err)}`);
+      }
+      for (const w of this.waiters) w.resolve();
+      this.waiters = [];
+      if (problems.length > 0 && !this.nc.isClosed()) {
+        throw new Error(`order index did not stop cleanly: ${problems.join("; ")}`);
+      }
+    })();
+    return this.stopping;
+  }
+
+  private async read(messages: ConsumerMessages): Promise<void> {
+    const prefix = this.topology.subjectPrefix;
+    for await (const m of messages) {
+      const stage = stageOfSubject(m.subject, prefix);
+      if (stage !== "other") {
+        // Headers are parsed only for dead letters, the one stage whose key may live in them.
+        const key = orderKeyOf(stage, m.data, stage === Stage.Failed ? m.headers : undefined);
+        if (key !== undefined) this.index.add(key, stage, m.seq);
+      }
+      this.through = m.seq;
+      if (this.waiters.length > 0) this.releaseWaiters();
+      if (!this.caughtUpLogged) this.checkCaughtUp();
+    }
+  }
+
+  private checkCaughtUp(): void {
+    if (this.caughtUpLogged || this.through < this.startLastSeq) return;
+    this.caughtUpLogged = true;
+    this.logger.info(
+      { orders: this.index.size, messages: this.index.messageCount, ms: Date.now() - this.startedAt },
+      "order index caught up",
+    );
+  }
+
+  private releaseWaiters(): void {
+    const still: Waiter[] = [];
+    for (const w of this.waiters) {
+      if (this.through >= w.through) w.resolve();
+      else still.push(w);
+    }
+    this.waiters = still;
+  }
+
+  /** Resolves once the index has read up to `through`, or after `maxMs`. */
+  private waitThrough(through: number, maxMs: number): Promise<void> {
+    if (this.through >= through || this.stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        through,
+        resolve: () => {
+          if (timer) clearTimeout(timer);
+          resolve();
+        },
+      };
+      const timer = Number.isFinite(maxMs)
+        ? setTimeout(() => {
+            this.waiters = this.waiters.filter((w) => w !== waiter);
+            resolve();
+          }, maxMs)
+        : undefined;
+      this.waiters.push(waiter);
+    });
+  }
+
+  private async answer(msg: Msg): Promise<void> {
+    const reply = await this.reply(msg);
+    if (!msg.respond(JSON.stringify(reply))) {
+      this.logger.warn({ subject: msg.subject }, "order index lookup had no reply subject");
+    }
+  }
+
+  private async reply(msg: Msg): Promise<IndexLookupReply> {
+    let request: IndexLookupRequest;
+    try {
+      request = IndexLookupRequest.parse(msg.json());
+    } catch (err) {
+      return { error: `bad lookup request: ${errorMessage(err)}` };
+    }
+    await this.waitThrough(request.through, this.o.catchUpWaitMs);
+    return {
+      orderNo: request.orderNo,
+      seqs: this.index.lookup(request.orderNo),
+      indexedThrough: this.through,
+      orders: this.index.size,
+    };
+  }
+}

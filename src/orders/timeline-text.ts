@@ -1,0 +1,74 @@
+import { formatNumber } from "../common/format.js";
+import { describeDeadLetter } from "./dead-letter-info.js";
+import type { LookupCoverage, OrderLookup } from "./order-lookup.js";
+import { orderState } from "./timeline.js";
+
+/** `5ms`, `1.250s`, `2m03s`: the gaps between stages span milliseconds to hours. */
+export function formatGap(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(3)}s`;
+  const totalSec = Math.round(ms / 1000);
+  const h = Math.floor(totalSec / 3600);
+  const m = Math.floor((totalSec % 3600) / 60);
+  const s = String(totalSec % 60).padStart(2, "0");
+  return h > 0 ? `${h}h${String(m).padStart(2, "0")}m${s}s` : `${m}m${s}s`;
+}
+
+function stamp(t: Date): string {
+  const p = (n: number, w = 2) => String(n).padStart(w, "0");
+  return `${t.getFullYear()}-${p(t.getMonth() + 1)}-${p(t.getDate())} ${p(t.getHours())}:${p(t.getMinutes())}:${p(t.getSeconds())}.${p(t.getMilliseconds(), 3)}`;
+}
+
+/** Where the answer came from, in a few words. */
+export function coverageText(c: LookupCoverage): string {
+  const parts: string[] = [];
+  if (c.index) parts.push(`order index through seq ${formatNumber(c.index.indexedThrough)}`);
+  if (c.scanned && c.scanned.messages > 0) {
+    parts.push(
+      `scan of seq ${formatNumber(c.scanned.from)}..${formatNumber(c.scanned.to)} (${formatNumber(c.scanned.messages)} messages)`,
+    );
+  }
+  return `searched ${c.stream}: ${parts.join(" + ") || "nothing (empty stream)"}`;
+}
+
+/** The timeline screen of `orderflow order`. */
+export function timelineText(l: OrderLookup): string {
+  const e = l.entries;
+  const first = e[0];
+  const last = e[e.length - 1];
+  const total =
+    first && last && e.length > 1 ? ` in ${formatGap(last.time.getTime() - first.time.getTime())}` : "";
+  const lines = [
+    `order ${l.orderNo}: ${orderState(e)} (${e.length} ${e.length === 1 ? "event" : "events"}${total})`,
+  ];
+  const stageWidth = Math.max(...e.map((x) => x.stage.length));
+  const seqWidth = Math.max(...e.map((x) => `seq ${x.seq}`.length));
+  e.forEach((x, i) => {
+    const prev = e[i - 1];
+    const gap = prev ? `+${formatGap(x.time.getTime() - prev.time.getTime())}` : "";
+    const cols = [stamp(x.time), x.stage.padEnd(stageWidth), `seq ${x.seq}`.padEnd(seqWidth), gap.padEnd(9)];
+    if (x.deadLetter) cols.push(`${describeDeadLetter(x.deadLetter)}; payload ${JSON.stringify(x.payload)}`);
+    lines.push(`  ${cols.join("  ").trimEnd()}`);
+  });
+  lines.push(coverageText(l.coverage));
+  return lines.join("\n");
+}
+
+/** The JSON document of `orderflow order --json`. */
+export function timelineJson(l: OrderLookup): Record<string, unknown> {
+  return {
+    orderNo: l.orderNo,
+    found: l.entries.length > 0,
+    state: orderState(l.entries),
+    entries: l.entries.map((x, i) => {
+      const prev = l.entries[i - 1];
+      return {
+        ...x,
+        time: x.time.toISOString(),
+        sincePreviousMs: prev ? x.time.getTime() - prev.time.getTime() : null,
+      };
+    }),
+    coverage: l.coverage,
+    ...(l.notice ? { notice: l.notice } : {}),
+  };
+}

@@ -1,0 +1,65 @@
+import type { MsgHdrs } from "@nats-io/nats-core";
+import { Stage } from "../topology/spec.js";
+import { type DeadLetterInfo, deadLetterInfo, headersRecord } from "./dead-letter-info.js";
+import type { StageOrOther } from "./order-key.js";
+
+/** One message of an order's life. */
+export interface TimelineEntry {
+  stage: StageOrOther;
+  subject: string;
+  seq: number;
+  /** When the stream stored it. */
+  time: Date;
+  payload: string;
+  /** Dead letters only. */
+  headers?: Record<string, string>;
+  deadLetter?: DeadLetterInfo;
+}
+
+/** Where an order is: the furthest stage it reached (a dead letter ends it). */
+export const OrderState = {
+  Received: "received",
+  Processed: "processed",
+  Completed: "completed",
+  Failed: "failed",
+  Unknown: "unknown",
+} as const;
+export type OrderState = (typeof OrderState)[keyof typeof OrderState];
+
+const decoder = new TextDecoder();
+
+/** A timeline entry from a stored message (getMessage) or a delivered one (scan). */
+export function timelineEntry(
+  m: { subject: string; seq: number; time: Date; data: Uint8Array },
+  headers: MsgHdrs | undefined,
+  stage: StageOrOther,
+): TimelineEntry {
+  const entry: TimelineEntry = {
+    stage,
+    subject: m.subject,
+    seq: m.seq,
+    time: m.time,
+    payload: decoder.decode(m.data),
+  };
+  if (stage === Stage.Failed) {
+    entry.headers = headersRecord(headers);
+    entry.deadLetter = deadLetterInfo(entry.headers);
+  }
+  return entry;
+}
+
+/** Ascending by stream sequence, each sequence once. */
+export function mergeEntries(...lists: TimelineEntry[][]): TimelineEntry[] {
+  const bySeq = new Map<number, TimelineEntry>();
+  for (const list of lists) for (const e of list) bySeq.set(e.seq, e);
+  return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+}
+
+export function orderState(entries: readonly TimelineEntry[]): OrderState {
+  const stages = new Set(entries.map((e) => e.stage));
+  if (stages.has(Stage.Failed)) return OrderState.Failed;
+  if (stages.has(Stage.Completed)) return OrderState.Completed;
+  if (stages.has(Stage.Processed)) return OrderState.Processed;
+  if (stages.has(Stage.Received)) return OrderState.Received;
+  return OrderState.Unknown;
+}

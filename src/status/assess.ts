@@ -1,0 +1,145 @@
+import { formatNumber } from "../common/format.js";
+import { STAGES, Stage } from "../topology/spec.js";
+import type { ConsumerSample, StatusSample } from "./collect.js";
+import type { StatusOptions } from "./status-options.js";
+
+/** The verdicts, most severe first: the report's verdict is its most severe finding. */
+export const Verdict = {
+  NoWorkers: "no-workers",
+  BacklogGrowing: "backlog-growing",
+  FailuresPresent: "failures-present",
+  Healthy: "healthy",
+} as const;
+export type Verdict = (typeof Verdict)[keyof typeof Verdict];
+
+const SEVERITY: readonly Verdict[] = [
+  Verdict.NoWorkers,
+  Verdict.BacklogGrowing,
+  Verdict.FailuresPresent,
+  Verdict.Healthy,
+];
+
+/** The words an operator reads for each verdict. */
+export const VERDICT_TEXT: Readonly<Record<Verdict, string>> = Object.freeze({
+  [Verdict.NoWorkers]: "no workers attached",
+  [Verdict.BacklogGrowing]: "backlog growing",
+  [Verdict.FailuresPresent]: "failures present",
+  [Verdict.Healthy]: "healthy",
+});
+
+export interface Finding {
+  kind: Exclude<Verdict, "healthy">;
+  /** The consumer it is about (NEW, DISPATCH), if any. */
+  consumer?: string;
+  message: string;
+}
+
+export interface ConsumerRates {
+  /** Deliveries per second (including redeliveries). */
+  deliveredPerSecond: number;
+  /** Change of the pending count per second; positive means the backlog grows. */
+  pendingPerSecond: number;
+}
+
+export interface StatusReport {
+  sample: StatusSample;
+  /** How much history the rates and the verdict cover, ms (0 with a single sample). */
+  windowMs: number;
+  /** Messages stored per second, per stage subject. */
+  rates: Record<Stage, number>;
+  consumerRates: { new: ConsumerRates; dispatch: ConsumerRates };
+  verdict: Verdict;
+  findings: Finding[];
+}
+
+const perSecond = (delta: number, ms: number) => (ms > 0 ? (delta * 1000) / ms : 0);
+
+function outstanding(c: ConsumerSample): number {
+  return c.numPending + c.numAckPending;
+}
+
+function consumerFindings(
+  older: ConsumerSample,
+  latest: ConsumerSample,
+  windowMs: number,
+  opts: Pick<StatusOptions, "backlogGrowthMin">,
+): Finding[] {
+  const seconds = (windowMs / 1000).toFixed(1);
+  // A worker that pulls advances the delivered sequence; one that acks moves the ack floor or
+  // shrinks what is outstanding. None of that, nobody waiting, and work queued: nobody is there (or
+  // every worker is stuck, which needs the same action).
+  const idle =
+    latest.deliveredConsumerSeq === older.deliveredConsumerSeq &&
+    latest.ackFloorStreamSeq === older.ackFloorStreamSeq &&
+    outstanding(latest) >= outstanding(older);
+  if (latest.numWaiting === 0 && outstanding(latest) > 0 && idle) {
+    return [
+      {
+        kind: Verdict.NoWorkers,
+        consumer: latest.name,
+        message: `${latest.name}: ${formatNumber(outstanding(latest))} orders waiting and nothing pulled or acked them in ${seconds}s`,
+      },
+    ];
+  }
+  const growth = latest.numPending - older.numPending;
+  if (growth >= opts.backlogGrowthMin) {
+    return [
+      {
+        kind: Verdict.BacklogGrowing,
+        consumer: latest.name,
+        message: `${latest.name}: pending rose by ${formatNumber(growth)} to ${formatNumber(latest.numPending)} in ${seconds}s`,
+      },
+    ];
+  }
+  return [];
+}
+
+/**
+ * Judges the pipeline from the oldest and newest sample of a window. Pure: the dashboard and
+ * `orderflow status` both call it with samples they collected.
+ */
+export function assessStatus(
+  window: readonly StatusSample[],
+  opts: Pick<StatusOptions, "backlogGrowthMin">,
+): StatusReport {
+  const latest = window[window.length - 1];
+  const older = window[0];
+  if (!latest || !older) throw new RangeError("assessStatus needs at least one sample");
+  const windowMs = latest.atMs - older.atMs;
+  const rates = Object.fromEntries(
+    STAGES.map((s) => [s, perSecond(Math.max(0, latest.subjects[s] - older.subjects[s]), windowMs)]),
+  ) as Record<Stage, number>;
+  const rate = (o: ConsumerSample, l: ConsumerSample): ConsumerRates => ({
+    deliveredPerSecond: perSecond(l.deliveredConsumerSeq - o.deliveredConsumerSeq, windowMs),
+    pendingPerSecond: perSecond(l.numPending - o.numPending, windowMs),
+  });
+
+  const findings: Finding[] = [];
+  // One sample cannot show a trend or the absence of progress; it can show failures.
+  if (windowMs > 0) {
+    findings.push(
+      ...consumerFindings(older.consumers.new, latest.consumers.new, windowMs, opts),
+      ...consumerFindings(older.consumers.dispatch, latest.consumers.dispatch, windowMs, opts),
+    );
+  }
+  const failed = latest.subjects[Stage.Failed];
+  if (failed > 0) {
+    const recent = latest.subjects[Stage.Failed] - older.subjects[Stage.Failed];
+    findings.push({
+      kind: Verdict.FailuresPresent,
+      message: `${formatNumber(failed)} dead-lettered ${failed === 1 ? "order" : "orders"} in ${latest.stream} (${recent > 0 ? `${formatNumber(recent)} new in the window; ` : ""}see \`orderflow monitor --stage failed\`)`,
+    });
+  }
+  findings.sort((a, b) => SEVERITY.indexOf(a.kind) - SEVERITY.indexOf(b.kind));
+  return {
+    sample: latest,
+    windowMs,
+    rates,
+    consumerRates: {
+      new: rate(older.consumers.new, latest.consumers.new),
+      dispatch: rate(older.consumers.dispatch, latest.consumers.dispatch),
+    },
+    verdict: findings[0]?.kind ?? Verdict.Healthy,
+    findings,
+  };
+}

@@ -1,0 +1,88 @@
+import { colour, formatNumber, table } from "../common/format.js";
+import { STAGES, subjectOf, type TopologyOptions } from "../topology/spec.js";
+import { type ConsumerRates, type StatusReport, VERDICT_TEXT, Verdict } from "./assess.js";
+import type { ConsumerSample } from "./collect.js";
+
+const rate = (n: number) => n.toFixed(1);
+
+const VERDICT_COLOUR: Readonly<Record<Verdict, (s: string) => string>> = Object.freeze({
+  [Verdict.Healthy]: colour.green,
+  [Verdict.FailuresPresent]: colour.red,
+  [Verdict.BacklogGrowing]: colour.yellow,
+  [Verdict.NoWorkers]: colour.red,
+});
+
+/** The one screen of `orderflow status`. */
+export function statusText(r: StatusReport, t: TopologyOptions, colours: boolean): string {
+  const s = r.sample;
+  const when = new Date(s.atMs).toLocaleString("sv-SE");
+  const span = r.windowMs > 0 ? `rates over the last ${(r.windowMs / 1000).toFixed(1)}s` : "no rates yet";
+  const subjects = table(
+    ["subject", "messages", "per second"],
+    STAGES.map((st) => [subjectOf(t, st), formatNumber(s.subjects[st]), rate(r.rates[st])]),
+  );
+  const consumers = table(
+    ["consumer", "pending", "ack pending", "redelivered", "waiting pulls", "delivered/s"],
+    [
+      consumerRow(s.consumers.new, r.consumerRates.new),
+      consumerRow(s.consumers.dispatch, r.consumerRates.dispatch),
+    ],
+  );
+  const paint = colours ? VERDICT_COLOUR[r.verdict] : (x: string) => x;
+  const verdict =
+    r.findings.length === 0
+      ? [`verdict: ${paint(VERDICT_TEXT[Verdict.Healthy])}: ${healthyDetail(r)}`]
+      : r.findings.map(
+          (f, i) =>
+            `${i === 0 ? "verdict:" : "        "} ${(colours ? VERDICT_COLOUR[f.kind] : (x: string) => x)(VERDICT_TEXT[f.kind])}: ${f.message}`,
+        );
+  return [
+    `stream ${s.stream} at ${when} (${span}; ${formatNumber(s.messages)} messages, last seq ${formatNumber(s.lastSeq)})`,
+    "",
+    subjects,
+    "",
+    consumers,
+    "",
+    ...verdict,
+  ].join("\n");
+}
+
+function consumerRow(c: ConsumerSample, cr: ConsumerRates): string[] {
+  return [
+    c.name,
+    formatNumber(c.numPending),
+    formatNumber(c.numAckPending),
+    formatNumber(c.numRedelivered),
+    formatNumber(c.numWaiting),
+    rate(cr.deliveredPerSecond),
+  ];
+}
+
+function healthyDetail(r: StatusReport): string {
+  const c = r.sample.consumers;
+  const backlog = c.new.numPending + c.new.numAckPending + c.dispatch.numPending + c.dispatch.numAckPending;
+  return backlog === 0
+    ? "all caught up, no failures"
+    : `${formatNumber(backlog)} orders in flight, no failures`;
+}
+
+/** The JSON document of `orderflow status --json` (one per line with --watch). */
+export function statusJson(r: StatusReport): Record<string, unknown> {
+  const s = r.sample;
+  return {
+    at: new Date(s.atMs).toISOString(),
+    stream: s.stream,
+    windowMs: r.windowMs,
+    messages: s.messages,
+    lastSeq: s.lastSeq,
+    subjects: Object.fromEntries(
+      STAGES.map((st) => [st, { messages: s.subjects[st], perSecond: r.rates[st] }]),
+    ),
+    consumers: {
+      [s.consumers.new.name]: { ...s.consumers.new, ...r.consumerRates.new },
+      [s.consumers.dispatch.name]: { ...s.consumers.dispatch, ...r.consumerRates.dispatch },
+    },
+    verdict: r.verdict,
+    findings: r.findings,
+  };
+}

@@ -1,0 +1,55 @@
+import { headers } from "@nats-io/nats-core";
+import { describe, expect, it } from "vitest";
+import { OrderIndex } from "../../src/orders/order-index.js";
+import { orderKeyOf, stageOfSubject } from "../../src/orders/order-key.js";
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+describe("OrderIndex", () => {
+  it("returns each order's sequences ascending, across stages and growth", () => {
+    const index = new OrderIndex();
+    for (let i = 1; i <= 5000; i++) index.add(String(i), "received", i);
+    for (let i = 1; i <= 5000; i++) index.add(String(i), "processed", 5000 + i);
+    index.add("42", "completed", 20_000);
+    expect(index.size).toBe(5000);
+    expect(index.messageCount).toBe(10_001);
+    expect(index.lookup("42")).toEqual([42, 5042, 20_000]);
+    expect(index.lookup("5000")).toEqual([5000, 10_000]);
+    expect(index.lookup("5001")).toEqual([]);
+  });
+
+  it("keeps every message of an order that was published more than once on a stage", () => {
+    const index = new OrderIndex();
+    index.add("7", "received", 3);
+    index.add("7", "received", 9);
+    index.add("7", "received", 9);
+    index.add("7", "failed", 4);
+    expect(index.lookup("7")).toEqual([3, 4, 9]);
+  });
+});
+
+describe("order keys", () => {
+  it("read the order number the way operators type it, per stage", () => {
+    expect(stageOfSubject("ORDERS.received", "ORDERS")).toBe("received");
+    expect(stageOfSubject("ORDERS.shipped", "ORDERS")).toBe("other");
+    expect(stageOfSubject("SHOP.failed", "ORDERS")).toBe("other");
+    expect(orderKeyOf("received", bytes("100001"))).toBe("100001");
+    expect(orderKeyOf("processed", bytes("100001,processed"))).toBe("100001");
+    expect(orderKeyOf("completed", bytes("100001,completed"))).toBe("100001");
+    // The seed's dispatcher output of a received `a,b` would be `a,completed`: its own key.
+    expect(orderKeyOf("completed", bytes("odd"))).toBe("odd");
+    expect(orderKeyOf("received", bytes(""))).toBeUndefined();
+    expect(orderKeyOf("received", bytes("x".repeat(300)))).toBeUndefined();
+    expect(orderKeyOf("other", bytes("1"))).toBeUndefined();
+  });
+
+  it("take a dead letter's key from Orderflow-Order-No, else from its original payload", () => {
+    const h = headers();
+    h.set("Orderflow-Order-No", "100007");
+    expect(orderKeyOf("failed", bytes("100007,processed"), h)).toBe("100007");
+    const fromProcessed = headers();
+    fromProcessed.set("Orderflow-Source-Subject", "ORDERS.processed");
+    expect(orderKeyOf("failed", bytes("100008,processed"), fromProcessed)).toBe("100008");
+    expect(orderKeyOf("failed", bytes("a,b"))).toBe("a,b");
+  });
+});
