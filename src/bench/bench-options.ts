@@ -22,6 +22,8 @@ export interface BenchOptions {
   publishWindow: number;
   /** How often worker CPU/RSS is sampled, ms. Default 1,000. */
   sampleMs: number;
+  /** Write a V8 CPU profile of each worker into this directory (`--cpu-prof`). Default none. */
+  cpuProf?: string;
 }
 
 export const DEFAULT_BENCH_OPTIONS: Readonly<BenchOptions> = Object.freeze({

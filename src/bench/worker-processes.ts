@@ -20,10 +20,11 @@ export class WorkerProcess {
     readonly role: "processor" | "dispatcher",
     server: string,
     args: string[],
+    nodeArgs: string[] = [],
   ) {
     this.child = spawn(
       process.execPath,
-      [MAIN, "worker", role, "-s", server, "--log-level", "info", ...args],
+      [...nodeArgs, MAIN, "worker", role, "-s", server, "--log-level", "info", ...args],
       {
         stdio: ["ignore", "ignore", "pipe"],
       },

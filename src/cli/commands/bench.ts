@@ -41,6 +41,7 @@ export function benchCommand(): Command {
       D.maxInFlight,
     )
     .option("--no-ingest", "skip the raw ingest phase")
+    .option("--cpu-prof <dir>", "write a V8 CPU profile of each worker into <dir> (open in Chrome DevTools)")
     .option("--json", "print the result as JSON")
     .option("--out <file>", "write a Markdown report (e.g. docs/benchmarks.md)")
     .addOption(
