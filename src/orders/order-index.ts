@@ -6,7 +6,7 @@ const INITIAL_CAPACITY = 1024;
  * Order key → stream sequences of its messages, in memory and compact: one map entry per order and
  * one Float64Array column per stage (8 bytes per order and stage), with a side map for the rare
  * order that has several messages on one stage (re-submitted, or published twice outside the
- * duplicate window). About 100 bytes per order with short order numbers.
+ * duplicate window). About 120 bytes per order with short order numbers (measured).
  */
 export class OrderIndex {
   private readonly slots = new Map<string, number>();

@@ -29,7 +29,7 @@ interface Waiter {
  *
  * It reads the stream with an ordered consumer (ephemeral, in memory on the server, no acks): the
  * pipeline pays one extra delivery per message to this process and nothing else; nothing is written
- * to the stream. Memory is about 100 bytes per order. On start it reads the whole stream
+ * to the stream. Memory is about 120 bytes per order (40 MB for 333k orders). On start it reads the whole stream
  * (roughly a second per few hundred thousand messages), then follows new messages as they come.
  */
 export class OrderIndexer {
@@ -67,6 +67,7 @@ export class OrderIndexer {
     this.consumer = await jetstream(this.nc).consumers.get(t.stream, { opt_start_seq: 1 });
     this.messages = await this.consumer.consume({ max_messages: this.o.batch });
     this.loop = this.read(this.messages);
+    this.watch(this.messages);
     this.sub = this.nc.subscribe(this.o.subject, {
       queue: this.o.queueGroup,
       callback: (err, msg) => {
@@ -144,6 +145,25 @@ export class OrderIndexer {
       if (this.waiters.length > 0) this.releaseWaiters();
       if (!this.caughtUpLogged) this.checkCaughtUp();
     }
+  }
+
+  /**
+   * The reader recovers by itself (the ordered consumer is recreated after a server restart), but an
+   * operator should see it: a stream deleted and recreated under a running indexer restarts its
+   * sequences, and the index then needs a restart of the indexer.
+   */
+  private watch(messages: ConsumerMessages): void {
+    void (async () => {
+      for await (const s of messages.status()) {
+        if (
+          s.type === "stream_not_found" ||
+          s.type === "consumer_deleted" ||
+          s.type === "ordered_consumer_recreated"
+        ) {
+          this.logger.warn({ status: s.type, indexedThrough: this.through }, "order index reader notice");
+        }
+      }
+    })().catch((err: unknown) => this.logger.error({ err }, "order index status watcher failed"));
   }
 
   private checkCaughtUp(): void {

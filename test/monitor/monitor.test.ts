@@ -167,6 +167,29 @@ describe("MonitorFeed", () => {
     expect(feed.stats()).toEqual({ events: total, filtered: 0, ignored: 0 });
   });
 
+  it("shares MONITOR's one position: events wait for the next watcher, later joiners see only new ones", async () => {
+    const server = await startServer();
+    const nc = await connectTo(server);
+    await withTopology(nc);
+    const total = await publishRun(server);
+
+    const first = new MonitorFeed(nc, t);
+    const firstSeen: number[] = [];
+    first.on((e) => firstSeen.push(e.seq));
+    await first.start();
+    await waitFor("the events that waited while nobody watched", () => firstSeen.length === total);
+
+    const later = new MonitorFeed(await connectTo(server, "later"), t);
+    const laterSeen: number[] = [];
+    later.on((e) => laterSeen.push(e.seq));
+    await later.start();
+    await jetstream(nc).publish("ORDERS.received", "300001");
+    await waitFor("the new event in both", () => firstSeen.length === total + 1 && laterSeen.length === 1);
+    expect(laterSeen).toEqual([total + 1]);
+    await first.stop();
+    await later.stop();
+  });
+
   it("ignores messages on the monitor subject that are not deliveries, and filters stages", async () => {
     const server = await startServer();
     const nc = await connectTo(server);

@@ -151,7 +151,7 @@ describe("order lookup with the order index", () => {
     await indexer.stop();
   });
 
-  it("several indexers share lookups, and `orderflow indexer` stops cleanly on Ctrl-C", async () => {
+  it("lookups work with two `orderflow indexer` processes running, and both stop cleanly on Ctrl-C", async () => {
     const server = await startServer();
     const nc = await connectTo(server);
     await withTopology(nc);

@@ -12,7 +12,7 @@ export function indexerCommand(): Command {
       "after",
       `
 It reads the stream once with an ordered consumer (ephemeral, no acks, nothing written), then
-follows new messages: one extra delivery per message for this process, ~100 bytes of memory per
+follows new messages: one extra delivery per message for this process, ~120 bytes of memory per
 order. Several indexers share lookups (queue group orderflow-indexer).
 
 Examples:
