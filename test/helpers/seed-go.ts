@@ -1,0 +1,62 @@
+import type { JetStreamManager } from "@nats-io/jetstream";
+import { onTestFinished } from "vitest";
+import {
+  buildSeedWorker,
+  type SeedBuild,
+  SeedProgram,
+  SeedWorker,
+  waitUntilPulling,
+} from "../../src/bench/seed-go.js";
+import { errorMessage, OrderflowError } from "../../src/common/errors.js";
+
+export { SeedProgram, SeedWorker };
+
+/**
+ * The seed's real Go programs for tests. They are extracted from the seed text at test time and
+ * changed in one place only: `nats.Connect("localhost:4222")` becomes
+ * `nats.Connect(os.Getenv("NATS_URL"))`, because each test runs its own server on a free port (see
+ * patchSeedConnect in src/bench/seed-go.ts). The seed is `$ORDERFLOW_SEED_FILE`, else
+ * `shared/seed/` beside the repo, as CI checks it out.
+ */
+
+const builds = new Map<SeedProgram, Promise<SeedBuild>>();
+
+/**
+ * Builds a seed program once per test file (binaries are also cached by content hash under
+ * os.tmpdir(), so later files and runs reuse them). A missing Go or nats.go fails the test with one
+ * line naming the Debian packages to install: CI installs them, so skipping would hide a broken CI.
+ */
+export function seedBuild(program: SeedProgram): Promise<SeedBuild> {
+  let build = builds.get(program);
+  if (!build) {
+    build = buildSeedWorker(program).catch((err: unknown) => {
+      const line = err instanceof OrderflowError ? err.oneLine() : errorMessage(err);
+      throw new Error(`seed Go workers: ${line}`, { cause: err });
+    });
+    builds.set(program, build);
+  }
+  return build;
+}
+
+/**
+ * Starts a built seed program against `url`, killed when the test ends (the seed loops forever).
+ * With `pulling`, resolves only once it has a pull request open on its consumer: the seed ignores
+ * connect and subscribe errors, so its start line alone proves little.
+ */
+export async function startSeedWorker(
+  program: SeedProgram,
+  url: string,
+  pulling?: { jsm: JetStreamManager; consumer: string; stream?: string },
+): Promise<SeedWorker> {
+  const { binary } = await seedBuild(program);
+  const worker = new SeedWorker(program, binary, url);
+  onTestFinished(async (ctx) => {
+    if (ctx.task.result?.state === "fail") {
+      process.stderr.write(`--- seed ${program} output (tail) ---\n${worker.output().slice(-3000)}\n`);
+    }
+    await worker.stop();
+  });
+  await worker.started();
+  if (pulling) await waitUntilPulling(worker, pulling.jsm, pulling.stream ?? "ORDERS", pulling.consumer);
+  return worker;
+}
