@@ -20,8 +20,12 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
 }
 
 try {
-  await buildProgram().parseAsync(process.argv);
+  await (await buildProgram(process.argv)).parseAsync(process.argv);
   process.exitCode = process.exitCode ?? 0;
 } catch (err) {
   process.exitCode = reportError(err, debug);
 }
+// Every command closes what it opened, so the process normally ends here by itself. Should a handle
+// outlive its command (a connection still reconnecting after a failed close), do not hang: exit once
+// stdout and stderr have had a moment to flush. unref() keeps this timer from holding the process.
+setTimeout(() => process.exit(), 3_000).unref();

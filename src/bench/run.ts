@@ -76,8 +76,10 @@ export async function runBench(o: BenchOptions, deps: BenchDeps): Promise<BenchR
     const server = connectOptions.servers.join(",");
     const args = ["--batch", String(o.batch), "--max-in-flight", String(o.maxInFlight), "--stream", t.stream];
     const nodeArgs = o.cpuProf ? ["--cpu-prof", "--cpu-prof-dir", o.cpuProf] : [];
-    for (let i = 0; i < o.processors; i++) workers.push(new WorkerProcess("processor", server, args, nodeArgs));
-    for (let i = 0; i < o.dispatchers; i++) workers.push(new WorkerProcess("dispatcher", server, args, nodeArgs));
+    for (let i = 0; i < o.processors; i++)
+      workers.push(new WorkerProcess("processor", server, args, nodeArgs));
+    for (let i = 0; i < o.dispatchers; i++)
+      workers.push(new WorkerProcess("dispatcher", server, args, nodeArgs));
     await Promise.all(workers.map((w) => w.started()));
     const sampler = setInterval(() => void Promise.all(workers.map((w) => w.sample())), o.sampleMs);
 

@@ -1,31 +1,57 @@
 import { Command } from "commander";
-import { indexerCommand } from "./commands/indexer.js";
-import { infoCommand } from "./commands/info.js";
-import { monitorCommand } from "./commands/monitor.js";
-import { orderCommand } from "./commands/order.js";
-import { pubCommand } from "./commands/pub.js";
-import { setupCommand } from "./commands/setup.js";
-import { statusCommand } from "./commands/status.js";
-import { workerCommand } from "./commands/worker.js";
 import { addGlobalOptions } from "./context.js";
 
 export const VERSION = "0.1.0";
 
-/** The root command. Each subcommand lives in its own file under commands/ and is added here. */
-export function buildProgram(): Command {
+type CommandFactory = () => Command;
+
+/**
+ * Every subcommand, one file each under commands/, loaded on demand: a worker process loads the
+ * worker and nothing of the dashboard, wizard or benchmark (tens of MB of RSS saved per worker).
+ * Order here is the order of `orderflow --help`.
+ */
+const COMMANDS: Record<string, () => Promise<CommandFactory>> = {
+  up: async () => (await import("./commands/up.js")).upCommand,
+  setup: async () => (await import("./commands/setup.js")).setupCommand,
+  info: async () => (await import("./commands/info.js")).infoCommand,
+  worker: async () => (await import("./commands/worker.js")).workerCommand,
+  pub: async () => (await import("./commands/pub.js")).pubCommand,
+  monitor: async () => (await import("./commands/monitor.js")).monitorCommand,
+  status: async () => (await import("./commands/status.js")).statusCommand,
+  order: async () => (await import("./commands/order.js")).orderCommand,
+  indexer: async () => (await import("./commands/indexer.js")).indexerCommand,
+  bench: async () => (await import("./commands/bench.js")).benchCommand,
+};
+
+/** The root command with its global options and the subcommands `argv` may need. */
+export async function buildProgram(argv: readonly string[] = process.argv): Promise<Command> {
   const program = new Command("orderflow")
     .description("Order pipeline on NATS JetStream: received -> processed -> completed")
     .version(VERSION)
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
   addGlobalOptions(program);
-  program.addCommand(setupCommand());
-  program.addCommand(infoCommand());
-  program.addCommand(pubCommand());
-  program.addCommand(monitorCommand());
-  program.addCommand(statusCommand());
-  program.addCommand(orderCommand());
-  program.addCommand(indexerCommand());
-  program.addCommand(workerCommand());
+  const wanted = commandNameIn(program, argv.slice(2));
+  // Help, a typo or no command at all: load everything so commander can list and suggest.
+  const names = wanted !== undefined && wanted in COMMANDS ? [wanted] : Object.keys(COMMANDS);
+  const factories = await Promise.all(names.map((n) => (COMMANDS[n] as () => Promise<CommandFactory>)()));
+  for (const factory of factories) program.addCommand(factory());
   return program;
+}
+
+/** The first argument that is neither a global option nor the value of one. */
+function commandNameIn(program: Command, args: readonly string[]): string | undefined {
+  const takesValue = new Set<string>();
+  for (const o of program.options) {
+    if (o.required || o.optional) {
+      if (o.long) takesValue.add(o.long);
+      if (o.short) takesValue.add(o.short);
+    }
+  }
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string;
+    if (!a.startsWith("-")) return a;
+    if (!a.includes("=") && takesValue.has(a)) i++;
+  }
+  return undefined;
 }

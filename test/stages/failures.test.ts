@@ -17,7 +17,7 @@ async function readFailed(nc: Awaited<ReturnType<typeof connectTo>>, count: numb
   const info = await jsm.streams.info("ORDERS");
   for (let seq = 1; seq <= info.state.last_seq && out.length < count; seq++) {
     const m = await jsm.streams.getMessage("ORDERS", { seq });
-    if (!m || m.subject !== "ORDERS.failed") continue;
+    if (m?.subject !== "ORDERS.failed") continue;
     const headers: Record<string, string> = {};
     for (const k of m.header.keys()) headers[k] = m.header.get(k);
     out.push({ data: new TextDecoder().decode(m.data), headers });
