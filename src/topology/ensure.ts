@@ -1,13 +1,12 @@
-import {
-  type ConsumerConfig,
-  type ConsumerUpdateConfig,
-  JetStreamApiCodes,
-  JetStreamApiError,
-  type JetStreamManager,
-  type StreamConfig,
+import type {
+  ConsumerConfig,
+  ConsumerUpdateConfig,
+  JetStreamManager,
+  StreamConfig,
 } from "@nats-io/jetstream";
 import { errorMessage, TopologyError, UnupdatableFieldError } from "../common/errors.js";
 import { diffConsumer, diffStream, type FieldDiff } from "./diff.js";
+import { consumerInfo, findStream } from "./read.js";
 import { consumerConfigs, streamConfig, type TopologyOptions } from "./spec.js";
 
 export const ChangeKind = { Create: "create", Update: "update", UpToDate: "up-to-date" } as const;
@@ -37,13 +36,6 @@ export function isUpToDate(plan: TopologyPlan): boolean {
   return plan.changes.every((c) => c.kind === ChangeKind.UpToDate);
 }
 
-function isNotFound(err: unknown): boolean {
-  return (
-    err instanceof JetStreamApiError &&
-    (err.code === JetStreamApiCodes.StreamNotFound || err.code === JetStreamApiCodes.ConsumerNotFound)
-  );
-}
-
 function refuseFixed(change: TopologyChange): void {
   const fixed = change.diffs.filter((d) => !d.updatable);
   if (fixed.length > 0) {
@@ -70,10 +62,7 @@ export async function ensureTopology(
   const desiredStream = opts.stream ?? streamConfig(t);
   const changes: TopologyChange[] = [];
 
-  const stream = await jsm.streams.info(t.stream).catch((err: unknown) => {
-    if (isNotFound(err)) return undefined;
-    throw new TopologyError(`cannot read stream ${t.stream}: ${errorMessage(err)}`, { cause: err });
-  });
+  const stream = await findStream(jsm, t.stream);
   const streamChange: TopologyChange = stream
     ? {
         object: `stream ${t.stream}`,
@@ -88,12 +77,7 @@ export async function ensureTopology(
   for (const config of opts.consumers ?? consumerConfigs(t)) {
     const name = config.durable_name as string;
     const object = `consumer ${t.stream} > ${name}`;
-    const info = stream
-      ? await jsm.consumers.info(t.stream, name).catch((err: unknown) => {
-          if (isNotFound(err)) return undefined;
-          throw new TopologyError(`cannot read ${object}: ${errorMessage(err)}`, { cause: err });
-        })
-      : undefined;
+    const info = stream ? await consumerInfo(jsm, t.stream, name) : undefined;
     const diffs = info ? diffConsumer(info, config, stream?.config.num_replicas ?? t.replicas) : [];
     const kind = !info ? ChangeKind.Create : diffs.length > 0 ? ChangeKind.Update : ChangeKind.UpToDate;
     const change = { object, kind, diffs };
@@ -139,28 +123,22 @@ async function applyConsumer(
   }
 }
 
-/** The part of a consumer config that an update may carry (the rest is fixed at creation). */
+/** What an update may carry; the rest of a consumer's config is fixed at creation. */
+const UPDATABLE_CONSUMER_FIELDS = [
+  "ack_wait",
+  "max_deliver",
+  "max_ack_pending",
+  "max_waiting",
+  "backoff",
+  "num_replicas",
+  "sample_freq",
+  "description",
+] as const satisfies ReadonlyArray<keyof ConsumerUpdateConfig & keyof ConsumerConfig>;
+
 function updatableFields(cfg: ConsumerConfig): ConsumerUpdateConfig {
-  const {
-    ack_wait,
-    max_deliver,
-    max_ack_pending,
-    max_waiting,
-    backoff,
-    num_replicas,
-    sample_freq,
-    description,
-  } = cfg;
-  return {
-    ack_wait,
-    max_deliver,
-    max_ack_pending,
-    max_waiting,
-    backoff,
-    num_replicas,
-    sample_freq,
-    description,
-  };
+  const out: Record<string, unknown> = {};
+  for (const k of UPDATABLE_CONSUMER_FIELDS) if (cfg[k] !== undefined) out[k] = cfg[k];
+  return out as ConsumerUpdateConfig;
 }
 
 /** The server may refuse a change our static list thought updatable (e.g. replicas on one node). */

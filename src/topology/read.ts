@@ -14,16 +14,21 @@ export interface TopologyState {
   consumers: ConsumerInfo[];
 }
 
+/** Stream info, or undefined when the stream does not exist. */
+export async function findStream(jsm: JetStreamManager, stream: string): Promise<StreamInfo | undefined> {
+  try {
+    return await jsm.streams.info(stream);
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return undefined;
+    throw new TopologyError(`cannot read stream ${stream}: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
 /** Stream info, or a StreamMissingError that tells the operator to run setup. */
 export async function streamInfo(jsm: JetStreamManager, t: TopologyOptions): Promise<StreamInfo> {
-  try {
-    return await jsm.streams.info(t.stream);
-  } catch (err) {
-    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) {
-      throw new StreamMissingError(t.stream, { cause: err });
-    }
-    throw new TopologyError(`cannot read stream ${t.stream}: ${errorMessage(err)}`, { cause: err });
-  }
+  const info = await findStream(jsm, t.stream);
+  if (!info) throw new StreamMissingError(t.stream);
+  return info;
 }
 
 export async function consumerInfo(
