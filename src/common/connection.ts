@@ -5,6 +5,7 @@ import {
   type NatsConnection,
   type ConnectionOptions as NatsConnectionOptions,
   nkeyAuthenticator,
+  PermissionViolationError,
 } from "@nats-io/nats-core";
 import { connect as natsConnect } from "@nats-io/transport-node";
 import type { Logger } from "pino";
@@ -97,6 +98,9 @@ export function toNatsOptions(opts: ConnectOptions): NatsConnectionOptions {
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
     pingInterval: 10_000,
+    // A TLS server that silently drops a client without a certificate would otherwise keep a
+    // command waiting 20 s before it can say what is wrong.
+    timeout: 5_000,
   };
 }
 
@@ -150,7 +154,11 @@ export function watchConnection(nc: NatsConnection, logger: Logger): void {
           logger.info({ server: s.server }, "reconnected to NATS");
           break;
         case "error":
-          logger.error({ err: s.error }, "NATS connection error");
+          // A refused permission surfaces where it happened (a one-line command error, or the
+          // worker stopping with it); logging it here too would print a second line.
+          if (!(s.error instanceof PermissionViolationError)) {
+            logger.error({ err: s.error }, "NATS connection error");
+          }
           break;
         default:
           break;
