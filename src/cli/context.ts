@@ -37,10 +37,14 @@ export function addGlobalOptions(program: Command): Command {
     .addOption(new Option("--token <token>", "auth token").env("NATS_TOKEN"))
     .addOption(new Option("--creds <file>", "user credentials file (JWT + seed)").env("NATS_CREDS"))
     .addOption(new Option("--nkey <file>", "nkey seed file").env("NATS_NKEY"))
-    .addOption(new Option("--tlscert <file>", "TLS client certificate"))
-    .addOption(new Option("--tlskey <file>", "TLS client key"))
-    .addOption(new Option("--tlsca <file>", "CA to verify the server's certificate"))
-    .addOption(new Option("--inbox-prefix <prefix>", "reply inbox prefix (least-privilege users)"))
+    .addOption(new Option("--tlscert <file>", "TLS client certificate").env("NATS_CERT"))
+    .addOption(new Option("--tlskey <file>", "TLS client key").env("NATS_KEY"))
+    .addOption(new Option("--tlsca <file>", "CA to verify the server's certificate").env("NATS_CA"))
+    .addOption(
+      new Option("--inbox-prefix <prefix>", "reply inbox prefix (least-privilege users)").env(
+        "ORDERFLOW_INBOX_PREFIX",
+      ),
+    )
     .addOption(
       new Option("--stream <name>", "stream name").env("ORDERFLOW_STREAM").default(DEFAULT_TOPOLOGY.stream),
     )

@@ -49,6 +49,11 @@ export interface NatsServerOptions {
   maxFileStore?: string;
   /** How long to wait for the server to accept clients; default 15 s. */
   startTimeoutMs?: number;
+  /**
+   * Own process group; default false. A terminal's Ctrl-C signals the whole foreground group, so
+   * `orderflow up` sets it: the server must outlive the drain and be stopped last, by us.
+   */
+  detached?: boolean;
 }
 
 interface Ports {
@@ -132,7 +137,10 @@ export class NatsServer {
     const confPath = join(this.workDir, "nats-server.conf");
     await writeFile(confPath, this.config());
     await this.removePortsFiles();
-    const child = spawn(binary, ["-c", confPath], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(binary, ["-c", confPath], {
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: this.opts.detached ?? false,
+    });
     this.child = child;
     const append = (chunk: Buffer): void => {
       this.log = (this.log + chunk.toString()).slice(-LOG_LIMIT);

@@ -1,0 +1,204 @@
+import { Command, Option } from "commander";
+import { redactUrl } from "../../common/connection.js";
+import { UsageError } from "../../common/errors.js";
+import { resolveNatsEndpoint } from "../../runtime/nats-endpoint.js";
+import { OrderflowSystem } from "../../runtime/system.js";
+import {
+  DEFAULT_UP_OPTIONS as D,
+  InstallMode,
+  ManagedServerMode,
+  PARTS,
+  type Part,
+  upOptions,
+} from "../../runtime/up-options.js";
+import { ChangeKind } from "../../topology/ensure.js";
+import { commandContext, intFlag } from "../context.js";
+import { durationFlag } from "../duration.js";
+
+interface UpFlags {
+  host: string;
+  port: number;
+  natsPort: number;
+  storeDir: string;
+  managedServer: ManagedServerMode;
+  install: InstallMode;
+  workers: readonly Part[];
+  batch: number;
+  maxInFlight: number;
+  maxAttempts: number;
+  refresh: number;
+  publishForm: "on" | "off";
+}
+
+function partsFlag(value: string): Part[] {
+  const words = value
+    .split(",")
+    .map((w) => w.trim())
+    .filter(Boolean);
+  if (words.length === 1 && words[0] === "none") return [];
+  for (const w of words) {
+    if (!(PARTS as readonly string[]).includes(w)) {
+      throw new UsageError(`--workers: unknown part "${w}"`, {
+        hint: `use a comma-separated list of ${PARTS.join(", ")}, or none`,
+      });
+    }
+  }
+  return words as Part[];
+}
+
+export function upCommand(): Command {
+  return new Command("up")
+    .description(
+      "run the whole system: NATS (started if none answers), topology, processor, dispatcher, order index and the web dashboard",
+    )
+    .addOption(new Option("--host <host>", "dashboard interface").env("ORDERFLOW_HOST").default(D.host))
+    .addOption(
+      new Option("--port <port>", "dashboard port (also /metrics, /healthz, /readyz); 0 picks a free one")
+        .argParser(intFlag("port", 0, 65_535))
+        .env("ORDERFLOW_PORT")
+        .default(D.port),
+    )
+    .addOption(
+      new Option(
+        "--nats-port <port>",
+        "without --server: port probed on 127.0.0.1, and where a managed server listens",
+      )
+        .argParser(intFlag("nats-port", 0, 65_535))
+        .env("ORDERFLOW_NATS_PORT")
+        .default(D.natsPort),
+    )
+    .addOption(
+      new Option("--store-dir <dir>", "JetStream store of the managed server")
+        .env("ORDERFLOW_STORE_DIR")
+        .default(D.storeDir),
+    )
+    .addOption(
+      new Option("--managed-server <mode>", "start a nats-server when none answers")
+        .choices(Object.values(ManagedServerMode))
+        .env("ORDERFLOW_MANAGED_SERVER")
+        .default(D.managedServer),
+    )
+    .addOption(
+      new Option(
+        "--install <mode>",
+        "when nats-server is missing: install it with apt-get/brew, never, or dry-run",
+      )
+        .choices(Object.values(InstallMode))
+        .env("ORDERFLOW_INSTALL")
+        .default(D.install),
+    )
+    .addOption(
+      new Option("--workers <parts>", `parts run in this process (${PARTS.join(",")}, or none)`)
+        .argParser(partsFlag)
+        .env("ORDERFLOW_WORKERS")
+        .default(D.parts, PARTS.join(",")),
+    )
+    .addOption(
+      new Option("--batch <n>", "messages per pull request")
+        .argParser(intFlag("batch", 1, 10_000))
+        .env("ORDERFLOW_BATCH")
+        .default(D.batch),
+    )
+    .addOption(
+      new Option(
+        "--max-in-flight <n>",
+        "most orders in progress per stage (<= the consumer's max ack pending)",
+      )
+        .argParser(intFlag("max-in-flight", 1, 100_000))
+        .env("ORDERFLOW_MAX_IN_FLIGHT")
+        .default(D.maxInFlight),
+    )
+    .addOption(
+      new Option("--max-attempts <n>", "deliveries before a failing order is dead-lettered")
+        .argParser(intFlag("max-attempts", 1, 1_000))
+        .env("ORDERFLOW_MAX_ATTEMPTS")
+        .default(D.maxAttempts),
+    )
+    .addOption(
+      new Option("--refresh <duration>", "how often the dashboard and gauges read the stream and consumers")
+        .argParser(durationFlag("refresh", { min: 100 }))
+        .env("ORDERFLOW_REFRESH")
+        .default(D.refreshMs, "1s"),
+    )
+    .addOption(
+      new Option("--publish-form <on|off>", "the dashboard's form that publishes test orders")
+        .choices(["on", "off"])
+        .env("ORDERFLOW_PUBLISH_FORM")
+        .default("on"),
+    )
+    .addHelpText(
+      "after",
+      `
+Without --server or NATS_URL it uses the nats-server on 127.0.0.1:4222, or starts one there (store in
+./.orderflow, stopped on exit); a missing nats-server is installed with apt-get or brew (--install).
+Every option also comes from its environment variable (see the README).
+
+Examples:
+  $ orderflow up                                   # then open http://127.0.0.1:8080/
+  $ orderflow up -s nats://n1:4222 --host 0.0.0.0 --port 9000
+  $ orderflow up --workers indexer                 # workers run elsewhere: orderflow worker processor
+
+Ctrl-C drains in-flight orders, stops every part in reverse order and exits 0.`,
+    )
+    .action(async (flags: UpFlags, cmd: Command) => {
+      const ctx = commandContext(cmd, "up");
+      const options = upOptions({
+        host: flags.host,
+        port: flags.port,
+        natsPort: flags.natsPort,
+        storeDir: flags.storeDir,
+        managedServer: flags.managedServer,
+        install: flags.install,
+        parts: flags.workers,
+        batch: flags.batch,
+        maxInFlight: flags.maxInFlight,
+        maxAttempts: flags.maxAttempts,
+        refreshMs: flags.refresh,
+        publishForm: flags.publishForm === "on",
+      });
+      const source = cmd.getOptionValueSourceWithGlobals("server");
+      const say = (line: string) => process.stdout.write(`${line}\n`);
+      const endpoint = await resolveNatsEndpoint({
+        explicit: source === "cli" || source === "env" ? ctx.connectOptions.servers : undefined,
+        natsPort: options.natsPort,
+        storeDir: options.storeDir,
+        managedServer: options.managedServer,
+        install: options.install,
+        logger: ctx.logger,
+      });
+      const description = redactUrl(endpoint.description);
+      say(`NATS: ${description}`);
+      // On a failed start, start() has already stopped what it started, the managed server included.
+      const system = await OrderflowSystem.start(
+        {
+          connect: { ...ctx.connectOptions, servers: endpoint.servers },
+          topology: ctx.topology,
+          options,
+          natsDescription: description,
+          managed: endpoint.managed,
+        },
+        { logger: ctx.logger },
+      );
+      const changed = system.topologyChanges.filter((c) => c.kind !== ChangeKind.UpToDate);
+      say(
+        `topology: ${changed.length === 0 ? `${ctx.topology.stream} up to date` : changed.map((c) => `${c.object} ${c.kind === ChangeKind.Create ? "created" : "updated"}`).join(", ")}`,
+      );
+      say(
+        `running: ${options.parts.length > 0 ? options.parts.join(", ") : "no workers"}, monitor feed, dashboard`,
+      );
+      say(
+        `dashboard: ${system.dashboardUrl}  (metrics: ${system.dashboardUrl}metrics, ready: ${system.dashboardUrl}readyz)`,
+      );
+      say("press Ctrl-C to stop");
+
+      const signalled = new Promise<void>((resolve) => {
+        if (ctx.signal.aborted) resolve();
+        ctx.signal.addEventListener("abort", () => resolve(), { once: true });
+      });
+      const outcome = await Promise.race([signalled, system.failure]);
+      say(outcome instanceof Error ? `stopping: ${outcome.message}` : "stopping: draining in-flight orders…");
+      await system.stop();
+      say("stopped");
+      if (outcome instanceof Error) throw outcome;
+    });
+}

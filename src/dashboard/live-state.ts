@@ -1,0 +1,243 @@
+import { errorMessage, OrderflowError } from "../common/errors.js";
+import type { OrderEvent } from "../monitor/order-event.js";
+import type { StageOrOther } from "../orders/order-key.js";
+import type { ConnectionState, ConnectionTracker } from "../runtime/connection-tracker.js";
+import type { Outcome, StageStats } from "../stages/stage-worker.js";
+import { type StatusReport, VERDICT_TEXT, type Verdict, Verdict as VerdictKind } from "../status/assess.js";
+import { STAGES, type Stage, type TopologyOptions } from "../topology/spec.js";
+import { DeadLetterLog, type DeadLetterRow } from "./dead-letters.js";
+import { E2eLatencyTracker } from "./e2e-latency.js";
+import { assessReadiness, type Readiness } from "./health.js";
+import { type LatencySummary, LatencyWindow } from "./latency-window.js";
+import type { OrderflowMetrics } from "./metrics.js";
+import type { PublishJob, PublishJobs } from "./publish-jobs.js";
+import { type ChartPoint, ThroughputHistory } from "./throughput-history.js";
+
+/** A stage worker of this process, as the page and /readyz see it. */
+export interface WorkerView {
+  stage: string;
+  consumer: string;
+  running: boolean;
+  stats(): StageStats;
+}
+
+/** One order event for the page's feed. */
+export interface FeedEvent {
+  seq: number;
+  time: string;
+  stage: StageOrOther;
+  orderNo: string | null;
+  payload: string;
+  reason?: string;
+}
+
+export interface ConsumerView {
+  name: string;
+  /** `processor` for NEW, `dispatcher` for DISPATCH. */
+  feeds: string;
+  pending: number;
+  ackPending: number;
+  redelivered: number;
+  waiting: number;
+  deliveredPerSecond: number;
+  /** Workers of this process on it (others, elsewhere, show as waiting pulls). */
+  workersHere: number;
+}
+
+/** Everything the page shows, sent every refresh over server-sent events. */
+export interface DashboardSnapshot {
+  at: number;
+  stream: string;
+  subjectPrefix: string;
+  nats: { connected: boolean; description: string; connections: ConnectionState[] };
+  ready: Readiness;
+  /** Why the last read of the stream failed, if it did. */
+  statusError: string | null;
+  stages: Record<Stage, { count: number; perSecond: number }> | null;
+  consumers: ConsumerView[] | null;
+  verdict: { kind: Verdict; text: string; findings: string[] } | null;
+  latency: { e2e: LatencySummary; stages: Record<string, LatencySummary> };
+  workers: Array<{ stage: string; consumer: string; running: boolean } & StageStats>;
+  monitorEvents: number;
+  deadLetters: DeadLetterRow[];
+  publish: { enabled: boolean; jobs: PublishJob[] };
+  /** The newest chart points; the page appends those it does not have yet. */
+  chart: ChartPoint[];
+}
+
+const PAYLOAD_SHOWN = 200;
+const RECENT_EVENTS = 100;
+
+export interface LiveStateDeps {
+  topology: TopologyOptions;
+  connections: ConnectionTracker;
+  /** Where NATS is, in one line (redacted). */
+  natsDescription: string;
+  metrics: OrderflowMetrics;
+  workers: readonly WorkerView[];
+  publish: PublishJobs | undefined;
+  /**
+   * A reading of the stream older than this does not count for /readyz: while a request hangs
+   * (server restarting), the last good reading is stale, not proof the topology is there.
+   */
+  staleAfterMs: number;
+}
+
+/**
+ * The dashboard's picture of the pipeline, fed by the status sampler (counts, rates, backlogs,
+ * verdict), the MONITOR feed (events, dead letters, end-to-end latency) and the in-process workers
+ * (stage latency). It also feeds the metrics, so the page and /metrics never disagree.
+ */
+export class LiveState {
+  private report: StatusReport | undefined;
+  private statusProblem: string | undefined;
+  /** When the last reading succeeded (start() took one before the state existed: count from now). */
+  private lastReadingAt = Date.now();
+  private readonly history = new ThroughputHistory();
+  private readonly e2eWindow = new LatencyWindow();
+  private readonly stageWindows = new Map<string, LatencyWindow>();
+  private readonly e2e: E2eLatencyTracker;
+  readonly deadLetters = new DeadLetterLog();
+  private readonly recent: FeedEvent[] = [];
+  private monitorEvents = 0;
+
+  constructor(private readonly deps: LiveStateDeps) {
+    this.e2e = new E2eLatencyTracker((ms) => {
+      this.e2eWindow.add(ms);
+      deps.metrics.recordE2e(ms);
+    });
+    for (const w of deps.workers) {
+      this.stageWindows.set(w.stage, new LatencyWindow());
+      deps.metrics.registerStage(w.stage);
+    }
+    deps.connections.on((s) => deps.metrics.recordConnection(s));
+    for (const s of deps.connections.all()) deps.metrics.recordConnection(s);
+  }
+
+  onStatus(report: StatusReport): void {
+    this.report = report;
+    this.statusProblem = undefined;
+    this.lastReadingAt = Date.now();
+    this.history.add(report.sample);
+    this.deps.metrics.recordStatus(report.sample);
+  }
+
+  /** A good reading taken outside the sampler's reports (its first, in start()). */
+  noteReading(): void {
+    this.statusProblem = undefined;
+    this.lastReadingAt = Date.now();
+  }
+
+  onStatusError(err: unknown): void {
+    this.statusProblem = err instanceof OrderflowError ? err.oneLine() : errorMessage(err);
+    this.history.gap();
+    this.deps.metrics.recordStatusError();
+  }
+
+  onOutcome(o: Outcome): void {
+    this.deps.metrics.recordOutcome(o);
+    this.stageWindows.get(o.stage)?.add(o.latencyMs);
+  }
+
+  /** Returns the event as the page shows it. */
+  onEvent(e: OrderEvent): FeedEvent {
+    this.monitorEvents++;
+    this.deps.metrics.recordMonitorEvent(e.stage);
+    this.e2e.onEvent(e);
+    this.deadLetters.onEvent(e);
+    const fe: FeedEvent = {
+      seq: e.seq,
+      time: e.time.toISOString(),
+      stage: e.stage,
+      orderNo: e.orderNo ?? null,
+      payload: e.payload.length > PAYLOAD_SHOWN ? `${e.payload.slice(0, PAYLOAD_SHOWN)}…` : e.payload,
+    };
+    if (e.deadLetter?.reason) fe.reason = e.deadLetter.reason;
+    this.recent.push(fe);
+    if (this.recent.length > RECENT_EVENTS) this.recent.shift();
+    return fe;
+  }
+
+  /** The newest events, newest last (what a page that just connected shows first). */
+  recentEvents(): FeedEvent[] {
+    return [...this.recent];
+  }
+
+  chartHistory(): ChartPoint[] {
+    return this.history.all();
+  }
+
+  readiness(): Readiness {
+    const inProcess = new Set(this.deps.workers.map((w) => w.consumer));
+    const unattended = (this.report?.findings ?? [])
+      .filter((f) => f.kind === VerdictKind.NoWorkers && f.consumer && !inProcess.has(f.consumer))
+      .map((f) => f.message);
+    const age = Date.now() - this.lastReadingAt;
+    const stale =
+      age > this.deps.staleAfterMs
+        ? `no reading of stream ${this.deps.topology.stream} for ${(age / 1000).toFixed(1)}s`
+        : undefined;
+    return assessReadiness({
+      connections: this.deps.connections.all(),
+      topologyProblem: this.statusProblem ?? stale,
+      workers: this.deps.workers.map((w) => ({ stage: w.stage, running: w.running })),
+      unattended,
+    });
+  }
+
+  snapshot(): DashboardSnapshot {
+    const t = this.deps.topology;
+    const r = this.report;
+    const connections = this.deps.connections.all();
+    const latencyStages: Record<string, LatencySummary> = {};
+    for (const [stage, w] of this.stageWindows) latencyStages[stage] = w.summary();
+    return {
+      at: Date.now(),
+      stream: t.stream,
+      subjectPrefix: t.subjectPrefix,
+      nats: {
+        connected: this.deps.connections.allConnected(),
+        description: this.deps.natsDescription,
+        connections,
+      },
+      ready: this.readiness(),
+      statusError: this.statusProblem ?? null,
+      stages: r
+        ? (Object.fromEntries(
+            STAGES.map((s) => [s, { count: r.sample.subjects[s], perSecond: r.rates[s] }]),
+          ) as Record<Stage, { count: number; perSecond: number }>)
+        : null,
+      consumers: r
+        ? [this.consumerView(r, "new", "processor"), this.consumerView(r, "dispatch", "dispatcher")]
+        : null,
+      verdict: r
+        ? { kind: r.verdict, text: VERDICT_TEXT[r.verdict], findings: r.findings.map((f) => f.message) }
+        : null,
+      latency: { e2e: this.e2eWindow.summary(), stages: latencyStages },
+      workers: this.deps.workers.map((w) => ({
+        stage: w.stage,
+        consumer: w.consumer,
+        running: w.running,
+        ...w.stats(),
+      })),
+      monitorEvents: this.monitorEvents,
+      deadLetters: this.deadLetters.list(),
+      publish: { enabled: this.deps.publish !== undefined, jobs: this.deps.publish?.list() ?? [] },
+      chart: this.history.all().slice(-5),
+    };
+  }
+
+  private consumerView(r: StatusReport, key: "new" | "dispatch", feeds: string): ConsumerView {
+    const c = r.sample.consumers[key];
+    return {
+      name: c.name,
+      feeds,
+      pending: c.numPending,
+      ackPending: c.numAckPending,
+      redelivered: c.numRedelivered,
+      waiting: c.numWaiting,
+      deliveredPerSecond: r.consumerRates[key].deliveredPerSecond,
+      workersHere: this.deps.workers.filter((w) => w.consumer === c.name && w.running).length,
+    };
+  }
+}

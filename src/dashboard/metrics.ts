@@ -1,0 +1,156 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { StageOrOther } from "../orders/order-key.js";
+import type { ConnectionState } from "../runtime/connection-tracker.js";
+import { type Outcome, OutcomeKind } from "../stages/stage-worker.js";
+import type { ConsumerSample, StatusSample } from "../status/collect.js";
+import { STAGES } from "../topology/spec.js";
+
+/** Every metric orderflow exports starts with this. */
+export const METRIC_PREFIX = "orderflow_";
+
+/** Stage latencies span sub-millisecond acks to retries after backoff. Seconds. */
+const STAGE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** End to end includes backlogs and outages. Seconds. */
+const E2E_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900];
+
+/**
+ * Every Prometheus metric of orderflow, defined once, in one registry per process (so tests and
+ * several systems in one process do not collide). Served at /metrics.
+ */
+export class OrderflowMetrics {
+  readonly registry = new Registry();
+
+  private readonly processed = this.counter(
+    "stage_processed_total",
+    "Orders a stage completed: output published (PubAck received) and input acked.",
+    ["stage"],
+  );
+  private readonly deadLettered = this.counter(
+    "stage_dead_lettered_total",
+    "Orders a stage gave up on and published to the failed subject.",
+    ["stage"],
+  );
+  private readonly retried = this.counter(
+    "stage_retried_total",
+    "Deliveries a stage nak'ed for a later retry (handler errors and infrastructure trouble).",
+    ["stage"],
+  );
+  private readonly stageLatency = new Histogram({
+    name: `${METRIC_PREFIX}stage_latency_seconds`,
+    help: "Time from a stage receiving an order to acking (or nak'ing) it, by stage and outcome.",
+    labelNames: ["stage", "outcome"],
+    buckets: STAGE_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly e2eLatency = new Histogram({
+    name: `${METRIC_PREFIX}order_e2e_latency_seconds`,
+    help: "Time from an order stored on the received subject to its completion stored, from the stream's timestamps (orders seen by the MONITOR feed).",
+    buckets: E2E_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly streamMessages = this.gauge(
+    "stream_messages",
+    "Messages stored in the stream per stage subject.",
+    ["stage"],
+  );
+  private readonly pending = this.gauge(
+    "consumer_pending",
+    "Messages a pull consumer has not delivered yet (backlog).",
+    ["consumer"],
+  );
+  private readonly ackPending = this.gauge(
+    "consumer_ack_pending",
+    "Messages a pull consumer delivered that are not acked yet.",
+    ["consumer"],
+  );
+  private readonly redelivered = this.gauge(
+    "consumer_redelivered",
+    "Messages a pull consumer is redelivering now.",
+    ["consumer"],
+  );
+  private readonly waiting = this.gauge(
+    "consumer_waiting_pulls",
+    "Pull requests waiting on the server: workers with room for more.",
+    ["consumer"],
+  );
+  private readonly connected = this.gauge(
+    "nats_connected",
+    "1 while the connection is connected to a NATS server, 0 while it is reconnecting or closed.",
+    ["connection"],
+  );
+  private readonly monitorEvents = this.counter(
+    "monitor_events_total",
+    "Events received from the MONITOR push consumer (at-most-once: for watching, not for counting orders).",
+    ["stage"],
+  );
+  private readonly statusErrors = this.counter(
+    "status_sample_errors_total",
+    "Failed reads of the stream and consumer state (server down, timeouts).",
+    [],
+  );
+
+  constructor({ processMetrics = true }: { processMetrics?: boolean } = {}) {
+    if (processMetrics) collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
+    for (const s of STAGES) this.streamMessages.set({ stage: s }, 0);
+  }
+
+  private counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> {
+    return new Counter({ name: `${METRIC_PREFIX}${name}`, help, labelNames, registers: [this.registry] });
+  }
+
+  private gauge<L extends string>(name: string, help: string, labelNames: readonly L[]): Gauge<L> {
+    return new Gauge({ name: `${METRIC_PREFIX}${name}`, help, labelNames, registers: [this.registry] });
+  }
+
+  /** Makes a stage's counters appear (at 0) before its first order. */
+  registerStage(stage: string): void {
+    for (const c of [this.processed, this.deadLettered, this.retried]) c.inc({ stage }, 0);
+  }
+
+  recordOutcome(o: Outcome): void {
+    const labels = { stage: o.stage };
+    if (o.kind === OutcomeKind.Done) this.processed.inc(labels);
+    else if (o.kind === OutcomeKind.DeadLettered) this.deadLettered.inc(labels);
+    else this.retried.inc(labels);
+    this.stageLatency.observe({ stage: o.stage, outcome: o.kind }, o.latencyMs / 1000);
+  }
+
+  recordE2e(ms: number): void {
+    this.e2eLatency.observe(ms / 1000);
+  }
+
+  recordMonitorEvent(stage: StageOrOther): void {
+    this.monitorEvents.inc({ stage });
+  }
+
+  recordStatus(sample: StatusSample): void {
+    for (const s of STAGES) this.streamMessages.set({ stage: s }, sample.subjects[s]);
+    this.recordConsumer(sample.consumers.new);
+    this.recordConsumer(sample.consumers.dispatch);
+  }
+
+  recordStatusError(): void {
+    this.statusErrors.inc();
+  }
+
+  private recordConsumer(c: ConsumerSample): void {
+    const labels = { consumer: c.name };
+    this.pending.set(labels, c.numPending);
+    this.ackPending.set(labels, c.numAckPending);
+    this.redelivered.set(labels, c.numRedelivered);
+    this.waiting.set(labels, c.numWaiting);
+  }
+
+  recordConnection(state: ConnectionState): void {
+    this.connected.set({ connection: state.name }, state.connected ? 1 : 0);
+  }
+
+  /** The Prometheus text exposition. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

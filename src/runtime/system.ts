@@ -1,0 +1,251 @@
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { type ConnectOptions, connect } from "../common/connection.js";
+import { ErrorCode, errorMessage, OrderflowError } from "../common/errors.js";
+import { type Logger, silentLogger } from "../common/logger.js";
+import { buildDashboard } from "../dashboard/app.js";
+import { LiveState, type WorkerView } from "../dashboard/live-state.js";
+import { OrderflowMetrics } from "../dashboard/metrics.js";
+import { PublishJobs } from "../dashboard/publish-jobs.js";
+import { listenDashboard } from "../dashboard/server.js";
+import { SseHub } from "../dashboard/sse.js";
+import { MonitorFeed } from "../monitor/monitor-feed.js";
+import { OrderIndexer } from "../orders/order-indexer.js";
+import { lookupOrder } from "../orders/order-lookup.js";
+import { dispatcherStage, processorStage } from "../stages/stage.js";
+import { StageWorker } from "../stages/stage-worker.js";
+import { StatusSampler } from "../status/status-sampler.js";
+import { ChangeKind, ensureTopology, type TopologyChange } from "../topology/ensure.js";
+import { Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
+import { ConnectionTracker } from "./connection-tracker.js";
+import type { ManagedNats } from "./nats-endpoint.js";
+import { Part, type UpOptions } from "./up-options.js";
+
+export interface SystemConfig {
+  /** How to reach NATS; each connection gets its own name (`orderflow-up`, `orderflow-processor`, …). */
+  connect: ConnectOptions;
+  topology: TopologyOptions;
+  options: UpOptions;
+  /** Where NATS is, one line for the page (no credentials). */
+  natsDescription: string;
+  /** A server `up` started; stopped last. */
+  managed?: ManagedNats;
+}
+
+export interface SystemDeps {
+  logger?: Logger;
+  /** Process metrics (CPU, memory, event loop) in /metrics. Default true. */
+  processMetrics?: boolean;
+}
+
+interface Running {
+  name: string;
+  stop: () => Promise<void>;
+}
+
+/**
+ * The whole of `orderflow up` in one process: topology, processor and dispatcher workers, the MONITOR
+ * feed, the order index, the status sampler and the dashboard. start() brings them up in that order;
+ * stop() takes them down in reverse (each step on its own, failures reported after all ran), so
+ * in-flight orders are acked before the connections drain and the managed server stops.
+ */
+export class OrderflowSystem {
+  private readonly running: Running[] = [];
+  private readonly logger: Logger;
+  private failed: (err: Error) => void = () => undefined;
+  /** Resolves with the error of a part that stopped by itself (a worker lost its connection for good). */
+  readonly failure = new Promise<Error>((resolve) => {
+    this.failed = resolve;
+  });
+  readonly connections: ConnectionTracker;
+  readonly metrics: OrderflowMetrics;
+  dashboardUrl = "";
+  topologyChanges: TopologyChange[] = [];
+  private stopPromise: Promise<void> | undefined;
+
+  private constructor(
+    private readonly config: SystemConfig,
+    deps: SystemDeps,
+  ) {
+    this.logger = deps.logger ?? silentLogger;
+    this.connections = new ConnectionTracker(this.logger);
+    this.metrics = new OrderflowMetrics({ processMetrics: deps.processMetrics ?? true });
+  }
+
+  /** Starts everything; on a failure, stops what was started and throws the failure. */
+  static async start(config: SystemConfig, deps: SystemDeps = {}): Promise<OrderflowSystem> {
+    const system = new OrderflowSystem(config, deps);
+    if (config.managed) {
+      const managed = config.managed;
+      system.running.push({ name: "managed nats-server", stop: () => managed.stop() });
+    }
+    try {
+      await system.bringUp();
+    } catch (err) {
+      await system
+        .stop()
+        .catch((stopErr: unknown) =>
+          system.logger.error({ err: errorMessage(stopErr) }, "could not stop cleanly after a failed start"),
+        );
+      throw err;
+    }
+    return system;
+  }
+
+  private async open(name: string): Promise<NatsConnection> {
+    const nc = await connect({ ...this.config.connect, name }, this.logger.child({ connection: name }));
+    this.connections.track(name, nc);
+    this.running.push({ name: `connection ${name}`, stop: () => this.closeConnection(nc) });
+    return nc;
+  }
+
+  private async bringUp(): Promise<void> {
+    const { topology: t, options: o } = this.config;
+    // A reading of the stream that hangs (server restarting) must fail soon, so the page and /readyz notice.
+    const sampleTimeoutMs = Math.max(2_000, 2 * o.refreshMs);
+    const main = await this.open("orderflow-up");
+    this.topologyChanges = (await ensureTopology(await jetstreamManager(main), t)).changes;
+    for (const c of this.topologyChanges) {
+      if (c.kind !== ChangeKind.UpToDate)
+        this.logger.info({ object: c.object, change: c.kind }, "topology applied");
+    }
+
+    const stages = [
+      ...(o.parts.includes(Part.Processor) ? [processorStage(t)] : []),
+      ...(o.parts.includes(Part.Dispatcher) ? [dispatcherStage(t)] : []),
+    ];
+    const workers: StageWorker[] = [];
+    for (const stage of stages) {
+      const nc = await this.open(`orderflow-${stage.name}`);
+      workers.push(
+        new StageWorker(
+          nc,
+          stage,
+          {
+            stream: t.stream,
+            failedSubject: subjectOf(t, Stage.Failed),
+            batch: o.batch,
+            maxInFlight: o.maxInFlight,
+            maxAttempts: o.maxAttempts,
+            inboxPrefix: this.config.connect.inboxPrefix,
+          },
+          { logger: this.logger },
+        ),
+      );
+    }
+    const views: WorkerView[] = workers.map((w) => ({
+      stage: w.stage.name,
+      consumer: w.stage.consumer,
+      get running() {
+        return w.running;
+      },
+      stats: () => w.stats(),
+    }));
+    const publish = o.publishForm
+      ? new PublishJobs(main, subjectOf(t, Stage.Received), this.logger.child({ part: "publish-form" }))
+      : undefined;
+    const state = new LiveState({
+      topology: t,
+      connections: this.connections,
+      natsDescription: this.config.natsDescription,
+      metrics: this.metrics,
+      workers: views,
+      publish,
+      staleAfterMs: 2 * o.refreshMs + sampleTimeoutMs,
+    });
+
+    const started: StageWorker[] = [];
+    // Both drain at once on stop: each waits out its open pull requests, so one after the other
+    // would double the time Ctrl-C takes.
+    this.running.push({ name: "stage workers", stop: () => stopAll(started) });
+    for (const w of workers) {
+      w.on("outcome", (outcome) => state.onOutcome(outcome));
+      w.once("fatal", (err) => this.failed(err));
+      await w.start();
+      started.push(w);
+    }
+    if (publish) this.running.push({ name: "publish form jobs", stop: () => publish.stop() });
+
+    const hub = new SseHub(state, { snapshotMs: o.refreshMs }, this.logger);
+    const feed = new MonitorFeed(main, t, { logger: this.logger.child({ part: "monitor" }) });
+    feed.on((e) => hub.queue(state.onEvent(e)));
+    await feed.start();
+    this.running.push({ name: "monitor feed", stop: () => feed.stop() });
+    await state.deadLetters.preload(main, t, { logger: this.logger });
+
+    if (o.parts.includes(Part.Indexer)) {
+      const indexer = new OrderIndexer(main, t, {}, { logger: this.logger.child({ part: "indexer" }) });
+      await indexer.start();
+      this.running.push({ name: "order indexer", stop: () => indexer.stop() });
+    }
+
+    const sampler = new StatusSampler(
+      await jetstreamManager(main, { timeout: sampleTimeoutMs }),
+      t,
+      { intervalMs: o.refreshMs, windowMs: Math.max(3_000, o.refreshMs * 3) },
+      { logger: this.logger.child({ part: "status" }) },
+    );
+    sampler.on((r) => state.onStatus(r));
+    sampler.onError((err) => state.onStatusError(err));
+    await sampler.start();
+    state.noteReading();
+    this.running.push({ name: "status sampler", stop: () => sampler.stop() });
+
+    const app = await buildDashboard({
+      state,
+      hub,
+      metrics: this.metrics,
+      publish,
+      logger: this.logger.child({ part: "dashboard" }),
+      lookup: (orderNo) => lookupOrder(main, t, orderNo, {}, { logger: this.logger }),
+    });
+    hub.start();
+    this.running.push({ name: "live event stream", stop: async () => hub.close() });
+    const server = await listenDashboard(app, o.host, o.port);
+    this.dashboardUrl = server.url;
+    this.running.push({ name: "dashboard", stop: () => server.close() });
+  }
+
+  /** Drain and close; a server that is away cannot take the drain, so the connection just closes. */
+  private async closeConnection(nc: NatsConnection): Promise<void> {
+    if (nc.isClosed()) return;
+    try {
+      await nc.drain();
+    } catch (err) {
+      this.logger.warn({ err: errorMessage(err) }, "could not drain a connection; closing it");
+      await nc.close();
+    }
+  }
+
+  /** Stops everything in reverse start order. Idempotent; throws once at the end if any step failed. */
+  stop(): Promise<void> {
+    this.stopPromise ??= (async () => {
+      const problems: string[] = [];
+      while (this.running.length > 0) {
+        const part = this.running.pop() as Running;
+        try {
+          await part.stop();
+          this.logger.debug(`${part.name} stopped`);
+        } catch (err) {
+          problems.push(`${part.name}: ${errorMessage(err)}`);
+          this.logger.error({ err: errorMessage(err) }, `${part.name} did not stop cleanly`);
+        }
+      }
+      if (problems.length > 0) {
+        throw new OrderflowError(
+          ErrorCode.Internal,
+          `orderflow did not stop cleanly: ${problems.join("; ")}`,
+        );
+      }
+    })();
+    return this.stopPromise;
+  }
+}
+
+async function stopAll(workers: readonly StageWorker[]): Promise<void> {
+  const results = await Promise.allSettled(workers.map((w) => w.stop()));
+  const failed = results.flatMap((r, i) =>
+    r.status === "rejected" ? [`${workers[i]?.stage.name}: ${errorMessage(r.reason)}`] : [],
+  );
+  if (failed.length > 0) throw new OrderflowError(ErrorCode.Internal, failed.join("; "));
+}

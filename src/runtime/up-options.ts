@@ -1,0 +1,82 @@
+import { DEFAULT_STAGE_WORKER_OPTIONS } from "../stages/worker-options.js";
+
+/** What `orderflow up` runs in its own process (the monitor feed and the dashboard always run). */
+export const Part = { Processor: "processor", Dispatcher: "dispatcher", Indexer: "indexer" } as const;
+export type Part = (typeof Part)[keyof typeof Part];
+export const PARTS: readonly Part[] = [Part.Processor, Part.Dispatcher, Part.Indexer];
+
+/** Whether `up` may start its own nats-server when none answers. */
+export const ManagedServerMode = { Auto: "auto", Never: "never" } as const;
+export type ManagedServerMode = (typeof ManagedServerMode)[keyof typeof ManagedServerMode];
+
+/** What `up` does when it must start a nats-server and the binary is missing. */
+export const InstallMode = { Auto: "auto", Never: "never", DryRun: "dry-run" } as const;
+export type InstallMode = (typeof InstallMode)[keyof typeof InstallMode];
+
+/**
+ * Options of `orderflow up` (connection and topology come from the global flags). Each has a flag
+ * and an environment variable (see the README's table), so the same image runs anywhere.
+ */
+export interface UpOptions {
+  /** Dashboard, /metrics and health interface (`--host`, `ORDERFLOW_HOST`). Default 127.0.0.1: loopback only. */
+  host: string;
+  /** Dashboard port (`--port`, `ORDERFLOW_PORT`); 0 picks a free one. Default 8080. */
+  port: number;
+  /**
+   * Port probed on 127.0.0.1 when neither --server nor NATS_URL is given, and the port of the managed
+   * server started when nothing answers there (`--nats-port`, `ORDERFLOW_NATS_PORT`). Default 4222.
+   */
+  natsPort: number;
+  /** JetStream store of the managed server (`--store-dir`, `ORDERFLOW_STORE_DIR`). Default `./.orderflow`. */
+  storeDir: string;
+  /** Start a nats-server when none answers (`--managed-server`, `ORDERFLOW_MANAGED_SERVER`). Default auto. */
+  managedServer: ManagedServerMode;
+  /** When the managed server's binary is missing (`--install`, `ORDERFLOW_INSTALL`). Default auto. */
+  install: InstallMode;
+  /** Parts run in this process (`--workers`, `ORDERFLOW_WORKERS`). Default processor, dispatcher, indexer. */
+  parts: readonly Part[];
+  /** Messages per pull request (`--batch`, `ORDERFLOW_BATCH`). Default 250. */
+  batch: number;
+  /** Most orders in progress per stage (`--max-in-flight`, `ORDERFLOW_MAX_IN_FLIGHT`). Default 1000. */
+  maxInFlight: number;
+  /** Deliveries before a failing order is dead-lettered (`--max-attempts`, `ORDERFLOW_MAX_ATTEMPTS`). Default 5. */
+  maxAttempts: number;
+  /** How often the dashboard and the gauges read the stream and consumers (`--refresh`, `ORDERFLOW_REFRESH`). Default 1,000 ms. */
+  refreshMs: number;
+  /** The dashboard's publish form (`--publish-form`, `ORDERFLOW_PUBLISH_FORM`, on|off). Default on. */
+  publishForm: boolean;
+}
+
+export const DEFAULT_UP_OPTIONS: Readonly<UpOptions> = Object.freeze({
+  host: "127.0.0.1",
+  port: 8080,
+  natsPort: 4222,
+  storeDir: ".orderflow",
+  managedServer: ManagedServerMode.Auto,
+  install: InstallMode.Auto,
+  parts: PARTS,
+  batch: DEFAULT_STAGE_WORKER_OPTIONS.batch,
+  maxInFlight: DEFAULT_STAGE_WORKER_OPTIONS.maxInFlight,
+  maxAttempts: DEFAULT_STAGE_WORKER_OPTIONS.maxAttempts,
+  refreshMs: 1_000,
+  publishForm: true,
+});
+
+/** Merges defaults with the caller's options (never changing the caller's object) and checks them. */
+export function upOptions(overrides: Partial<UpOptions> = {}): UpOptions {
+  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+  const o: UpOptions = { ...DEFAULT_UP_OPTIONS, ...defined };
+  for (const [k, v, min, max] of [
+    ["port", o.port, 0, 65_535],
+    ["natsPort", o.natsPort, 0, 65_535],
+    ["refreshMs", o.refreshMs, 100, 3_600_000],
+  ] as const) {
+    if (!Number.isInteger(v) || v < min || v > max) {
+      throw new RangeError(`${k} must be a whole number from ${min} to ${max}, got ${v}`);
+    }
+  }
+  for (const p of o.parts) {
+    if (!PARTS.includes(p)) throw new RangeError(`unknown part "${String(p)}"; use ${PARTS.join(", ")}`);
+  }
+  return o;
+}
