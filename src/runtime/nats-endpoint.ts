@@ -5,13 +5,33 @@ import { NatsServer } from "../common/nats-server.js";
 import { ensureNatsServerBinary } from "./nats-install.js";
 import { type InstallMode, ManagedServerMode } from "./up-options.js";
 
-/** What answers on a TCP port: a NATS server (it greets with `INFO {…}`), something else, or nothing. */
-export const PortAnswer = { Nats: "nats", Other: "other", None: "none" } as const;
+/**
+ * What answers on a TCP port: a NATS server with JetStream, one without (Debian's packaged service
+ * runs that way on 4222), something else, or nothing. A NATS server speaks first: `INFO {…}`.
+ */
+export const PortAnswer = {
+  Nats: "nats",
+  NatsWithoutJetStream: "nats-without-jetstream",
+  Other: "other",
+  None: "none",
+} as const;
 export type PortAnswer = (typeof PortAnswer)[keyof typeof PortAnswer];
 
 const LOOPBACK = "127.0.0.1";
 
-/** Connects, reads the greeting and hangs up; a NATS server speaks first. */
+function readGreeting(line: string): PortAnswer {
+  if (!line.startsWith("INFO ")) return PortAnswer.Other;
+  try {
+    const info = JSON.parse(line.slice(5)) as { jetstream?: boolean };
+    return info.jetstream === true ? PortAnswer.Nats : PortAnswer.NatsWithoutJetStream;
+  } catch (err) {
+    // INFO with a body that is not JSON: not a NATS server we can use.
+    if (err instanceof SyntaxError) return PortAnswer.Other;
+    throw err;
+  }
+}
+
+/** Connects, reads the greeting line and hangs up. */
 export function probeNats(host: string, port: number, timeoutMs = 1_000): Promise<PortAnswer> {
   return new Promise((resolvePromise) => {
     const socket = createConnection({ host, port });
@@ -21,16 +41,20 @@ export function probeNats(host: string, port: number, timeoutMs = 1_000): Promis
       socket.destroy();
       resolvePromise(answer);
     };
-    socket.setTimeout(timeoutMs, () => done(connected ? PortAnswer.Other : PortAnswer.None));
+    const silent = () => done(connected ? PortAnswer.Other : PortAnswer.None);
+    socket.setTimeout(timeoutMs, silent);
     socket.once("connect", () => {
       connected = true;
     });
     socket.on("data", (chunk: Buffer) => {
       greeting += chunk.toString("latin1");
-      if (greeting.length >= 5) done(greeting.startsWith("INFO ") ? PortAnswer.Nats : PortAnswer.Other);
+      const eol = greeting.indexOf("\r\n");
+      if (eol >= 0) done(readGreeting(greeting.slice(0, eol)));
+      else if (!"INFO ".startsWith(greeting.slice(0, 5)) || greeting.length > 64 * 1024)
+        done(PortAnswer.Other);
     });
-    socket.once("error", () => done(connected ? PortAnswer.Other : PortAnswer.None));
-    socket.once("end", () => done(connected ? PortAnswer.Other : PortAnswer.None));
+    socket.once("error", silent);
+    socket.once("end", silent);
   });
 }
 
@@ -51,35 +75,52 @@ export interface ResolveEndpointOptions {
   managedServer: ManagedServerMode;
   install: InstallMode;
   logger?: Logger;
+  /** Finds (or installs) the nats-server binary; default {@link ensureNatsServerBinary}. For tests. */
+  ensureBinary?: (mode: InstallMode) => Promise<string>;
+}
+
+/** Why a managed server cannot take the probed port, in words; undefined when it can. */
+function portProblem(answer: PortAnswer, port: number): string | undefined {
+  if (answer === PortAnswer.NatsWithoutJetStream) {
+    return `the nats-server on port ${port} has no JetStream (enable it there, e.g. \`jetstream {}\` in /etc/nats-server.conf, to share it)`;
+  }
+  if (answer === PortAnswer.Other) return `port ${port} is taken by something that is not NATS`;
+  return undefined;
 }
 
 /**
- * Given servers are used as they are. Otherwise a NATS server on 127.0.0.1:<natsPort> is used when one
- * answers; when nothing answers, `up` starts its own there (on a free port when something that is not
- * NATS holds that port).
+ * Given servers are used as they are. Otherwise a NATS server with JetStream on 127.0.0.1:<natsPort>
+ * is used when one answers; when nothing answers, `up` starts its own there. When the port holds
+ * something else (another program, a NATS without JetStream), `up` starts its own on a free port.
  */
 export async function resolveNatsEndpoint(o: ResolveEndpointOptions): Promise<NatsEndpoint> {
   if (o.explicit) return { servers: o.explicit, description: `using NATS at ${o.explicit.join(",")}` };
   const url = `nats://${LOOPBACK}:${o.natsPort}`;
-  const answer = o.natsPort > 0 ? await probeNats(LOOPBACK, o.natsPort) : PortAnswer.Other;
+  const probePort = async () => (o.natsPort > 0 ? probeNats(LOOPBACK, o.natsPort) : PortAnswer.Other);
+  let answer = await probePort();
   if (answer === PortAnswer.Nats) return { servers: [url], description: `using the nats-server at ${url}` };
   if (o.managedServer === ManagedServerMode.Never) {
-    return {
-      servers: [url],
-      description: `using NATS at ${url} (nothing answers yet; --managed-server never)`,
-    };
+    const why = answer === PortAnswer.None ? "nothing answers yet" : portProblem(answer, o.natsPort);
+    return { servers: [url], description: `using NATS at ${url} (${why}; --managed-server never)` };
   }
-  const binary = await ensureNatsServerBinary(o.install);
-  const port = answer === PortAnswer.Other ? 0 : o.natsPort;
-  const managed = await ManagedNats.start({ binary, port, storeDir: resolve(o.storeDir), logger: o.logger });
-  const taken =
-    answer === PortAnswer.Other && o.natsPort > 0
-      ? ` (port ${o.natsPort} is taken by something that is not NATS)`
-      : "";
+  const binary = await (o.ensureBinary ?? ensureNatsServerBinary)(o.install);
+  if (answer === PortAnswer.None) {
+    // Installing the package may have started its own service on the port (Debian does, without JetStream).
+    answer = await probePort();
+    if (answer === PortAnswer.Nats) return { servers: [url], description: `using the nats-server at ${url}` };
+  }
+  const problem = o.natsPort > 0 ? portProblem(answer, o.natsPort) : undefined;
+  const managed = await ManagedNats.start({
+    binary,
+    port: answer === PortAnswer.None ? o.natsPort : 0,
+    storeDir: resolve(o.storeDir),
+    logger: o.logger,
+  });
+  const note = problem ? ` (${problem}; other commands reach ours with NATS_URL=${managed.url})` : "";
   return {
     servers: [managed.url],
     managed,
-    description: `started nats-server ${managed.url} with JetStream store ${managed.storeDir}${taken}; it stops with orderflow`,
+    description: `started nats-server ${managed.url} with JetStream store ${managed.storeDir}${note}; it stops with orderflow`,
   };
 }
 

@@ -2,12 +2,13 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { probe } from "../../src/common/nats-server.js";
+import { findNatsServerBinary, probe } from "../../src/common/nats-server.js";
 import { PortAnswer, probeNats, resolveNatsEndpoint } from "../../src/runtime/nats-endpoint.js";
 import { connectTo, publishOrders, subjectCounts, withTopology } from "../helpers/fixtures.js";
 import { freePort } from "../helpers/free-port.js";
 import { startServer } from "../helpers/nats-server.js";
 import { waitFor } from "../helpers/wait.js";
+import { startPlainNats } from "./plain-nats.js";
 
 describe("the managed nats-server", () => {
   it("is restarted on its port and store when it dies, and stopped for good by stop()", async () => {
@@ -43,9 +44,36 @@ describe("the managed nats-server", () => {
     expect(await probe("127.0.0.1", port)).toBe(false);
   });
 
+  it("looks at the port again after installing: a packaged service without JetStream gets a server beside it", async () => {
+    const port = await freePort();
+    const store = await mkdtemp(join(tmpdir(), "orderflow-managed-"));
+    onTestFinished(() => rm(store, { recursive: true, force: true }));
+    let servicePort = 0;
+    const endpoint = await resolveNatsEndpoint({
+      explicit: undefined,
+      natsPort: port,
+      storeDir: store,
+      managedServer: "auto",
+      install: "auto",
+      // As `apt-get install nats-server` does on Debian with systemd: a service on the port, no JetStream.
+      ensureBinary: async () => {
+        servicePort = await startPlainNats(port);
+        return findNatsServerBinary();
+      },
+    });
+    onTestFinished(() => endpoint.managed?.stop());
+    expect(servicePort).toBe(port);
+    expect(endpoint.managed).toBeDefined();
+    expect(endpoint.servers[0]).not.toBe(`nats://127.0.0.1:${port}`);
+    expect(endpoint.description).toContain(`the nats-server on port ${port} has no JetStream`);
+    const managedPort = Number(new URL(endpoint.servers[0] as string).port);
+    expect(await probeNats("127.0.0.1", managedPort)).toBe(PortAnswer.Nats);
+  });
+
   it("tells NATS from other programs and from nothing", async () => {
     const server = await startServer();
     expect(await probeNats("127.0.0.1", server.port)).toBe(PortAnswer.Nats);
     expect(await probeNats("127.0.0.1", await freePort())).toBe(PortAnswer.None);
+    expect(await probeNats("127.0.0.1", await startPlainNats())).toBe(PortAnswer.NatsWithoutJetStream);
   });
 });

@@ -10,6 +10,7 @@ import { connectTo, publishOrders, subjectCounts } from "../helpers/fixtures.js"
 import { freePort } from "../helpers/free-port.js";
 import { startServer } from "../helpers/nats-server.js";
 import { waitFor } from "../helpers/wait.js";
+import { startPlainNats } from "./plain-nats.js";
 import { startUp } from "./up-process.js";
 
 async function tempDir(): Promise<string> {
@@ -90,7 +91,7 @@ describe("orderflow up: the managed nats-server", () => {
     const up = startUp(["--nats-port", String(taken), "--store-dir", store, "--port", "0"]);
     const dashboard = await up.dashboard();
     const m =
-      /started nats-server nats:\/\/127\.0\.0\.1:(\d+) .*\(port (\d+) is taken by something that is not NATS\)/.exec(
+      /started nats-server nats:\/\/127\.0\.0\.1:(\d+) .*\(port (\d+) is taken by something that is not NATS; other commands reach ours with NATS_URL=nats:\/\/127\.0\.0\.1:\1\)/.exec(
         up.stdout(),
       );
     expect(m?.[2]).toBe(String(taken));
@@ -99,6 +100,22 @@ describe("orderflow up: the managed nats-server", () => {
     await waitFor("ready", async () => (await readyz(dashboard)) === 200);
     expect(await up.interrupt()).toBe(0);
     expect(await probe("127.0.0.1", port)).toBe(false);
+  });
+
+  it("starts its own on a free port when the NATS server on the port has no JetStream", async () => {
+    const plain = await startPlainNats();
+    const store = await tempDir();
+    const up = startUp(["--nats-port", String(plain), "--store-dir", store, "--port", "0"]);
+    const dashboard = await up.dashboard();
+    const m =
+      /started nats-server nats:\/\/127\.0\.0\.1:(\d+) .*\(the nats-server on port (\d+) has no JetStream/.exec(
+        up.stdout(),
+      );
+    expect(m?.[2]).toBe(String(plain));
+    expect(Number(m?.[1])).not.toBe(plain);
+    await waitFor("ready", async () => (await readyz(dashboard)) === 200);
+    expect(await up.interrupt()).toBe(0);
+    expect(await probe("127.0.0.1", plain)).toBe(true);
   });
 
   it("never starts a server when --server or NATS_URL is given, and takes its options from the environment", async () => {
