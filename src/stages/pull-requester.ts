@@ -16,6 +16,11 @@ export interface PullListener {
   delivered(msg: Msg): void;
   /** A status the consumer answered with that an operator should know about (409 …), or silence. */
   pullProblem(description: string): void;
+  /**
+   * A request ended short of its batch (expired, or refused): room to ask again at once, so an
+   * order arriving now finds a pull waiting for it instead of waiting for the next timer tick.
+   */
+  requestEnded(): void;
 }
 
 /**
@@ -84,6 +89,7 @@ export class PullRequester {
         `${this.opts.stream} > ${this.opts.consumer}: ${code} ${msg.headers?.description ?? ""}`,
       );
     }
+    this.listener.requestEnded();
   }
 
   /**

@@ -126,7 +126,11 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
         expiresMs: this.options.pullExpiresMs,
         inboxPrefix,
       },
-      { delivered: (msg) => this.onDelivery(msg), pullProblem: (d) => this.onPullProblem(d) },
+      {
+        delivered: (msg) => this.onDelivery(msg),
+        pullProblem: (d) => this.onPullProblem(d),
+        requestEnded: () => this.fill(),
+      },
     );
     this.window = new PubAckWindow<InFlight>(
       nc,

@@ -1,0 +1,92 @@
+import { jetstream } from "@nats-io/jetstream";
+import type { Msg } from "@nats-io/nats-core";
+import { describe, expect, it } from "vitest";
+import { PullRequester } from "../../src/stages/pull-requester.js";
+import { connectTo, publishOrders, withTopology } from "../helpers/fixtures.js";
+import { startServer } from "../helpers/nats-server.js";
+import { waitFor } from "../helpers/wait.js";
+
+function recorder() {
+  const r = { delivered: [] as Msg[], problems: [] as string[], ended: 0 };
+  return {
+    r,
+    listener: {
+      delivered: (m: Msg) => r.delivered.push(m),
+      pullProblem: (d: string) => r.problems.push(d),
+      requestEnded: () => {
+        r.ended++;
+      },
+    },
+  };
+}
+
+describe("pull requests", () => {
+  it("count what is owed exactly: deliveries, a fully served request, and the unsent rest of an expired one", async () => {
+    const server = await startServer();
+    const nc = await connectTo(server);
+    await withTopology(nc);
+    await publishOrders(nc, 3);
+    const { r, listener } = recorder();
+    const pulls = new PullRequester(
+      nc,
+      { stream: "ORDERS", consumer: "NEW", batch: 2, expiresMs: 300 },
+      listener,
+    );
+    pulls.start();
+    await nc.flush();
+    pulls.pull(2);
+    await waitFor("a full batch", () => r.delivered.length === 2);
+    // Fully served: the server says nothing more about it, and nothing is owed.
+    expect(pulls.outstanding).toBe(0);
+    expect(r.ended).toBe(0);
+
+    pulls.pull(5);
+    await waitFor("the expiry status", () => r.ended === 1);
+    expect(r.delivered).toHaveLength(3);
+    expect(pulls.outstanding).toBe(0);
+    expect(r.problems).toEqual([]);
+    pulls.stop();
+  });
+
+  it("writes off requests that never hear back (a consumer that does not exist)", async () => {
+    const server = await startServer();
+    const nc = await connectTo(server);
+    await withTopology(nc);
+    const { r, listener } = recorder();
+    const pulls = new PullRequester(
+      nc,
+      { stream: "ORDERS", consumer: "GONE", batch: 10, expiresMs: 100 },
+      listener,
+    );
+    pulls.start();
+    pulls.pull();
+    expect(pulls.outstanding).toBe(10);
+    expect(pulls.sweep()).toBe(false);
+    await waitFor("the write-off", () => pulls.sweep());
+    expect(pulls.outstanding).toBe(0);
+    expect(r.delivered).toHaveLength(0);
+    pulls.stop();
+  });
+
+  it("a worker keeps a pull waiting on the server after its requests expire, so new orders go straight out", async () => {
+    const server = await startServer();
+    const nc = await connectTo(server);
+    const jsm = await withTopology(nc);
+    const { StageWorker } = await import("../../src/stages/stage-worker.js");
+    const { processorStage } = await import("../../src/stages/stage.js");
+    const { DEFAULT_TOPOLOGY } = await import("../../src/topology/spec.js");
+    const worker = new StageWorker(nc, processorStage({ ...DEFAULT_TOPOLOGY }), { pullExpiresMs: 200 });
+    await worker.start();
+    // Over many expiry cycles a pull must almost always be waiting: after each 408 the worker asks
+    // again at once. (Asking only at its next timer tick left no pull waiting about half the time.)
+    let idle = 0;
+    for (let i = 0; i < 50; i++) {
+      if ((await jsm.consumers.info("ORDERS", "NEW")).num_waiting === 0) idle++;
+      await new Promise((res) => setTimeout(res, 40));
+    }
+    expect(idle).toBeLessThanOrEqual(3);
+    await jetstream(nc).publish("ORDERS.received", "1");
+    await waitFor("processed", () => worker.stats().processed === 1);
+    await worker.stop();
+  });
+});
