@@ -147,3 +147,34 @@ describe("stage failures", () => {
     expect(ci.num_pending + ci.num_ack_pending).toBe(3);
   });
 });
+
+describe("ack ordering", () => {
+  it("acks an input only once its output's PubAck has arrived, and never after a failed one", async () => {
+    const server = await startServer();
+    const nc = await connectTo(server);
+    const jsm = await withTopology(nc);
+    // A responder that stands in for the stream on the output subject, so the test decides when
+    // (and how) the PubAck comes back.
+    const held: Array<{ respond: (body: string) => boolean }> = [];
+    nc.subscribe("HELD.processed", { callback: (_err, m) => held.push(m) });
+    const stage = defineStage({ ...processorStage(t), name: "held", outputSubject: "HELD.processed" });
+    const worker = new StageWorker(nc, stage, { pubAckTimeoutMs: 60_000, infraRetryMs: 60_000 });
+    await worker.start();
+    await publishOrders(nc, 2);
+    await waitFor("both outputs published", () => held.length === 2);
+
+    const pending = async () => (await jsm.consumers.info("ORDERS", "NEW")).num_ack_pending;
+    expect(await pending()).toBe(2);
+    held[0]?.respond('{"stream":"HELD","seq":1}');
+    await waitFor("the first input acked", async () => (await pending()) === 1);
+    expect(worker.stats()).toMatchObject({ processed: 1, inFlight: 1 });
+
+    held[1]?.respond('{"error":{"code":503,"err_code":10077,"description":"storage full"}}');
+    await waitFor("the failure counted", () => worker.stats().infraErrors === 1);
+    await worker.stop();
+    // Nak'ed with a delay, not acked: it is still owed to the pipeline.
+    const ci = await jsm.consumers.info("ORDERS", "NEW");
+    expect(ci.num_ack_pending + ci.num_pending).toBe(1);
+    expect(worker.stats()).toMatchObject({ processed: 1, deadLettered: 0 });
+  });
+});

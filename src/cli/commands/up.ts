@@ -14,8 +14,9 @@ import {
 import { ChangeKind } from "../../topology/ensure.js";
 import { commandContext, intFlag } from "../context.js";
 import { durationFlag } from "../duration.js";
+import { type StageFlags, withStageFlags } from "../stage-flags.js";
 
-interface UpFlags {
+interface UpFlags extends StageFlags {
   host: string;
   port: number;
   natsPort: number;
@@ -23,9 +24,6 @@ interface UpFlags {
   managedServer: ManagedServerMode;
   install: InstallMode;
   workers: readonly Part[];
-  batch: number;
-  maxInFlight: number;
-  maxAttempts: number;
   refresh: number;
   publishForm: "on" | "off";
 }
@@ -47,10 +45,11 @@ function partsFlag(value: string): Part[] {
 }
 
 export function upCommand(): Command {
-  return new Command("up")
-    .description(
+  return withStageFlags(
+    new Command("up").description(
       "run the whole system: NATS (started if none answers), topology, processor, dispatcher, order index and the web dashboard",
-    )
+    ),
+  )
     .addOption(new Option("--host <host>", "dashboard interface").env("ORDERFLOW_HOST").default(D.host))
     .addOption(
       new Option("--port <port>", "dashboard port (also /metrics, /healthz, /readyz); 0 picks a free one")
@@ -92,27 +91,6 @@ export function upCommand(): Command {
         .argParser(partsFlag)
         .env("ORDERFLOW_WORKERS")
         .default(D.parts, PARTS.join(",")),
-    )
-    .addOption(
-      new Option("--batch <n>", "messages per pull request")
-        .argParser(intFlag("batch", 1, 10_000))
-        .env("ORDERFLOW_BATCH")
-        .default(D.batch),
-    )
-    .addOption(
-      new Option(
-        "--max-in-flight <n>",
-        "most orders in progress per stage (<= the consumer's max ack pending)",
-      )
-        .argParser(intFlag("max-in-flight", 1, 100_000))
-        .env("ORDERFLOW_MAX_IN_FLIGHT")
-        .default(D.maxInFlight),
-    )
-    .addOption(
-      new Option("--max-attempts <n>", "deliveries before a failing order is dead-lettered")
-        .argParser(intFlag("max-attempts", 1, 1_000))
-        .env("ORDERFLOW_MAX_ATTEMPTS")
-        .default(D.maxAttempts),
     )
     .addOption(
       new Option("--refresh <duration>", "how often the dashboard and gauges read the stream and consumers")

@@ -4,15 +4,12 @@ import { Command, Option } from "commander";
 import { errorMessage, TopologyError } from "../../common/errors.js";
 import { dispatcherStage, processorStage, type StageDefinition } from "../../stages/stage.js";
 import { StageWorker } from "../../stages/stage-worker.js";
-import { DEFAULT_STAGE_WORKER_OPTIONS as D } from "../../stages/worker-options.js";
 import { consumerInfo, streamInfo } from "../../topology/read.js";
 import { Stage, subjectOf } from "../../topology/spec.js";
-import { type CommandContext, commandContext, intFlag } from "../context.js";
+import { type CommandContext, commandContext } from "../context.js";
+import { type StageFlags, withStageFlags } from "../stage-flags.js";
 
-interface WorkerFlags {
-  batch: number;
-  maxInFlight: number;
-  maxAttempts: number;
+interface WorkerFlags extends StageFlags {
   msgIds: boolean;
 }
 
@@ -21,32 +18,13 @@ type StageName = keyof typeof STAGES;
 
 export function workerCommand(): Command {
   return (
-    new Command("worker")
-      .description(
-        "run a pipeline stage: processor (NEW -> ORDERS.processed) or dispatcher (DISPATCH -> ORDERS.completed)",
-      )
-      .argument("<stage>", "processor | dispatcher")
-      .addOption(
-        new Option("--batch <n>", "messages per pull request")
-          .argParser(intFlag("batch", 1, 10_000))
-          .env("ORDERFLOW_BATCH")
-          .default(D.batch),
-      )
-      .addOption(
-        new Option(
-          "--max-in-flight <n>",
-          "most orders in progress at once (<= the consumer's max ack pending)",
+    withStageFlags(
+      new Command("worker")
+        .description(
+          "run a pipeline stage: processor (NEW -> ORDERS.processed) or dispatcher (DISPATCH -> ORDERS.completed)",
         )
-          .argParser(intFlag("max-in-flight", 1, 100_000))
-          .env("ORDERFLOW_MAX_IN_FLIGHT")
-          .default(D.maxInFlight),
-      )
-      .addOption(
-        new Option("--max-attempts <n>", "deliveries before a failing order is dead-lettered")
-          .argParser(intFlag("max-attempts", 1, 1_000))
-          .env("ORDERFLOW_MAX_ATTEMPTS")
-          .default(D.maxAttempts),
-      )
+        .argument("<stage>", "processor | dispatcher"),
+    )
       // Only for the control test that proves the fault tests detect duplicates.
       .addOption(new Option("--no-msg-ids", "publish without Nats-Msg-Id (unsafe)").hideHelp())
       .addHelpText(
