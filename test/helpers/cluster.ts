@@ -1,6 +1,7 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { onTestFinished } from "vitest";
+import { ErrorCode, OrderflowError } from "../../src/common/errors.js";
 import { NatsServer } from "../../src/common/nats-server.js";
 import { freePorts } from "./free-port.js";
 import { waitFor } from "./wait.js";
@@ -175,7 +176,22 @@ export class TestCluster {
   }
 }
 
-/** A cluster of this test's own, removed when the test ends (node logs printed if it failed). */
-export function startCluster(opts: ClusterOptions = {}): Promise<TestCluster> {
-  return TestCluster.start(opts);
+/**
+ * A cluster of this test's own, removed when the test ends (node logs printed if it failed).
+ * Tried again when a port it picked was taken before a node could bind it: the route ports are
+ * chosen before the nodes start, and on a busy machine another process (or a sibling node's own
+ * random client port) can grab one in between.
+ */
+export async function startCluster(opts: ClusterOptions = {}, attempts = 3): Promise<TestCluster> {
+  for (let i = 1; ; i++) {
+    try {
+      return await TestCluster.start(opts);
+    } catch (err) {
+      const portTaken =
+        err instanceof OrderflowError &&
+        err.code === ErrorCode.ServerStart &&
+        err.message.includes("address already in use");
+      if (!portTaken || i >= attempts) throw err;
+    }
+  }
 }

@@ -1,6 +1,7 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
 import { runCli } from "../helpers/cli.js";
+import { startCluster } from "../helpers/cluster.js";
 import { connectTo, subjectCounts } from "../helpers/fixtures.js";
 import { waitFor } from "../helpers/wait.js";
 import {
@@ -10,7 +11,6 @@ import {
   goodOrders,
   publishAll,
   shortenAckWait,
-  startClusterRetrying,
   waitForCount,
   waitForQuiet,
 } from "./faults-harness.js";
@@ -20,7 +20,7 @@ const PER_SECOND = 1_000;
 
 describe("fault: the R3 stream leader SIGKILLed on a 3-node cluster", () => {
   it("workers given all three URLs keep going through the other nodes; every order completes exactly once", async () => {
-    const cluster = await startClusterRetrying();
+    const cluster = await startCluster();
     const setup = await runCli(["setup", "--replicas", "3", "-s", cluster.url]);
     expect(setup.stderr).toBe("");
     expect(setup.code).toBe(0);

@@ -7,9 +7,7 @@ import {
 } from "@nats-io/jetstream";
 import { type NatsConnection, nanos } from "@nats-io/nats-core";
 import { expect } from "vitest";
-import { ErrorCode, OrderflowError } from "../../src/common/errors.js";
 import { msgIdOf } from "../../src/stages/payload.js";
-import { startCluster, type TestCluster } from "../helpers/cluster.js";
 import { subjectCounts } from "../helpers/fixtures.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 import { startWorker, type WorkerProcess } from "../helpers/workers.js";
@@ -361,23 +359,4 @@ export async function killWorkersUntilDone(
     loop("dispatcher", "ORDERS.completed", everyMs / 2),
   ]);
   return log;
-}
-
-/**
- * startCluster, tried again when a port it picked was taken before a node could bind it: the route
- * ports are chosen before the nodes start, and other processes on a busy machine (or a sibling
- * node's own random client port) can grab one in between.
- */
-export async function startClusterRetrying(attempts = 3): Promise<TestCluster> {
-  for (let i = 1; ; i++) {
-    try {
-      return await startCluster();
-    } catch (err) {
-      const portTaken =
-        err instanceof OrderflowError &&
-        err.code === ErrorCode.ServerStart &&
-        err.message.includes("address already in use");
-      if (!portTaken || i >= attempts) throw err;
-    }
-  }
 }

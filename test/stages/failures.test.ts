@@ -156,7 +156,11 @@ describe("ack ordering", () => {
     // A responder that stands in for the stream on the output subject, so the test decides when
     // (and how) the PubAck comes back.
     const held: Array<{ respond: (body: string) => boolean }> = [];
-    nc.subscribe("HELD.processed", { callback: (_err, m) => held.push(m) });
+    nc.subscribe("HELD.processed", {
+      callback: (_err, m) => {
+        held.push(m);
+      },
+    });
     const stage = defineStage({ ...processorStage(t), name: "held", outputSubject: "HELD.processed" });
     const worker = new StageWorker(nc, stage, { pubAckTimeoutMs: 60_000, infraRetryMs: 60_000 });
     await worker.start();
