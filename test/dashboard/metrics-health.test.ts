@@ -22,7 +22,10 @@ describe("dashboard /metrics, /healthz, /readyz", () => {
     const metrics = await waitFor("metrics with every outcome and a fresh sample", async () => {
       const { text } = await get(system, "/metrics");
       const done = metricValue(text, 'orderflow_stage_processed_total{stage="dispatcher"}') === n + 1;
-      const sampled = metricValue(text, 'orderflow_stream_messages{stage="completed"}') === n + 1;
+      // One stream sample that already holds both the last completion and the dead letter.
+      const sampled =
+        metricValue(text, 'orderflow_stream_messages{stage="completed"}') === n + 1 &&
+        metricValue(text, 'orderflow_stream_messages{stage="failed"}') === 1;
       const failed = metricValue(text, 'orderflow_stage_dead_lettered_total{stage="processor"}') === 1;
       const e2e = metricValue(text, "orderflow_order_e2e_latency_seconds_count") === n + 1;
       return done && sampled && failed && e2e ? text : undefined;
