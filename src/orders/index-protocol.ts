@@ -29,3 +29,13 @@ export const IndexLookupReply = z.union([
   z.object({ error: z.string() }),
 ]);
 export type IndexLookupReply = z.infer<typeof IndexLookupReply>;
+
+/**
+ * Whether the index may answer a lookup that asks for its answer on `reply`. The asker names the
+ * reply subject and the answer goes out with the indexer's permissions: answered on
+ * `$JS.API.STREAM.PURGE.ORDERS`, an admin-run indexer would purge the stream for anyone allowed to
+ * ask (checked on 2.9.10). Only reply inboxes qualify: a first token `_INBOX` or `_INBOX_<name>`.
+ */
+export function isInboxReply(reply: string): boolean {
+  return /^_INBOX(_[A-Za-z0-9_-]+)?\.[^\s*>]+$/.test(reply);
+}

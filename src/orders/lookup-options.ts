@@ -1,5 +1,8 @@
 import { DEFAULT_INDEX_SUBJECT } from "./index-protocol.js";
 
+/** The client's own default reply-inbox prefix. */
+const DEFAULT_INBOX_PREFIX = "_INBOX";
+
 /** Options of the order indexer (the long-running host of the order index). */
 export interface OrderIndexerOptions {
   /** Subject lookups are asked on. Default `orderflow.index.lookup`. */
@@ -8,15 +11,18 @@ export interface OrderIndexerOptions {
   queueGroup: string;
   /** Longest a lookup waits for the index to read up to the sequence the caller saw. Default 500 ms. */
   catchUpWaitMs: number;
-  /** Messages per pull while reading the stream. Default 1,000. */
-  batch: number;
+  /**
+   * Reply-inbox prefix of the connection (`--inbox-prefix`): the stream is delivered below it, where
+   * a least-privilege user may subscribe. Default `_INBOX`.
+   */
+  inboxPrefix: string;
 }
 
 export const DEFAULT_ORDER_INDEXER_OPTIONS: Readonly<OrderIndexerOptions> = Object.freeze({
   subject: DEFAULT_INDEX_SUBJECT,
   queueGroup: "orderflow-indexer",
   catchUpWaitMs: 500,
-  batch: 1000,
+  inboxPrefix: DEFAULT_INBOX_PREFIX,
 });
 
 /** Options of one `orderflow order` lookup. */
@@ -30,12 +36,18 @@ export interface OrderLookupOptions {
    * messages; older ones are not searched. Default 50,000 messages (about half a second).
    */
   scanLast: number;
+  /**
+   * Reply-inbox prefix of the connection (`--inbox-prefix`): the index answers below it and a scan
+   * is delivered below it, where a least-privilege user may subscribe. Default `_INBOX`.
+   */
+  inboxPrefix: string;
 }
 
 export const DEFAULT_ORDER_LOOKUP_OPTIONS: Readonly<OrderLookupOptions> = Object.freeze({
   subject: DEFAULT_INDEX_SUBJECT,
   indexTimeoutMs: 800,
   scanLast: 50_000,
+  inboxPrefix: DEFAULT_INBOX_PREFIX,
 });
 
 function merged<T extends object>(defaults: Readonly<T>, overrides: Partial<T>): T {
@@ -48,10 +60,19 @@ function positive(name: string, v: number): void {
     throw new RangeError(`${name} must be a positive whole number, got ${v}`);
 }
 
+/** A subject prefix to subscribe below: tokens without wildcards or whitespace. */
+function inboxPrefixOk(prefix: string): void {
+  if (!/^[^\s.*>]+(\.[^\s.*>]+)*$/.test(prefix)) {
+    throw new RangeError(
+      `inboxPrefix must be subject tokens without wildcards, got ${JSON.stringify(prefix)}`,
+    );
+  }
+}
+
 export function orderIndexerOptions(overrides: Partial<OrderIndexerOptions> = {}): OrderIndexerOptions {
   const o = merged(DEFAULT_ORDER_INDEXER_OPTIONS, overrides);
   positive("catchUpWaitMs", o.catchUpWaitMs);
-  positive("batch", o.batch);
+  inboxPrefixOk(o.inboxPrefix);
   return o;
 }
 
@@ -61,5 +82,6 @@ export function orderLookupOptions(overrides: Partial<OrderLookupOptions> = {}):
   if (!Number.isInteger(o.scanLast) || o.scanLast < 0) {
     throw new RangeError(`scanLast must be a whole number >= 0, got ${o.scanLast}`);
   }
+  inboxPrefixOk(o.inboxPrefix);
   return o;
 }

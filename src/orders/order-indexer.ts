@@ -1,13 +1,19 @@
-import { type Consumer, type ConsumerMessages, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
+import { type JsMsg, jetstreamManager } from "@nats-io/jetstream";
+import {
+  type Msg,
+  type NatsConnection,
+  PermissionViolationError,
+  type Subscription,
+} from "@nats-io/nats-core";
 import { errorMessage } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
 import { streamInfo } from "../topology/read.js";
 import { Stage, type TopologyOptions } from "../topology/spec.js";
-import { type IndexLookupReply, IndexLookupRequest } from "./index-protocol.js";
+import { type IndexLookupReply, IndexLookupRequest, isInboxReply } from "./index-protocol.js";
 import { type OrderIndexerOptions, orderIndexerOptions } from "./lookup-options.js";
 import { OrderIndex } from "./order-index.js";
 import { orderKeyOf, stageOfSubject } from "./order-key.js";
+import { StreamReader } from "./stream-reader.js";
 
 export interface OrderIndexerStats {
   orders: number;
@@ -27,10 +33,12 @@ interface Waiter {
  * Keeps the order index (order number → stream sequences) and answers lookups over NATS
  * request/reply on `orderflow.index.lookup`, so `orderflow order` answers at once on any stream size.
  *
- * It reads the stream with an ordered consumer (ephemeral, in memory on the server, no acks): the
- * pipeline pays one extra delivery per message to this process and nothing else; nothing is written
- * to the stream. Memory is about 120 bytes per order (40 MB for 333k orders). On start it reads the whole stream
- * (roughly a second per few hundred thousand messages), then follows new messages as they come.
+ * It reads the stream with a StreamReader (an ordered push consumer: ephemeral, no acks, delivered
+ * below the connection's inbox prefix, so the read-only `monitor` user may run it): the pipeline pays
+ * one extra delivery per message to this process and nothing else; nothing is written to the stream.
+ * It answers only lookups whose reply subject is an inbox (see isInboxReply). Memory is about
+ * 120 bytes per order (40 MB for 333k orders). On start it reads the whole stream (roughly a second
+ * per hundred thousand messages), then follows new messages as they come.
  */
 export class OrderIndexer {
   private readonly o: OrderIndexerOptions;
@@ -38,10 +46,8 @@ export class OrderIndexer {
   private readonly index = new OrderIndex();
   private through = 0;
   private startLastSeq = 0;
-  private messages: ConsumerMessages | undefined;
-  private consumer: Consumer | undefined;
+  private reader: StreamReader | undefined;
   private sub: Subscription | undefined;
-  private loop: Promise<void> | undefined;
   private waiters: Waiter[] = [];
   private stopping: Promise<void> | undefined;
   private startedAt = 0;
@@ -59,15 +65,19 @@ export class OrderIndexer {
 
   /** Starts reading the stream and answering lookups; fails with a one-line error if the stream is missing. */
   async start(): Promise<void> {
-    if (this.loop) throw new Error("OrderIndexer already started");
+    if (this.reader) throw new Error("OrderIndexer already started");
     const t = this.topology;
     const si = await streamInfo(await jetstreamManager(this.nc), t);
     this.startLastSeq = si.state.last_seq;
     this.startedAt = Date.now();
-    this.consumer = await jetstream(this.nc).consumers.get(t.stream, { opt_start_seq: 1 });
-    this.messages = await this.consumer.consume({ max_messages: this.o.batch });
-    this.loop = this.read(this.messages);
-    this.watch(this.messages);
+    this.reader = await StreamReader.open(
+      this.nc,
+      t.stream,
+      { fromSeq: 1, inboxPrefix: this.o.inboxPrefix },
+      (m) => this.read(m),
+    );
+    this.watch(this.reader);
+    this.watchRefusedAnswers();
     this.sub = this.nc.subscribe(this.o.subject, {
       queue: this.o.queueGroup,
       callback: (err, msg) => {
@@ -115,11 +125,10 @@ export class OrderIndexer {
         problems.push(`lookup subscription: ${errorMessage(err)}`);
       }
       try {
-        const closed = await this.messages?.close();
+        this.reader?.stop();
+        // Else the server keeps the consumer for the 5-minute inactive_threshold nats.js gives it.
+        const closed = this.nc.isClosed() ? await this.reader?.closed() : await this.reader?.close();
         if (closed instanceof Error) problems.push(`stream reader: ${closed.message}`);
-        await this.loop;
-        // Else the server keeps the ephemeral consumer for its 5-minute inactivity threshold.
-        if (!this.nc.isClosed()) await this.consumer?.delete();
       } catch (err) {
         problems.push(`stream reader: ${errorMessage(err)}`);
       }
@@ -132,19 +141,16 @@ export class OrderIndexer {
     return this.stopping;
   }
 
-  private async read(messages: ConsumerMessages): Promise<void> {
-    const prefix = this.topology.subjectPrefix;
-    for await (const m of messages) {
-      const stage = stageOfSubject(m.subject, prefix);
-      if (stage !== "other") {
-        // Headers are parsed only for dead letters, the one stage whose key may live in them.
-        const key = orderKeyOf(stage, m.data, stage === Stage.Failed ? m.headers : undefined);
-        if (key !== undefined) this.index.add(key, stage, m.seq);
-      }
-      this.through = m.seq;
-      if (this.waiters.length > 0) this.releaseWaiters();
-      if (!this.caughtUpLogged) this.checkCaughtUp();
+  private read(m: JsMsg): void {
+    const stage = stageOfSubject(m.subject, this.topology.subjectPrefix);
+    if (stage !== "other") {
+      // Headers are parsed only for dead letters, the one stage whose key may live in them.
+      const key = orderKeyOf(stage, m.data, stage === Stage.Failed ? m.headers : undefined);
+      if (key !== undefined) this.index.add(key, stage, m.seq);
     }
+    this.through = m.seq;
+    if (this.waiters.length > 0) this.releaseWaiters();
+    if (!this.caughtUpLogged) this.checkCaughtUp();
   }
 
   /**
@@ -152,9 +158,9 @@ export class OrderIndexer {
    * operator should see it: a stream deleted and recreated under a running indexer restarts its
    * sequences, and the index then needs a restart of the indexer.
    */
-  private watch(messages: ConsumerMessages): void {
+  private watch(reader: StreamReader): void {
     void (async () => {
-      for await (const s of messages.status()) {
+      for await (const s of reader.status()) {
         if (
           s.type === "stream_not_found" ||
           s.type === "consumer_deleted" ||
@@ -164,6 +170,39 @@ export class OrderIndexer {
         }
       }
     })().catch((err: unknown) => this.logger.error({ err }, "order index status watcher failed"));
+    void reader.closed().then((err) => {
+      // A closed connection is the caller's to report (the indexer command ends with it).
+      if (!this.stopping && !this.nc.isClosed()) {
+        this.logger.error(
+          { err, indexedThrough: this.through },
+          "order index stopped reading the stream; restart the indexer",
+        );
+      }
+    });
+  }
+
+  /**
+   * An answer is a plain publish to the asker's inbox: a user that may not publish there (the
+   * `monitor` user answering an asker whose inbox prefix it is not allowed) is refused by the server
+   * asynchronously, and only the connection status tells.
+   */
+  private watchRefusedAnswers(): void {
+    void (async () => {
+      for await (const s of this.nc.status()) {
+        if (this.stopping) break;
+        if (
+          s.type === "error" &&
+          s.error instanceof PermissionViolationError &&
+          s.error.operation === "publish" &&
+          isInboxReply(s.error.subject)
+        ) {
+          this.logger.warn(
+            { reply: s.error.subject },
+            "could not answer an order lookup: this user may not publish to the asker's inbox (see docs/reliability.md, monitor)",
+          );
+        }
+      }
+    })().catch((err: unknown) => this.logger.error({ err }, "order index connection watcher failed"));
   }
 
   private checkCaughtUp(): void {
@@ -206,10 +245,18 @@ export class OrderIndexer {
   }
 
   private async answer(msg: Msg): Promise<void> {
-    const reply = await this.reply(msg);
-    if (!msg.respond(JSON.stringify(reply))) {
+    if (!msg.reply) {
       this.logger.warn({ subject: msg.subject }, "order index lookup had no reply subject");
+      return;
     }
+    if (!isInboxReply(msg.reply)) {
+      this.logger.warn(
+        { subject: msg.subject, reply: msg.reply },
+        "order index lookup refused: its reply subject is not an _INBOX inbox",
+      );
+      return;
+    }
+    msg.respond(JSON.stringify(await this.reply(msg)));
   }
 
   private async reply(msg: Msg): Promise<IndexLookupReply> {

@@ -5,7 +5,7 @@ import { formatNumber } from "../common/format.js";
 import { type Logger, silentLogger } from "../common/logger.js";
 import { streamInfo } from "../topology/read.js";
 import { Stage, type TopologyOptions } from "../topology/spec.js";
-import { IndexLookupReply } from "./index-protocol.js";
+import { IndexLookupReply, isInboxReply } from "./index-protocol.js";
 import { type OrderLookupOptions, orderLookupOptions } from "./lookup-options.js";
 import { orderKeyOf, stageOfSubject } from "./order-key.js";
 import { scanStream } from "./stream-scan.js";
@@ -40,6 +40,11 @@ async function askIndex(
   orderNo: string,
   through: number,
 ): Promise<{ reply?: Extract<IndexLookupReply, { seqs: number[] }>; problem?: string }> {
+  if (!isInboxReply(`${o.inboxPrefix}.reply`)) {
+    return {
+      problem: `the order index answers only inboxes below _INBOX or _INBOX_<name>, not ${o.inboxPrefix}`,
+    };
+  }
   try {
     const msg = await nc.request(o.subject, JSON.stringify({ orderNo, through }), {
       timeout: o.indexTimeoutMs,
@@ -111,7 +116,7 @@ export async function lookupOrder(
         const headers = stage === Stage.Failed ? m.headers : undefined;
         if (orderKeyOf(stage, m.data, headers) === orderNo) fromScan.push(timelineEntry(m, m.headers, stage));
       },
-      { signal, logger },
+      { inboxPrefix: o.inboxPrefix, signal, logger },
     );
     coverage.scanned = { from: scanFrom, to: lastSeq, messages };
   }

@@ -1,6 +1,7 @@
-import { type JsMsg, jetstream } from "@nats-io/jetstream";
+import type { JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { type Logger, silentLogger } from "../common/logger.js";
+import { StreamReader } from "./stream-reader.js";
 
 /** A scan that has received nothing for this long has read all there is (the rest was deleted). */
 const IDLE_END_MS = 2_000;
@@ -13,46 +14,62 @@ export interface ScanRange {
 }
 
 /**
- * Reads stream messages `from..to` once, with an ordered consumer (ephemeral, in server memory, no
- * acks, nothing written to the stream), calling `visit` for each. Returns how many it read.
+ * Reads stream messages `from..to` once with a StreamReader (ordered push consumer delivering below
+ * `inboxPrefix`), calling `visit` for each. Returns how many it read.
  */
 export async function scanStream(
   nc: NatsConnection,
   stream: string,
   range: ScanRange,
   visit: (m: JsMsg) => void,
-  { signal, logger = silentLogger }: { signal?: AbortSignal; logger?: Logger } = {},
+  {
+    inboxPrefix,
+    signal,
+    logger = silentLogger,
+  }: { inboxPrefix: string; signal?: AbortSignal; logger?: Logger },
 ): Promise<number> {
   if (range.from > range.to) return 0;
-  const consumer = await jetstream(nc).consumers.get(stream, { opt_start_seq: range.from });
-  const messages = await consumer.consume({ max_messages: 1000 });
+  let count = 0;
   let idle: NodeJS.Timeout | undefined;
+  let resolveEnded: () => void = () => undefined;
+  const ended = new Promise<void>((resolve) => {
+    resolveEnded = resolve;
+  });
+  // Stops the reader at once: more messages can arrive in the same socket read as the last one.
   const end = () => {
-    messages.stop();
+    reader?.stop();
+    resolveEnded();
   };
   const touch = () => {
     if (idle) clearTimeout(idle);
     idle = setTimeout(end, IDLE_END_MS);
   };
-  signal?.addEventListener("abort", end, { once: true });
-  let count = 0;
-  touch();
-  try {
-    for await (const m of messages) {
-      if (m.seq > range.to) break;
-      visit(m);
-      count++;
-      if (m.seq >= range.to || m.info.pending === 0) break;
-      touch();
+  let reader: StreamReader | undefined;
+  reader = await StreamReader.open(nc, stream, { fromSeq: range.from, inboxPrefix }, (m) => {
+    if (m.seq > range.to) {
+      end();
+      return;
     }
+    visit(m);
+    count++;
+    if (m.seq >= range.to || m.info.pending === 0) end();
+    else touch();
+  });
+  if (signal?.aborted) end();
+  signal?.addEventListener("abort", end, { once: true });
+  touch();
+  let stoppedBy: Error | undefined;
+  try {
+    // A reader stopped by an error (a throwing visit) ends the scan with that error.
+    stoppedBy = await Promise.race([ended.then(() => undefined), reader.closed()]);
   } finally {
     if (idle) clearTimeout(idle);
     signal?.removeEventListener("abort", end);
-    await messages.close();
-    // The server would keep the ephemeral consumer for its 5-minute inactivity threshold.
-    await consumer
-      .delete()
+    // Else the server keeps the consumer for the 5-minute inactive_threshold nats.js gives it.
+    await reader
+      .close()
       .catch((err: unknown) => logger.warn({ err, stream }, "could not delete the scan consumer"));
   }
+  if (stoppedBy) throw stoppedBy;
   return count;
 }

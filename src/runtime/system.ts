@@ -174,7 +174,12 @@ export class OrderflowSystem {
     await state.deadLetters.preload(main, t, { logger: this.logger });
 
     if (o.parts.includes(Part.Indexer)) {
-      const indexer = new OrderIndexer(main, t, {}, { logger: this.logger.child({ part: "indexer" }) });
+      const indexer = new OrderIndexer(
+        main,
+        t,
+        { inboxPrefix: this.config.connect.inboxPrefix },
+        { logger: this.logger.child({ part: "indexer" }) },
+      );
       await indexer.start();
       this.running.push({ name: "order indexer", stop: () => indexer.stop() });
     }
@@ -197,7 +202,14 @@ export class OrderflowSystem {
       metrics: this.metrics,
       publish,
       logger: this.logger.child({ part: "dashboard" }),
-      lookup: (orderNo) => lookupOrder(main, t, orderNo, {}, { logger: this.logger }),
+      lookup: (orderNo) =>
+        lookupOrder(
+          main,
+          t,
+          orderNo,
+          { inboxPrefix: this.config.connect.inboxPrefix },
+          { logger: this.logger },
+        ),
     });
     hub.start();
     this.running.push({ name: "live event stream", stop: async () => hub.close() });

@@ -1,5 +1,7 @@
 import { headers } from "@nats-io/nats-core";
 import { describe, expect, it } from "vitest";
+import { isInboxReply } from "../../src/orders/index-protocol.js";
+import { orderIndexerOptions, orderLookupOptions } from "../../src/orders/lookup-options.js";
 import { OrderIndex } from "../../src/orders/order-index.js";
 import { orderKeyOf, stageOfSubject } from "../../src/orders/order-key.js";
 
@@ -51,5 +53,31 @@ describe("order keys", () => {
     fromProcessed.set("Orderflow-Source-Subject", "ORDERS.processed");
     expect(orderKeyOf("failed", bytes("100008,processed"), fromProcessed)).toBe("100008");
     expect(orderKeyOf("failed", bytes("a,b"))).toBe("a,b");
+  });
+});
+
+describe("the order index protocol", () => {
+  it("answers only reply inboxes, never a subject an answer could act on", () => {
+    expect(isInboxReply("_INBOX.NAnDQW8tGahjT2QpXM1mVq.3")).toBe(true);
+    expect(isInboxReply("_INBOX_monitor.NAnDQW8tGahjT2QpXM1mVq.3")).toBe(true);
+    for (const reply of [
+      "$JS.API.STREAM.PURGE.ORDERS",
+      "$JS.API.CONSUMER.DELETE.ORDERS.NEW",
+      "$JS.ACK.ORDERS.NEW.1.1.1.1700000000000000000.0",
+      "ORDERS.received",
+      "monitor.ORDERS",
+      "_INBOXES.x",
+      "_INBOX",
+      "x._INBOX.y",
+    ]) {
+      expect(isInboxReply(reply), reply).toBe(false);
+    }
+  });
+
+  it("takes the inbox prefix the readers deliver below, and refuses a wildcard", () => {
+    expect(orderIndexerOptions({ inboxPrefix: undefined }).inboxPrefix).toBe("_INBOX");
+    expect(orderLookupOptions({ inboxPrefix: "_INBOX_monitor" }).inboxPrefix).toBe("_INBOX_monitor");
+    expect(() => orderLookupOptions({ inboxPrefix: "_INBOX_monitor.>" })).toThrow(/without wildcards/);
+    expect(() => orderIndexerOptions({ inboxPrefix: "" })).toThrow(/without wildcards/);
   });
 });

@@ -30,8 +30,12 @@ async function counts(jsm: JetStreamManager): Promise<Record<string, number>> {
   return { ...(await jsm.streams.info("ORDERS", { subjects_filter: ">" })).state.subjects };
 }
 
-/** What every least-privilege role must be refused: provisioning and destroying. */
-async function expectNoProvisioning(nc: NatsConnection): Promise<void> {
+/**
+ * What every least-privilege role must be refused: provisioning and destroying. `monitor` may create
+ * consumers of its own (its ordered push readers, test/reliability/security-lookup.test.ts), never
+ * the pipeline's.
+ */
+async function expectNoProvisioning(nc: NatsConnection, { ownReaders = false } = {}): Promise<void> {
   const jsm = await jetstreamManager(nc, { checkAPI: false });
   await expectRefusedRequest(
     jsm.streams.add({ name: "ROGUE", subjects: ["rogue.>"] }),
@@ -40,6 +44,11 @@ async function expectNoProvisioning(nc: NatsConnection): Promise<void> {
   await expectRefusedRequest(jsm.streams.delete("ORDERS"), "$JS.API.STREAM.DELETE.ORDERS");
   await expectRefusedRequest(jsm.streams.purge("ORDERS"), "$JS.API.STREAM.PURGE.ORDERS");
   await expectRefusedRequest(jsm.consumers.delete("ORDERS", "NEW"), "$JS.API.CONSUMER.DELETE.ORDERS.NEW");
+  await expectRefusedRequest(
+    jsm.consumers.add("ORDERS", { durable_name: "NEW", ack_policy: "explicit" as never }),
+    /^\$JS\.API\.CONSUMER\.(DURABLE\.)?CREATE\.ORDERS\.NEW$/,
+  );
+  if (ownReaders) return;
   await expectRefusedRequest(
     jsm.consumers.add("ORDERS", { durable_name: "ROGUE", ack_policy: "explicit" as never }),
     /^\$JS\.API\.CONSUMER\.(DURABLE\.)?CREATE\.ORDERS/,
@@ -195,7 +204,7 @@ describe("deploy/nats-server.conf", () => {
     await expectRefusedPublish(nc, violations, "ORDERS.completed");
     await expectRefusedRequest(nc.request(PULL_NEXT("NEW"), PULL_ONE), PULL_NEXT("NEW"));
     await expectRefusedSubscribe(nc, "ORDERS.>");
-    await expectNoProvisioning(nc);
+    await expectNoProvisioning(nc, { ownReaders: true });
     expect(await counts(admin)).toEqual({ "ORDERS.received": 2 });
   });
 });

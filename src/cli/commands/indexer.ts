@@ -11,18 +11,26 @@ export function indexerCommand(): Command {
     .addHelpText(
       "after",
       `
-It reads the stream once with an ordered consumer (ephemeral, no acks, nothing written), then
-follows new messages: one extra delivery per message for this process, ~120 bytes of memory per
-order. Several indexers share lookups (queue group orderflow-indexer).
+It reads the stream once with an ordered push consumer (ephemeral, no acks, nothing written, delivered
+below --inbox-prefix), then follows new messages: one extra delivery per message for this process,
+~120 bytes of memory per order. Several indexers share lookups (queue group orderflow-indexer). It
+answers only askers whose reply inbox starts with _INBOX. The read-only monitor user of
+deploy/nats-server.conf may run it.
 
 Examples:
   $ orderflow indexer &
-  $ orderflow order 100001`,
+  $ orderflow order 100001
+  $ orderflow indexer -s nats://monitor:$PW@host:4222 --inbox-prefix _INBOX_monitor`,
     )
     .action(async (flags: { subject: string }, cmd: Command) => {
       const ctx = commandContext(cmd, "indexer");
       const nc = await ctx.connect();
-      const indexer = new OrderIndexer(nc, ctx.topology, { subject: flags.subject }, { logger: ctx.logger });
+      const indexer = new OrderIndexer(
+        nc,
+        ctx.topology,
+        { subject: flags.subject, inboxPrefix: ctx.connectOptions.inboxPrefix },
+        { logger: ctx.logger },
+      );
       try {
         await indexer.start();
         void indexer.ready().then(() => {

@@ -37,6 +37,7 @@ export function orderCommand(): Command {
 It asks the order index (\`orderflow indexer\`, on subject orderflow.index.lookup) and fetches the
 order's messages by sequence: instant on any stream size. Without an index it scans the newest
 --scan-last messages and says that older events may be missing. Exit code 1 when not found.
+The read-only monitor user of deploy/nats-server.conf may run it (with --inbox-prefix _INBOX_monitor).
 
 Examples:
   $ orderflow order 100001
@@ -50,7 +51,11 @@ Examples:
           nc,
           ctx.topology,
           orderNo,
-          { scanLast: flags.scanLast, indexTimeoutMs: flags.indexTimeout },
+          {
+            scanLast: flags.scanLast,
+            indexTimeoutMs: flags.indexTimeout,
+            inboxPrefix: ctx.connectOptions.inboxPrefix,
+          },
           { signal: ctx.signal, logger: ctx.logger },
         );
         if (flags.json) printJson(timelineJson(lookup));
