@@ -16,6 +16,8 @@ export interface PublishRun {
   /** Called as each order goes out (for latency), with performance.now(). */
   onSent?: (orderNo: number, at: number) => void;
   onAcked?: (acked: number) => void;
+  /** Called as each order's PubAck arrives, with performance.now() (for the latency floor). */
+  onAckedOrder?: (orderNo: number, at: number) => void;
   inboxPrefix?: string;
 }
 
@@ -33,8 +35,9 @@ export async function publishRun(nc: NatsConnection, run: PublishRun): Promise<v
   const window = new PubAckWindow<number>(
     nc,
     {
-      pubAcked: () => {
+      pubAcked: (orderNo) => {
         acked++;
+        run.onAckedOrder?.(orderNo, performance.now());
         run.onAcked?.(acked);
         wake?.();
       },

@@ -9,7 +9,7 @@ import { Stage, streamConfig, subjectOf, type TopologyOptions } from "../topolog
 import type { BenchOptions } from "./bench-options.js";
 import { CompletionWatcher } from "./completion-watcher.js";
 import { publishRun } from "./order-publisher.js";
-import { type BenchResult, percentiles, rate, windowRates } from "./stats.js";
+import { type BenchResult, type Percentiles, percentiles, rate, windowRates } from "./stats.js";
 import { WorkerProcess } from "./worker-processes.js";
 
 export interface BenchProgress {
@@ -29,6 +29,8 @@ export interface BenchDeps {
 }
 
 const FIRST_ORDER = 1_000_000;
+/** Orders sent through the pipeline before the latency phase, so JIT and pools are warm. */
+const WARM_UP_ORDERS = 2_000;
 
 /**
  * Runs the benchmark phases in order: raw ingest bound (publish only), end-to-end throughput with the
@@ -81,54 +83,30 @@ export async function runBench(o: BenchOptions, deps: BenchDeps): Promise<BenchR
     for (let i = 0; i < o.dispatchers; i++)
       workers.push(new WorkerProcess("dispatcher", server, args, nodeArgs));
     await Promise.all(workers.map((w) => w.started()));
-    const sampler = setInterval(() => void Promise.all(workers.map((w) => w.sample())), o.sampleMs);
+    const sampler = setInterval(() => {
+      Promise.all(workers.map((w) => w.sample())).catch((err: unknown) =>
+        deps.logger.warn({ err }, "could not sample worker CPU/RSS"),
+      );
+    }, o.sampleMs);
 
     const watcher = new CompletionWatcher(nc, jsm, t.stream, subjectOf(t, Stage.Completed));
     await watcher.start();
     try {
-      deps.progress.phase("throughput", o.orders);
-      const progressTimer = setInterval(() => deps.progress.update(watcher.completed), 200);
-      const samples: Array<[number, number]> = [];
-      const started = performance.now();
-      const sampleTimer = setInterval(
-        () => samples.push([performance.now() - started, watcher.completed]),
-        100,
-      );
-      await publishRun(nc, {
-        subject: subjectOf(t, Stage.Received),
-        first: FIRST_ORDER,
-        count: o.orders,
-        msgIds: false,
-        window: o.publishWindow,
-        ratePerSec: 0,
-      });
-      await watcher.waitFor(o.orders, Math.max(120_000, o.orders));
-      const ms = performance.now() - started;
-      clearInterval(sampleTimer);
-      clearInterval(progressTimer);
-      samples.push([ms, watcher.completed]);
-      deps.progress.done();
-      const ordersPerSec = rate(o.orders, ms);
-      result.throughput = {
-        ...result.throughput,
-        ms,
-        ordersPerSec,
-        storedMsgsPerSec: ordersPerSec * 3,
-        ratioToIngest: result.ingest ? ordersPerSec / result.ingest.msgIdMsgsPerSec : undefined,
-        windows: windowRates(samples, Math.max(10_000, Math.floor(o.orders / 10))),
-      };
-      abortIfAsked(deps.signal);
-
+      // Latency first, on a pipeline that is warm but has no backlog behind it: measured after the
+      // throughput phase it would mostly show the garbage collector cleaning up that burst.
       if (o.rate > 0 && o.latencyOrders > 0) {
-        result.latency = await measureLatency(nc, watcher, t, o, deps);
+        await warmUp(nc, watcher, t, o);
+        result.latency = await measureLatency(nc, jsm, watcher, t, o, deps);
       }
+      abortIfAsked(deps.signal);
+      result.throughput = await measureThroughput(nc, watcher, t, o, deps, result.ingest);
     } finally {
       clearInterval(sampler);
       await watcher.stop();
     }
     await Promise.all(workers.map((w) => w.sample()));
     result.workers = workers.map((w) => w.usage());
-    const expected = o.orders + (result.latency ? o.latencyOrders : 0);
+    const expected = o.orders + (result.latency ? o.latencyOrders + WARM_UP_ORDERS : 0);
     result.throughput.verified = await verify(jsm, t, expected);
     return result;
   } finally {
@@ -180,8 +158,100 @@ async function measureIngest(
   return { plainMsgsPerSec, msgIdMsgsPerSec, messages };
 }
 
+async function warmUp(nc: NatsConnection, watcher: CompletionWatcher, t: TopologyOptions, o: BenchOptions) {
+  const before = watcher.completed;
+  await publishRun(nc, {
+    subject: subjectOf(t, Stage.Received),
+    first: FIRST_ORDER + o.orders + o.latencyOrders,
+    count: WARM_UP_ORDERS,
+    msgIds: false,
+    window: o.publishWindow,
+    ratePerSec: 0,
+  });
+  await watcher.waitFor(before + WARM_UP_ORDERS, 60_000);
+}
+
+async function measureThroughput(
+  nc: NatsConnection,
+  watcher: CompletionWatcher,
+  t: TopologyOptions,
+  o: BenchOptions,
+  deps: BenchDeps,
+  ingest: BenchResult["ingest"],
+): Promise<BenchResult["throughput"]> {
+  const base = watcher.completed;
+  deps.progress.phase("throughput", o.orders);
+  const progressTimer = setInterval(() => deps.progress.update(watcher.completed - base), 200);
+  const samples: Array<[number, number]> = [];
+  const started = performance.now();
+  const sampleTimer = setInterval(
+    () => samples.push([performance.now() - started, watcher.completed - base]),
+    100,
+  );
+  try {
+    await publishRun(nc, {
+      subject: subjectOf(t, Stage.Received),
+      first: FIRST_ORDER,
+      count: o.orders,
+      msgIds: false,
+      window: o.publishWindow,
+      ratePerSec: 0,
+    });
+    await watcher.waitFor(base + o.orders, Math.max(120_000, o.orders));
+  } finally {
+    clearInterval(sampleTimer);
+    clearInterval(progressTimer);
+  }
+  const ms = performance.now() - started;
+  samples.push([ms, watcher.completed - base]);
+  deps.progress.done();
+  const ordersPerSec = rate(o.orders, ms);
+  return {
+    orders: o.orders,
+    ms,
+    ordersPerSec,
+    storedMsgsPerSec: ordersPerSec * 3,
+    ratioToIngest: ingest ? ordersPerSec / ingest.msgIdMsgsPerSec : undefined,
+    windows: windowRates(samples, Math.max(10_000, Math.floor(o.orders / 10))),
+    verified: { received: 0, processed: 0, completed: 0, failed: 0, exact: false },
+  };
+}
+
+/** One JetStream hop alone at the offered rate: publish → PubAck into a scratch stream. */
+async function measureFloor(
+  nc: NatsConnection,
+  jsm: JetStreamManager,
+  t: TopologyOptions,
+  o: BenchOptions,
+): Promise<Percentiles> {
+  const name = `${t.stream}_FLOOR_BENCH`;
+  await jsm.streams.add({ ...streamConfig(t), name, subjects: ["orderflow.bench.floor"] });
+  const sentAt = new Float64Array(o.latencyOrders);
+  const latencies = new Float64Array(o.latencyOrders);
+  try {
+    await publishRun(nc, {
+      subject: "orderflow.bench.floor",
+      first: 0,
+      count: o.latencyOrders,
+      msgIds: false,
+      window: o.publishWindow,
+      ratePerSec: o.rate,
+      onSent: (i, at) => {
+        sentAt[i] = at;
+      },
+      onAckedOrder: (i, at) => {
+        latencies[i] = at - (sentAt[i] ?? at);
+      },
+    });
+  } finally {
+    await jsm.streams.delete(name);
+  }
+  return percentiles(Array.from(latencies));
+}
+
 async function measureLatency(
   nc: NatsConnection,
+  jsm: JetStreamManager,
   watcher: CompletionWatcher,
   t: TopologyOptions,
   o: BenchOptions,
@@ -198,6 +268,9 @@ async function measureLatency(
       seen++;
     }
   };
+  deps.progress.phase(`latency floor @ ${o.rate}/s`, o.latencyOrders);
+  const floor = await measureFloor(nc, jsm, t, o);
+  deps.progress.done();
   deps.progress.phase(`latency @ ${o.rate}/s`, o.latencyOrders);
   const timer = setInterval(() => deps.progress.update(seen), 200);
   const started = performance.now();
@@ -222,6 +295,7 @@ async function measureLatency(
     ...percentiles(Array.from(latencies.subarray(0, o.latencyOrders))),
     offeredRate: o.rate,
     achievedRate: rate(seen, elapsed),
+    floor,
   };
 }
 

@@ -73,7 +73,12 @@ export interface BenchResult {
     windows: WindowRate[];
     verified: { received: number; processed: number; completed: number; failed: number; exact: boolean };
   };
-  latency?: Percentiles & { offeredRate: number; achievedRate: number };
+  latency?: Percentiles & {
+    offeredRate: number;
+    achievedRate: number;
+    /** One JetStream hop alone (publish → PubAck) at the same rate: the floor under each of the pipeline's 3 stored hops. */
+    floor: Percentiles;
+  };
   workers: ProcessUsage[];
   startedAt: string;
   command: string;
@@ -81,6 +86,16 @@ export interface BenchResult {
 
 const f0 = (n: number): string => Math.round(n).toLocaleString("en-US");
 const f2 = (n: number): string => n.toFixed(2);
+
+/** `points` values spread evenly over a series (first and last included), to print a long one. */
+export function evenly<T>(values: readonly T[], points: number): T[] {
+  if (values.length <= points) return [...values];
+  const out: T[] = [];
+  for (let i = 0; i < points; i++) {
+    out.push(values[Math.round((i * (values.length - 1)) / (points - 1))] as T);
+  }
+  return out;
+}
 
 /** Throughput per window of completed orders, from (time ms, completed count) samples. */
 export function windowRates(samples: ReadonlyArray<readonly [number, number]>, every: number): WindowRate[] {
@@ -128,6 +143,11 @@ export function reportRows(r: BenchResult): Array<[string, string]> {
       `latency publish→completed at ${f0(l.offeredRate)} orders/s (${f0(l.count)} orders)`,
       `p50 ${f2(l.p50)} ms, p90 ${f2(l.p90)} ms, p99 ${f2(l.p99)} ms, max ${f2(l.max)} ms`,
     ]);
+    const fl = l.floor;
+    rows.push([
+      `floor: one publish→PubAck hop alone at ${f0(l.offeredRate)}/s`,
+      `p50 ${f2(fl.p50)} ms, p90 ${f2(fl.p90)} ms, p99 ${f2(fl.p99)} ms, max ${f2(fl.max)} ms`,
+    ]);
   }
   for (const w of r.workers) {
     const rss =
@@ -158,6 +178,16 @@ export function markdownReport(r: BenchResult): string {
     ...reportRows(r).map(([k, v]) => `| ${k} | ${v} |`),
     "",
   ];
+  const series = r.workers.filter((w) => w.rssMb.length > 2);
+  if (series.length > 0) {
+    lines.push(
+      `Worker RSS (MB) over the run, ${Math.min(10, series[0]?.rssMb.length ?? 0)} samples spread evenly from start to end:`,
+      "",
+    );
+    for (const w of series)
+      lines.push(`- ${w.role} (pid ${w.pid}): ${evenly(w.rssMb, 10).map(f0).join(", ")}`);
+    lines.push("");
+  }
   if (r.throughput.windows.length > 1) {
     lines.push("Throughput per window of completed orders:", "", "| completed | orders/s |", "| --- | --- |");
     for (const w of r.throughput.windows) lines.push(`| ${f0(w.upTo)} | ${f0(w.ordersPerSec)} |`);

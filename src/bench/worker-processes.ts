@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { ErrorCode, OrderflowError } from "../common/errors.js";
+import { NODE_FLAGS } from "../common/runtime-flags.js";
 import type { ProcessUsage } from "./stats.js";
 
 const MAIN = fileURLToPath(new URL("../main.js", import.meta.url));
@@ -24,7 +25,7 @@ export class WorkerProcess {
   ) {
     this.child = spawn(
       process.execPath,
-      [...nodeArgs, MAIN, "worker", role, "-s", server, "--log-level", "info", ...args],
+      [...NODE_FLAGS, ...nodeArgs, MAIN, "worker", role, "-s", server, "--log-level", "info", ...args],
       {
         stdio: ["ignore", "ignore", "pipe"],
       },

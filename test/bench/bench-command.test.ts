@@ -1,0 +1,47 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { runCli } from "../helpers/cli.js";
+
+describe("orderflow bench (smoke)", () => {
+  it("runs every phase on its own server with worker processes and verifies the counts from the stream", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "orderflow-bench-"));
+    try {
+      const out = join(dir, "report.md");
+      const res = await runCli(
+        ["bench", "--orders", "3000", "--rate", "500", "--latency-orders", "500", "--json", "--out", out],
+        { timeoutMs: 120_000 },
+      );
+      // stderr carries one line per phase (stdout stays pure JSON), and nothing else.
+      expect(res.stderr.trim().split("\n").every((l) => l.startsWith("bench: "))).toBe(true);
+      expect(res.code).toBe(0);
+      const r = JSON.parse(res.stdout);
+      // 3,000 timed + 500 latency + 2,000 warm-up orders, each exactly once per stage.
+      expect(r.throughput.verified).toEqual({
+        received: 5_500,
+        processed: 5_500,
+        completed: 5_500,
+        failed: 0,
+        exact: true,
+      });
+      expect(r.throughput.ordersPerSec).toBeGreaterThan(0);
+      expect(r.ingest.msgIdMsgsPerSec).toBeGreaterThan(0);
+      expect(r.latency.count).toBe(500);
+      expect(r.latency.floor.count).toBe(500);
+      expect(r.workers.map((w: { role: string }) => w.role)).toEqual(["processor", "dispatcher"]);
+      for (const w of r.workers) expect(w.peakRssMb).toBeGreaterThan(0);
+      const md = await readFile(out, "utf8");
+      expect(md).toContain("# orderflow benchmark");
+      expect(md).toContain(": exact |");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("rejects a bad flag in one line", async () => {
+    const res = await runCli(["bench", "--orders", "lots"]);
+    expect(res.code).not.toBe(0);
+    expect(res.stderr.trim().split("\n")[0]).toMatch(/--orders must be a whole number/);
+  });
+});
