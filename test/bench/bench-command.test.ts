@@ -14,7 +14,12 @@ describe("orderflow bench (smoke)", () => {
         { timeoutMs: 120_000 },
       );
       // stderr carries one line per phase (stdout stays pure JSON), and nothing else.
-      expect(res.stderr.trim().split("\n").every((l) => l.startsWith("bench: "))).toBe(true);
+      expect(
+        res.stderr
+          .trim()
+          .split("\n")
+          .every((l) => l.startsWith("bench: ")),
+      ).toBe(true);
       expect(res.code).toBe(0);
       const r = JSON.parse(res.stdout);
       // 3,000 timed + 500 latency + 2,000 warm-up orders, each exactly once per stage.
