@@ -22,6 +22,11 @@ export interface BenchOptions {
   publishWindow: number;
   /** How often worker CPU/RSS is sampled, ms. Default 1,000. */
   sampleMs: number;
+  /**
+   * Orders for the comparison with the seed's own Go workers, built from the seed text
+   * (`--compare-seed <n>`); 0 skips it. Needs Go and Debian's nats.go. Default 0.
+   */
+  compareSeed: number;
   /** Write a V8 CPU profile of each worker into this directory (`--cpu-prof`). Default none. */
   cpuProf?: string;
 }
@@ -37,4 +42,5 @@ export const DEFAULT_BENCH_OPTIONS: Readonly<BenchOptions> = Object.freeze({
   ingest: true,
   publishWindow: 2_000,
   sampleMs: 1_000,
+  compareSeed: 0,
 });

@@ -9,6 +9,7 @@ import { Stage, streamConfig, subjectOf, type TopologyOptions } from "../topolog
 import type { BenchOptions } from "./bench-options.js";
 import { CompletionWatcher } from "./completion-watcher.js";
 import { publishRun } from "./order-publisher.js";
+import { SeedProgram, type SeedWorker, startSeedWorker, waitUntilPulling } from "./seed-go.js";
 import { type BenchResult, type Percentiles, percentiles, rate, windowRates } from "./stats.js";
 import { WorkerProcess } from "./worker-processes.js";
 
@@ -108,6 +109,12 @@ export async function runBench(o: BenchOptions, deps: BenchDeps): Promise<BenchR
     result.workers = workers.map((w) => w.usage());
     const expected = o.orders + (result.latency ? o.latencyOrders + WARM_UP_ORDERS : 0);
     result.throughput.verified = await verify(jsm, t, expected);
+    await Promise.all(workers.map((w) => w.stop()));
+    if (o.compareSeed > 0) {
+      abortIfAsked(deps.signal);
+      const seed = await measureSeed(nc, jsm, t, o, deps, server);
+      result.seed = { ...seed, orderflowRatio: result.throughput.ordersPerSec / seed.ordersPerSec };
+    }
     return result;
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
@@ -215,6 +222,54 @@ async function measureThroughput(
     windows: windowRates(samples, Math.max(10_000, Math.floor(o.orders / 10))),
     verified: { received: 0, processed: 0, completed: 0, failed: 0, exact: false },
   };
+}
+
+/**
+ * The seed's two Go programs, built from the seed text, on a fresh stream with the same settings:
+ * N orders published as fast as the server takes them, timed to the N-th completion.
+ */
+async function measureSeed(
+  nc: NatsConnection,
+  jsm: JetStreamManager,
+  t: TopologyOptions,
+  o: BenchOptions,
+  deps: BenchDeps,
+  server: string,
+): Promise<{ orders: number; ms: number; ordersPerSec: number; exact: boolean }> {
+  await freshTopology(jsm, t);
+  const seedWorkers = [
+    await startSeedWorker(SeedProgram.Processed, server),
+    await startSeedWorker(SeedProgram.Completed, server),
+  ];
+  const watcher = new CompletionWatcher(nc, jsm, t.stream, subjectOf(t, Stage.Completed));
+  try {
+    await waitUntilPulling(seedWorkers[0] as SeedWorker, jsm, t.stream, t.newConsumer);
+    await waitUntilPulling(seedWorkers[1] as SeedWorker, jsm, t.stream, t.dispatchConsumer);
+    await watcher.start();
+    deps.progress.phase("seed Go workers", o.compareSeed);
+    const timer = setInterval(() => deps.progress.update(watcher.completed), 200);
+    const started = performance.now();
+    try {
+      await publishRun(nc, {
+        subject: subjectOf(t, Stage.Received),
+        first: FIRST_ORDER,
+        count: o.compareSeed,
+        msgIds: false,
+        window: o.publishWindow,
+        ratePerSec: 0,
+      });
+      await watcher.waitFor(o.compareSeed, Math.max(120_000, o.compareSeed * 2));
+    } finally {
+      clearInterval(timer);
+      deps.progress.done();
+    }
+    const ms = performance.now() - started;
+    const verified = await verify(jsm, t, o.compareSeed);
+    return { orders: o.compareSeed, ms, ordersPerSec: rate(o.compareSeed, ms), exact: verified.exact };
+  } finally {
+    await watcher.stop();
+    await Promise.all(seedWorkers.map((w) => w.stop()));
+  }
 }
 
 /** One JetStream hop alone at the offered rate: publish → PubAck into a scratch stream. */

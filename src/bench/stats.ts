@@ -73,6 +73,8 @@ export interface BenchResult {
     windows: WindowRate[];
     verified: { received: number; processed: number; completed: number; failed: number; exact: boolean };
   };
+  /** The seed's Go workers on the same server and stream settings, for the ratio. */
+  seed?: { orders: number; ms: number; ordersPerSec: number; exact: boolean; orderflowRatio: number };
   latency?: Percentiles & {
     offeredRate: number;
     achievedRate: number;
@@ -131,6 +133,13 @@ export function reportRows(r: BenchResult): Array<[string, string]> {
       "stored msgs/s ÷ raw ingest msgs/s (msg id)",
       f2(t.storedMsgsPerSec / (r.ingest?.msgIdMsgsPerSec || 1)),
     ]);
+  }
+  if (r.seed) {
+    rows.push([
+      `seed's Go workers, same run (${f0(r.seed.orders)} orders)`,
+      `${f0(r.seed.ordersPerSec)} orders/s (${f2(r.seed.ms / 1000)} s, counts ${r.seed.exact ? "exact" : "MISMATCH"})`,
+    ]);
+    rows.push(["orderflow ÷ seed's Go workers", `${f2(r.seed.orderflowRatio)}×`]);
   }
   const v = t.verified;
   rows.push([

@@ -41,6 +41,12 @@ export function benchCommand(): Command {
       D.maxInFlight,
     )
     .option("--no-ingest", "skip the raw ingest phase")
+    .option(
+      "--compare-seed <n>",
+      "also time the seed's own Go workers (built from the seed text; needs Go + nats.go) on <n> orders",
+      intFlag("compare-seed", 0, 10_000_000),
+      D.compareSeed,
+    )
     .option("--cpu-prof <dir>", "write a V8 CPU profile of each worker into <dir> (open in Chrome DevTools)")
     .option("--json", "print the result as JSON")
     .option("--out <file>", "write a Markdown report (e.g. docs/benchmarks.md)")
