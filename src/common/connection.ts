@@ -123,7 +123,8 @@ export function toConnectionError(servers: readonly string[], err: unknown): Ord
   if (err instanceof OrderflowError) return err;
   const shown = servers.map(redactUrl);
   const message = errorMessage(err);
-  if (/authorization|authentication|user.*password/i.test(message)) {
+  // "unable to parse credentials" is nats.js refusing a --creds file that is not one.
+  if (/authorization|authentication|user.*password|credentials/i.test(message)) {
     return new ConnectionError(shown, message, {
       hint: "check --user/--password, --token, --creds or --nkey (or the credentials in the URL)",
       cause: err,
