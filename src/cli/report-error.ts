@@ -1,6 +1,6 @@
 import { PermissionViolationError } from "@nats-io/nats-core";
 import { CommanderError } from "commander";
-import { OrderflowError, PermissionError } from "../common/errors.js";
+import { ErrorCode, OrderflowError, PermissionError } from "../common/errors.js";
 
 /**
  * Turns any error that reached the top into one line on stderr and an exit code. Stack traces only
@@ -14,6 +14,16 @@ export function reportError(err: unknown, debug: boolean): number {
   // A refused request arrives as a RequestError whose cause is the server's permission violation.
   const violation = err instanceof Error && err.cause instanceof PermissionViolationError ? err.cause : err;
   if (violation instanceof PermissionViolationError) err = permissionError(violation);
+  if (isJetStreamDisabled(err)) {
+    err = new OrderflowError(
+      ErrorCode.ServerUnreachable,
+      "the NATS server has no JetStream for this account",
+      {
+        hint: "start the server with JetStream (`nats-server -js`, or `jetstream {}` in its config) and enable it for the account",
+        cause: err,
+      },
+    );
+  }
   if (err instanceof OrderflowError) {
     process.stderr.write(`orderflow: ${err.oneLine()}\n`);
   } else {
@@ -22,6 +32,15 @@ export function reportError(err: unknown, debug: boolean): number {
   }
   if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
   return 1;
+}
+
+/** The client says "jetstream is not enabled" (no JetStream on the server, or not for this account). */
+function isJetStreamDisabled(err: unknown): boolean {
+  return (
+    err instanceof Error &&
+    !(err instanceof OrderflowError) &&
+    (err.name === "JetStreamNotEnabled" || /jetstream (is )?not enabled/i.test(err.message))
+  );
 }
 
 /** The server refused a subject: say which, and the usual cause with deploy/nats-server.conf's users. */

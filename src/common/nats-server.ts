@@ -47,6 +47,8 @@ export interface NatsServerOptions {
   binary?: string;
   /** Largest file store JetStream may use; default 4 GiB (the bench writes millions of messages). */
   maxFileStore?: string;
+  /** Enable JetStream; default true (false only to test what happens without it). */
+  jetstream?: boolean;
   /** How long to wait for the server to accept clients; default 15 s. */
   startTimeoutMs?: number;
   /**
@@ -122,11 +124,15 @@ export class NatsServer {
       `http: "127.0.0.1:${this.monitorPort > 0 ? this.monitorPort : -1}"`,
       `ports_file_dir: "${this.workDir}"`,
       ...(this.opts.serverName ? [`server_name: "${this.opts.serverName}"`] : []),
-      `jetstream {`,
-      `  store_dir: "${this.storeDir}"`,
-      `  max_file_store: ${this.opts.maxFileStore ?? "4G"}`,
-      `  max_memory_store: 256M`,
-      `}`,
+      ...(this.opts.jetstream === false
+        ? []
+        : [
+            `jetstream {`,
+            `  store_dir: "${this.storeDir}"`,
+            `  max_file_store: ${this.opts.maxFileStore ?? "4G"}`,
+            `  max_memory_store: 256M`,
+            `}`,
+          ]),
       this.opts.extraConfig ?? "",
     ];
     return `${lines.join("\n")}\n`;

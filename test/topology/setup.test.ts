@@ -146,6 +146,17 @@ describe("connection errors", () => {
     }
   });
 
+  it("a server without JetStream is named as such in one line, with the fix", async () => {
+    const server = await startServer({ jetstream: false });
+    for (const cmd of [["setup"], ["info"], ["worker", "processor"]]) {
+      const res = await runCli([...cmd, "-s", server.url]);
+      expect(res.code).toBe(1);
+      expect(res.stderr.trim().split("\n")).toEqual([
+        "orderflow: the NATS server has no JetStream for this account; start the server with JetStream (`nats-server -js`, or `jetstream {}` in its config) and enable it for the account",
+      ]);
+    }
+  });
+
   it("a bad flag value is a one-line usage error", async () => {
     const res = await runCli(["setup", "--replicas", "zero"]);
     expect(res.code).not.toBe(0);
