@@ -30,7 +30,7 @@ export type TemplateFunction = (typeof TemplateFunction)[keyof typeof TemplateFu
 /** The usage line printed with every template error and in `--help`. */
 export const TEMPLATE_HELP =
   "{{Count}} (1-based message number), {{ID}} (unique id), {{TimeStamp}} (RFC3339), {{Unix}} (seconds), " +
-  "{{UnixNano}} (nanoseconds), {{Time}} (15:04:05), {{Random min max}} (random letters, min to max long)";
+  "{{UnixNano}} (nanoseconds), {{Time}} (3:04PM), {{Random min max}} (random letters, min to max long)";
 
 /** Longest string `{{Random}}` may produce: keeps a typo from building a gigabyte body. */
 const RANDOM_MAX_LENGTH = 1024 * 1024;
@@ -104,7 +104,7 @@ function compileAction(inner: string, what: string): (ctx: TemplateContext) => s
       return (ctx) => unixNano(ctx.nowMs);
     case TemplateFunction.Time:
       noArgs();
-      return (ctx) => clock(new Date(ctx.nowMs));
+      return (ctx) => kitchen(new Date(ctx.nowMs));
     case TemplateFunction.Random:
       return compileRandom(args, shown, what);
     default:
@@ -141,6 +141,12 @@ const pad = (n: number, w = 2) => String(n).padStart(w, "0");
 
 function clock(d: Date): string {
   return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** Go's time.Kitchen (`3:04PM`), which the nats CLI's {{Time}} prints. */
+function kitchen(d: Date): string {
+  const h = d.getHours() % 12 || 12;
+  return `${h}:${pad(d.getMinutes())}${d.getHours() < 12 ? "AM" : "PM"}`;
 }
 
 /** Local time with its offset, as Go's time.RFC3339 prints it (`Z` at UTC). */

@@ -90,7 +90,7 @@ describe("orderflow pub", () => {
       expect(Math.abs(Number(unix) - Date.now() / 1000)).toBeLessThan(120);
       expect(unixNano).toMatch(/^\d{19}$/);
       expect(unixNano?.startsWith(String(unix))).toBe(true);
-      expect(time).toMatch(/^\d\d:\d\d:\d\d$/);
+      expect(time).toMatch(/^(1[0-2]|[1-9]):[0-5]\d(AM|PM)$/);
       expect(random).toMatch(/^[A-Za-z]{3,5}$/);
     });
     expect(ids.size).toBe(2);
