@@ -5,6 +5,7 @@ import { durationMs } from "../cli/duration.js";
 import { parseTemplate, preciseNowMs, type Template } from "../cli/templates.js";
 import { errorMessage, UsageError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
+import { sleepUnlessAborted } from "../common/sleep.js";
 
 /** Most orders one form submission may publish: enough to watch a backlog, not enough to fill a disk. */
 export const PUBLISH_MAX_COUNT = 100_000;
@@ -157,7 +158,7 @@ export class PublishJobs {
     if (job.intervalMs > 0) {
       for (let n = 1; n <= job.count && !signal.aborted; n++) {
         await one(n);
-        if (n < job.count) await pause(job.intervalMs, signal);
+        if (n < job.count) await sleepUnlessAborted(job.intervalMs, signal);
       }
       return;
     }
@@ -175,16 +176,4 @@ export class PublishJobs {
     await Promise.all(inFlight);
     if (failure !== undefined) throw failure;
   }
-}
-
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

@@ -4,6 +4,7 @@ import cliProgress from "cli-progress";
 import { Command } from "commander";
 import { errorMessage, PublishError, UsageError } from "../../common/errors.js";
 import { formatNumber } from "../../common/format.js";
+import { sleepUnlessAborted } from "../../common/sleep.js";
 import { streamInfo } from "../../topology/read.js";
 import { Stage, subjectOf } from "../../topology/spec.js";
 import { commandContext, intFlag } from "../context.js";
@@ -171,7 +172,7 @@ async function publishAll(js: JetStreamClient, run: PublishRun): Promise<void> {
       for (let n = 1; n <= run.count && !run.signal.aborted; n++) {
         await publishOne(n);
         sent = n;
-        if (n < run.count && run.sleepMs > 0) await sleep(run.sleepMs, run.signal);
+        if (n < run.count && run.sleepMs > 0) await sleepUnlessAborted(run.sleepMs, run.signal);
       }
     } else {
       const inFlight = new Set<Promise<void>>();
@@ -203,19 +204,6 @@ function clockNow(): string {
   const d = new Date();
   const p = (n: number) => String(n).padStart(2, "0");
   return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
-}
-
-/** Resolves after `ms`, or at once when the signal fires (the loop then stops). */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 function parseHeaders(values: string[]): Array<[string, string]> {
