@@ -5,6 +5,7 @@ import { type ConnectOptions, connect } from "../common/connection.js";
 import type { Logger } from "../common/logger.js";
 import { NatsServer } from "../common/nats-server.js";
 import { ensureTopology } from "../topology/ensure.js";
+import { findStream } from "../topology/read.js";
 import { Stage, streamConfig, subjectOf, type TopologyOptions } from "../topology/spec.js";
 import type { BenchOptions } from "./bench-options.js";
 import { CompletionWatcher } from "./completion-watcher.js";
@@ -138,9 +139,8 @@ async function measureIngest(
   const name = `${t.stream}_INGEST_BENCH`;
   const messages = Math.min(o.orders, 200_000);
   const run = async (msgIds: boolean): Promise<number> => {
-    await jsm.streams
-      .delete(name)
-      .catch((err: unknown) => deps.logger.debug({ err }, "no scratch stream to delete"));
+    // A scratch stream left by an interrupted run would skew the measurement.
+    if (await findStream(jsm, name)) await jsm.streams.delete(name);
     await jsm.streams.add({ ...streamConfig(t), name, subjects: ["orderflow.bench.ingest"] });
     deps.progress.phase(msgIds ? "ingest (msg id)" : "ingest", messages);
     const started = performance.now();
@@ -355,11 +355,8 @@ async function measureLatency(
 }
 
 async function freshTopology(jsm: JetStreamManager, t: TopologyOptions): Promise<void> {
-  const exists = await jsm.streams.info(t.stream).then(
-    () => true,
-    () => false,
-  );
-  if (exists) await jsm.streams.delete(t.stream);
+  // Only "not found" means there is nothing to delete; any other error stops the bench.
+  if (await findStream(jsm, t.stream)) await jsm.streams.delete(t.stream);
   await ensureTopology(jsm, t);
 }
 
