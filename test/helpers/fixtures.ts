@@ -55,27 +55,53 @@ export async function subjectCounts(
   return { ...(info.state.subjects ?? {}) };
 }
 
-/** Every payload stored under `subject`, in stream order. */
-export async function readSubject(nc: NatsConnection, subject: string, stream = "ORDERS"): Promise<string[]> {
-  const js = jetstream(nc);
+export interface StoredMessage {
+  seq: number;
+  data: Uint8Array;
+  headers: Map<string, string>;
+}
+
+/**
+ * Every message stored under `subject`, in stream order, read through an ephemeral consumer
+ * (filter_subject, not filter_subjects, which needs 2.10) in batches. Reading the payloads, not only
+ * counting them, is what tells one lost + one duplicated order from none.
+ */
+export async function readStored(
+  nc: NatsConnection,
+  subject: string,
+  stream = "ORDERS",
+): Promise<StoredMessage[]> {
   const jsm = await jetstreamManager(nc);
   const info = await jsm.streams.info(stream, { subjects_filter: subject });
   const expected = info.state.subjects?.[subject] ?? 0;
-  const out: string[] = [];
+  const out: StoredMessage[] = [];
   if (expected === 0) return out;
-  // An ephemeral consumer with filter_subject (not filter_subjects, which needs 2.10).
   const ci = await jsm.consumers.add(stream, {
     filter_subject: subject,
     ack_policy: AckPolicy.None,
     deliver_policy: DeliverPolicy.All,
     inactive_threshold: nanos(30_000),
+    num_replicas: 1,
+    mem_storage: true,
   });
-  const c = await js.consumers.get(stream, ci.name);
-  const it = await c.consume({ max_messages: 1000 });
+  const c = await jetstream(nc).consumers.get(stream, ci.name);
+  const it = await c.consume({ max_messages: 2_000 });
   for await (const m of it) {
-    out.push(m.string());
+    const headers = new Map<string, string>();
+    for (const k of m.headers?.keys() ?? []) headers.set(k, m.headers?.get(k) ?? "");
+    out.push({ seq: m.seq, data: m.data, headers });
     if (out.length >= expected) break;
   }
   await jsm.consumers.delete(stream, ci.name);
   return out;
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Every payload stored under `subject`, in stream order, as text. Decoded as strict UTF-8, so equal
+ * strings mean equal bytes (distinct byte strings never decode to the same text; invalid ones throw).
+ */
+export async function readSubject(nc: NatsConnection, subject: string, stream = "ORDERS"): Promise<string[]> {
+  return (await readStored(nc, subject, stream)).map((m) => strictUtf8.decode(m.data));
 }

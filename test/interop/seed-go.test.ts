@@ -1,12 +1,6 @@
 import { readFile } from "node:fs/promises";
-import {
-  AckPolicy,
-  DeliverPolicy,
-  type JetStreamManager,
-  jetstream,
-  jetstreamManager,
-} from "@nats-io/jetstream";
-import { type NatsConnection, nanos } from "@nats-io/nats-core";
+import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
   extractSeedProgram,
@@ -18,7 +12,7 @@ import {
   seedGoOptions,
 } from "../../src/bench/seed-go.js";
 import { OrderflowError } from "../../src/common/errors.js";
-import { connectTo, subjectCounts } from "../helpers/fixtures.js";
+import { connectTo, readSubject, subjectCounts } from "../helpers/fixtures.js";
 import { startServer } from "../helpers/nats-server.js";
 import { SeedProgram, seedBuild, startSeedWorker } from "../helpers/seed-go.js";
 import { seedTopology } from "../helpers/seed-topology.js";
@@ -49,32 +43,11 @@ async function publishAll(nc: NatsConnection, orders: string[]): Promise<void> {
   }
 }
 
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+const _strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
-/**
- * Every payload stored under `subject`, decoded as strict UTF-8 so that equal strings mean equal
- * bytes (a fatal decoder maps distinct byte strings to distinct text, and fails on anything else).
- */
-async function storedPayloads(nc: NatsConnection, jsm: JetStreamManager, subject: string): Promise<string[]> {
-  const counts = await subjectCounts(jsm);
-  const expected = counts[subject] ?? 0;
-  const out: string[] = [];
-  if (expected === 0) return out;
-  const ci = await jsm.consumers.add("ORDERS", {
-    filter_subject: subject,
-    ack_policy: AckPolicy.None,
-    deliver_policy: DeliverPolicy.All,
-    inactive_threshold: nanos(30_000),
-  });
-  const messages = await (await jetstream(nc).consumers.get("ORDERS", ci.name)).consume({
-    max_messages: 1000,
-  });
-  for await (const m of messages) {
-    out.push(strictUtf8.decode(m.data));
-    if (out.length >= expected) break;
-  }
-  await jsm.consumers.delete("ORDERS", ci.name);
-  return out.sort();
+/** Every payload stored under `subject`, sorted (strict UTF-8: equal strings mean equal bytes). */
+async function storedPayloads(nc: NatsConnection, subject: string): Promise<string[]> {
+  return (await readSubject(nc, subject)).sort();
 }
 
 /** Waits until `n` orders are completed and both pull consumers have nothing pending or unacked. */
@@ -102,8 +75,8 @@ async function expectExactlyOnce(nc: NatsConnection, jsm: JetStreamManager, orde
     "ORDERS.processed": orders.length,
     "ORDERS.completed": orders.length,
   });
-  expect(await storedPayloads(nc, jsm, "ORDERS.processed")).toEqual(withSuffix(orders, "processed"));
-  expect(await storedPayloads(nc, jsm, "ORDERS.completed")).toEqual(withSuffix(orders, "completed"));
+  expect(await storedPayloads(nc, "ORDERS.processed")).toEqual(withSuffix(orders, "processed"));
+  expect(await storedPayloads(nc, "ORDERS.completed")).toEqual(withSuffix(orders, "completed"));
 }
 
 /** A server with the topology exactly as the seed's nats CLI commands make it. */
@@ -195,13 +168,11 @@ describe("orderflow workers and the seed's Go workers on one server", () => {
     await Promise.all([settled(seed.jsm, N), settled(ours.jsm, N)]);
 
     for (const subject of ["ORDERS.processed", "ORDERS.completed"]) {
-      const fromSeed = await storedPayloads(seed.nc, seed.jsm, subject);
-      const fromOurs = await storedPayloads(ours.nc, ours.jsm, subject);
+      const fromSeed = await storedPayloads(seed.nc, subject);
+      const fromOurs = await storedPayloads(ours.nc, subject);
       expect(fromSeed).toHaveLength(N);
       expect(fromOurs).toEqual(fromSeed);
     }
-    expect(await storedPayloads(ours.nc, ours.jsm, "ORDERS.completed")).toEqual(
-      withSuffix(orders, "completed"),
-    );
+    expect(await storedPayloads(ours.nc, "ORDERS.completed")).toEqual(withSuffix(orders, "completed"));
   });
 });

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { MonitorFeed } from "../../src/monitor/monitor-feed.js";
 import type { OrderEvent } from "../../src/monitor/order-event.js";
 import { DEFAULT_TOPOLOGY } from "../../src/topology/spec.js";
-import { startCli, waitForLines } from "../cli/background-cli.js";
+import { startCli, waitForLines } from "../helpers/background-cli.js";
 import { runCli } from "../helpers/cli.js";
 import { connectTo, withTopology } from "../helpers/fixtures.js";
 import { type NatsServer, startServer } from "../helpers/nats-server.js";

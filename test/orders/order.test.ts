@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { OrderIndexer } from "../../src/orders/order-indexer.js";
 import { lookupOrder } from "../../src/orders/order-lookup.js";
 import { DEFAULT_TOPOLOGY } from "../../src/topology/spec.js";
-import { startCli, waitForLines } from "../cli/background-cli.js";
+import { startCli, waitForLines } from "../helpers/background-cli.js";
 import { runCli } from "../helpers/cli.js";
 import { connectTo, withTopology } from "../helpers/fixtures.js";
 import { startServer } from "../helpers/nats-server.js";

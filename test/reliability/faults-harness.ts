@@ -1,14 +1,8 @@
-import {
-  AckPolicy,
-  DeliverPolicy,
-  type JetStreamManager,
-  jetstream,
-  jetstreamManager,
-} from "@nats-io/jetstream";
+import { type JetStreamManager, jetstream } from "@nats-io/jetstream";
 import { type NatsConnection, nanos } from "@nats-io/nats-core";
 import { expect } from "vitest";
 import { msgIdOf } from "../../src/stages/payload.js";
-import { subjectCounts } from "../helpers/fixtures.js";
+import { readStored, type StoredMessage, subjectCounts } from "../helpers/fixtures.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 import { startWorker, type WorkerProcess } from "../helpers/workers.js";
 
@@ -253,40 +247,7 @@ export async function waitForQuiet(jsm: JetStreamManager, n: number, timeoutMs =
   );
 }
 
-export interface StoredMessage {
-  seq: number;
-  data: Uint8Array;
-  headers: Map<string, string>;
-}
-
-/**
- * Every message stored under `subject`, read through an ephemeral consumer in batches. Reading
- * the payloads (not only counting) is what tells one lost + one duplicated order from none.
- */
-export async function readStored(nc: NatsConnection, subject: string): Promise<StoredMessage[]> {
-  const jsm = await jetstreamManager(nc);
-  const expected = (await subjectCounts(jsm))[subject] ?? 0;
-  const out: StoredMessage[] = [];
-  if (expected === 0) return out;
-  const ci = await jsm.consumers.add("ORDERS", {
-    filter_subject: subject,
-    ack_policy: AckPolicy.None,
-    deliver_policy: DeliverPolicy.All,
-    inactive_threshold: nanos(30_000),
-    num_replicas: 1,
-    mem_storage: true,
-  });
-  const c = await jetstream(nc).consumers.get("ORDERS", ci.name);
-  const it = await c.consume({ max_messages: 2_000 });
-  for await (const m of it) {
-    const headers = new Map<string, string>();
-    for (const k of m.headers?.keys() ?? []) headers.set(k, m.headers?.get(k) ?? "");
-    out.push({ seq: m.seq, data: m.data, headers });
-    if (out.length >= expected) break;
-  }
-  await jsm.consumers.delete("ORDERS", ci.name);
-  return out;
-}
+export { readStored, type StoredMessage };
 
 export interface Audit {
   stored: number;

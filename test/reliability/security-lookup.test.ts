@@ -11,7 +11,7 @@ import { lookupOrder } from "../../src/orders/order-lookup.js";
 import { dispatcherStage, processorStage } from "../../src/stages/stage.js";
 import { StageWorker } from "../../src/stages/stage-worker.js";
 import { DEFAULT_TOPOLOGY } from "../../src/topology/spec.js";
-import { startCli, waitForLines } from "../cli/background-cli.js";
+import { startCli, waitForLines } from "../helpers/background-cli.js";
 import { runCli } from "../helpers/cli.js";
 import { subjectCounts, withTopology } from "../helpers/fixtures.js";
 import { inboxPrefix, Role, type SecureServer, startSecureServer } from "../helpers/secure-server.js";

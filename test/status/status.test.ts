@@ -2,7 +2,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
 import { measureStatus, StatusSampler } from "../../src/status/status-sampler.js";
 import { DEFAULT_TOPOLOGY } from "../../src/topology/spec.js";
-import { startCli, waitForLines } from "../cli/background-cli.js";
+import { startCli, waitForLines } from "../helpers/background-cli.js";
 import { runCli } from "../helpers/cli.js";
 import { connectTo, publishOrders, subjectCounts, withTopology } from "../helpers/fixtures.js";
 import { startServer } from "../helpers/nats-server.js";

@@ -1,7 +1,7 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { onTestFinished } from "vitest";
-import { CLI } from "../helpers/cli.js";
-import { waitFor } from "../helpers/wait.js";
+import { CLI } from "./cli.js";
+import { waitFor } from "./wait.js";
 
 /** A long-running `orderflow` process (monitor, indexer, status --watch), stopped when the test ends. */
 export interface BackgroundCli {
@@ -15,9 +15,22 @@ export interface BackgroundCli {
   exited: Promise<number | null>;
 }
 
-export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): BackgroundCli {
+/**
+ * Starts the built CLI in the background. NATS_URL is never inherited from the test's environment;
+ * with `isolated`, no other ORDERFLOW_* variable is either (only those given in `env`).
+ */
+export function startCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  { isolated = false } = {},
+): BackgroundCli {
   const fullEnv: NodeJS.ProcessEnv = { ...process.env, ORDERFLOW_LOG_LEVEL: "warn", ...env };
   if (!env.NATS_URL) delete fullEnv.NATS_URL;
+  if (isolated) {
+    for (const k of Object.keys(fullEnv)) {
+      if (k.startsWith("ORDERFLOW_") && k !== "ORDERFLOW_LOG_LEVEL" && !(k in env)) delete fullEnv[k];
+    }
+  }
   const child = spawn(process.execPath, [CLI, ...args], { env: fullEnv, stdio: ["pipe", "pipe", "pipe"] });
   let out = "";
   let err = "";
