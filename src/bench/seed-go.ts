@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { accessSync, constants } from "node:fs";
+import { constants } from "node:fs";
 import { access, mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { ErrorCode, errorMessage, OrderflowError, UsageError } from "../common/errors.js";
+import { findExecutable } from "../common/find-executable.js";
 
 /**
  * The seed tutorial's two Go programs, built from the seed text itself and run as child processes,
@@ -129,22 +130,8 @@ export async function findSeedToolchain(env: NodeJS.ProcessEnv = process.env): P
 
 /** The `go` on PATH, else in the usual install places (`fallbacks`). */
 export function findGo(env: NodeJS.ProcessEnv, fallbacks: readonly string[] = GO_FALLBACKS): string {
-  const candidates = [
-    ...(env.PATH ?? "")
-      .split(delimiter)
-      .filter(Boolean)
-      .map((d) => join(d, "go")),
-    ...fallbacks,
-  ];
-  for (const c of candidates) {
-    try {
-      accessSync(c, constants.X_OK);
-      return c;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== "ENOENT" && code !== "EACCES" && code !== "ENOTDIR") throw err;
-    }
-  }
+  const { path } = findExecutable("go", { env, fallbacks });
+  if (path) return path;
   throw new OrderflowError(ErrorCode.Internal, "the Go toolchain (`go`) is not installed", {
     hint: SEED_INSTALL_HINT,
   });

@@ -1,34 +1,19 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { accessSync, constants } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
 import { ErrorCode, OrderflowError, ServerBinaryMissingError } from "./errors.js";
+import { findExecutable } from "./find-executable.js";
 
 /** Where we look for nats-server: `$NATS_SERVER_BIN`, then PATH, then Debian's `/usr/sbin`. */
 export function findNatsServerBinary(env: NodeJS.ProcessEnv = process.env): string {
-  const tried: string[] = [];
-  const candidates = [
-    ...(env.NATS_SERVER_BIN ? [env.NATS_SERVER_BIN] : []),
-    ...(env.PATH ?? "")
-      .split(delimiter)
-      .filter(Boolean)
-      .map((d) => join(d, "nats-server")),
-    "/usr/sbin/nats-server",
-    "/usr/local/bin/nats-server",
-  ];
-  for (const c of candidates) {
-    tried.push(c);
-    try {
-      accessSync(c, constants.X_OK);
-      return c;
-    } catch (err) {
-      // Absent or not executable: the next candidate may do. Anything else is worth reporting.
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== "ENOENT" && code !== "EACCES" && code !== "ENOTDIR") throw err;
-    }
-  }
+  const { path, tried } = findExecutable("nats-server", {
+    env,
+    first: env.NATS_SERVER_BIN ? [env.NATS_SERVER_BIN] : [],
+    fallbacks: ["/usr/sbin/nats-server", "/usr/local/bin/nats-server"],
+  });
+  if (path) return path;
   throw new ServerBinaryMissingError(tried.length > 4 ? [...tried.slice(0, 1), "$PATH", "/usr/sbin"] : tried);
 }
 

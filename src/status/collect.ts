@@ -1,12 +1,6 @@
-import {
-  type ConsumerInfo,
-  JetStreamApiCodes,
-  JetStreamApiError,
-  type JetStreamManager,
-  type StreamInfo,
-} from "@nats-io/jetstream";
-import { errorMessage, StreamMissingError, TopologyError } from "../common/errors.js";
-import { consumerInfo } from "../topology/read.js";
+import type { ConsumerInfo, JetStreamManager } from "@nats-io/jetstream";
+import { TopologyError } from "../common/errors.js";
+import { consumerInfo, streamInfo } from "../topology/read.js";
 import { STAGES, type Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
 
 /** What one pull consumer's info says about the stage behind it. */
@@ -39,17 +33,6 @@ export interface StatusSample {
   consumers: { new: ConsumerSample; dispatch: ConsumerSample };
 }
 
-async function streamInfoWithSubjects(jsm: JetStreamManager, t: TopologyOptions): Promise<StreamInfo> {
-  try {
-    return await jsm.streams.info(t.stream, { subjects_filter: ">" });
-  } catch (err) {
-    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) {
-      throw new StreamMissingError(t.stream, { cause: err });
-    }
-    throw new TopologyError(`cannot read stream ${t.stream}: ${errorMessage(err)}`, { cause: err });
-  }
-}
-
 function consumerSample(ci: ConsumerInfo): ConsumerSample {
   return {
     name: ci.name,
@@ -74,7 +57,7 @@ async function requiredConsumer(jsm: JetStreamManager, t: TopologyOptions, name:
 
 /** Takes one sample: three JetStream API requests. */
 export async function collectStatus(jsm: JetStreamManager, t: TopologyOptions): Promise<StatusSample> {
-  const si = await streamInfoWithSubjects(jsm, t);
+  const si = await streamInfo(jsm, t, { subjects_filter: ">" });
   const [nw, dispatch] = await Promise.all([
     requiredConsumer(jsm, t, t.newConsumer),
     requiredConsumer(jsm, t, t.dispatchConsumer),

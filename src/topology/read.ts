@@ -4,6 +4,7 @@ import {
   JetStreamApiError,
   type JetStreamManager,
   type StreamInfo,
+  type StreamInfoRequestOptions,
 } from "@nats-io/jetstream";
 import { errorMessage, StreamMissingError, TopologyError } from "../common/errors.js";
 import type { TopologyOptions } from "./spec.js";
@@ -15,9 +16,13 @@ export interface TopologyState {
 }
 
 /** Stream info, or undefined when the stream does not exist. */
-export async function findStream(jsm: JetStreamManager, stream: string): Promise<StreamInfo | undefined> {
+export async function findStream(
+  jsm: JetStreamManager,
+  stream: string,
+  opts?: Partial<StreamInfoRequestOptions>,
+): Promise<StreamInfo | undefined> {
   try {
-    return await jsm.streams.info(stream);
+    return await jsm.streams.info(stream, opts);
   } catch (err) {
     if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return undefined;
     throw new TopologyError(`cannot read stream ${stream}: ${errorMessage(err)}`, { cause: err });
@@ -25,8 +30,12 @@ export async function findStream(jsm: JetStreamManager, stream: string): Promise
 }
 
 /** Stream info, or a StreamMissingError that tells the operator to run setup. */
-export async function streamInfo(jsm: JetStreamManager, t: TopologyOptions): Promise<StreamInfo> {
-  const info = await findStream(jsm, t.stream);
+export async function streamInfo(
+  jsm: JetStreamManager,
+  t: TopologyOptions,
+  opts?: Partial<StreamInfoRequestOptions>,
+): Promise<StreamInfo> {
+  const info = await findStream(jsm, t.stream, opts);
   if (!info) throw new StreamMissingError(t.stream);
   return info;
 }
