@@ -36,7 +36,12 @@ export class CompletionWatcher {
           const d = msg.data;
           let n = 0;
           for (let i = 0; i < d.length && d[i] !== COMMA; i++) n = n * 10 + ((d[i] as number) - 48);
-          this.onCompleted(n, at);
+          try {
+            this.onCompleted(n, at);
+          } catch (e) {
+            // Thrown here it would end the client's read loop and stall the benchmark silently.
+            this.error ??= e instanceof Error ? e : new Error(String(e));
+          }
         }
       },
     });

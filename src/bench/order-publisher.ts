@@ -1,5 +1,5 @@
 import { headers, type NatsConnection } from "@nats-io/nats-core";
-import type { PublishError } from "../common/errors.js";
+import { PublishError } from "../common/errors.js";
 import { PubAckWindow } from "../stages/pub-ack-window.js";
 
 export interface PublishRun {
@@ -45,9 +45,12 @@ export async function publishRun(nc: NatsConnection, run: PublishRun): Promise<v
         failure ??= err;
         wake?.();
       },
+      inboxFailed: (err) => {
+        failure ??= new PublishError(run.subject, `PubAck inbox failed: ${err.message}`, { cause: err });
+        wake?.();
+      },
     },
-    10_000,
-    run.inboxPrefix,
+    { timeoutMs: 10_000, inboxPrefix: run.inboxPrefix },
   );
   window.start();
   await nc.flush();

@@ -20,7 +20,8 @@ export interface DeadLetterRow {
   deliveries: number | undefined;
 }
 
-const decoder = new TextDecoder();
+// ignoreBOM: a leading BOM is part of an order number (a CSV export writes one), not encoding noise.
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 const IDLE_END_MS = 2_000;
 
 function row(

@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { callbackErrorCounts } from "../common/callback-guard.js";
 import type { StageOrOther } from "../orders/order-key.js";
 import type { ConnectionState } from "../runtime/connection-tracker.js";
 import { type Outcome, OutcomeKind } from "../stages/stage-worker.js";
@@ -88,6 +89,19 @@ export class OrderflowMetrics {
     "Failed reads of the stream and consumer state (server down, timeouts).",
     [],
   );
+
+  /** Public only so nothing flags it unused: prom-client reads it through the registry. */
+  readonly callbackErrors = new Counter({
+    name: `${METRIC_PREFIX}callback_errors_total`,
+    help: "Failures caught in callbacks of the NATS client and timers (a throw there would stop the connection's reader), by part. Anything above 0 is a bug to report.",
+    labelNames: ["part"],
+    registers: [this.registry],
+    collect() {
+      // The counts live in common/callback-guard.ts, process-wide: copy them at each scrape.
+      this.reset();
+      for (const [part, n] of callbackErrorCounts()) this.inc({ part }, n);
+    },
+  });
 
   constructor({ processMetrics = true }: { processMetrics?: boolean } = {}) {
     if (processMetrics) collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });

@@ -1,5 +1,6 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection, Subscription } from "@nats-io/nats-core";
+import { reportCallbackError } from "../common/callback-guard.js";
 import { errorMessage, TopologyError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
 import type { StageOrOther } from "../orders/order-key.js";
@@ -22,6 +23,11 @@ export interface MonitorFeedStats {
   filtered: number;
   /** Messages on the monitor subject that were not JetStream deliveries. */
   ignored: number;
+  /**
+   * Events that could not be read (e.g. a header name the nats CLI and Go clients accept but the
+   * JS decoder rejects: a space, non-ASCII); skipped.
+   */
+  unreadable: number;
 }
 
 /**
@@ -43,7 +49,7 @@ export class MonitorFeed {
   private readonly logger: Logger;
   private sub: Subscription | undefined;
   private stopping: Promise<void> | undefined;
-  private readonly counters: MonitorFeedStats = { events: 0, filtered: 0, ignored: 0 };
+  private readonly counters: MonitorFeedStats = { events: 0, filtered: 0, ignored: 0, unreadable: 0 };
   private deliverSubject: string;
 
   constructor(
@@ -88,7 +94,16 @@ export class MonitorFeed {
           this.logger.error({ err, subject: this.deliverSubject }, "monitor subscription failed");
           return;
         }
-        const event = toOrderEvent(msg, t.subjectPrefix);
+        let event: OrderEvent | undefined;
+        try {
+          event = toOrderEvent(msg, t.subjectPrefix);
+        } catch (err) {
+          // A throw here would end the read loop of a connection that also carries the index,
+          // the status reads and the dashboard in `orderflow up`.
+          this.counters.unreadable++;
+          reportCallbackError("monitor feed", err, this.logger);
+          return;
+        }
         if (!event) {
           this.counters.ignored++;
           return;
@@ -178,7 +193,7 @@ export class MonitorFeed {
         l(event);
       } catch (err) {
         // One failing listener (say, a closed web socket) must not starve the others.
-        this.logger.error({ err, seq: event.seq }, "monitor listener failed");
+        reportCallbackError("monitor listener", err, this.logger);
       }
     }
   }

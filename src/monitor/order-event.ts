@@ -25,7 +25,8 @@ export interface OrderEvent {
   deadLetter?: DeadLetterInfo;
 }
 
-const decoder = new TextDecoder();
+// ignoreBOM: a leading BOM is part of an order number (a CSV export writes one), not encoding noise.
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
  * An event from a message on the monitor subject, or undefined for anything that is not a

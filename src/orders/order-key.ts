@@ -1,5 +1,6 @@
 import type { MsgHdrs } from "@nats-io/nats-core";
 import { DeadLetterHeader } from "../stages/dead-letter.js";
+import { orderNoOfIdKey } from "../stages/payload.js";
 import { STAGES, Stage } from "../topology/spec.js";
 
 /**
@@ -24,7 +25,8 @@ export function stageOfSubject(subject: string, subjectPrefix: string): StageOrO
 /** Keys longer than this are not indexed: no operator types them, and they would cost memory. */
 export const ORDER_KEY_MAX_CHARS = 256;
 
-const decoder = new TextDecoder();
+// ignoreBOM: a leading BOM is part of an order number (a CSV export writes one), not encoding noise.
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 function stripSuffix(text: string, stage: Stage): string | undefined {
   const suffix = `,${stage}`;
@@ -40,7 +42,7 @@ export function orderKeyOf(
   if (stage === "other") return undefined;
   if (stage === Stage.Failed) {
     const fromHeader = headers?.has(DeadLetterHeader.OrderNo) ? headers.get(DeadLetterHeader.OrderNo) : "";
-    if (fromHeader) return fromHeader;
+    if (fromHeader) return orderNoOfIdKey(fromHeader);
     const source = headers?.get(DeadLetterHeader.SourceSubject) ?? "";
     const sourceStage = STAGES.find((s) => source.endsWith(`.${s}`)) ?? Stage.Received;
     return orderKeyOf(sourceStage === Stage.Failed ? Stage.Received : sourceStage, data);

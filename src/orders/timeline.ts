@@ -26,7 +26,8 @@ export const OrderState = {
 } as const;
 export type OrderState = (typeof OrderState)[keyof typeof OrderState];
 
-const decoder = new TextDecoder();
+// ignoreBOM: a leading BOM is part of an order number (a CSV export writes one), not encoding noise.
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /** A timeline entry from a stored message (getMessage) or a delivered one (scan). */
 export function timelineEntry(

@@ -7,7 +7,10 @@
 export const DeadLetterHeader = {
   /** The stage that gave up: `processor`, `dispatcher` or a custom stage's name. */
   Stage: "Orderflow-Stage",
-  /** Machine-readable reason: `empty`, `not-utf8`, `control-char`, `comma`, `too-long`, `bad-form`, `max-attempts`. */
+  /**
+   * Machine-readable reason: `empty`, `not-utf8`, `control-char`, `comma`, `too-long`, `bad-form`,
+   * `max-attempts`, `output-too-large`, or a handler's own InvalidOrderError reason.
+   */
   Reason: "Orderflow-Reason",
   /** Human-readable detail: the validation message or the handler's last error. */
   Error: "Orderflow-Error",
@@ -15,13 +18,25 @@ export const DeadLetterHeader = {
   SourceSeq: "Orderflow-Source-Seq",
   /** Subject of the input message (`ORDERS.received`, …). */
   SourceSubject: "Orderflow-Source-Subject",
-  /** The order number when it could be read, for `orderflow order`. */
+  /**
+   * The order number when it could be read, for `orderflow order`, escaped as in message ids
+   * (`orderIdKey`: `%` and white space percent-encoded) because header values lose leading blanks.
+   */
   OrderNo: "Orderflow-Order-No",
   /** How many times the input was delivered before it was dead-lettered. */
   Deliveries: "Orderflow-Deliveries",
+  /**
+   * Set to `true` when the payload is cut short to fit the server's max_payload; the original stays
+   * in the stream at Orderflow-Source-Seq.
+   */
+  Truncated: "Orderflow-Truncated",
+  /** The size of the original payload in bytes, set with Truncated. */
+  PayloadBytes: "Orderflow-Payload-Bytes",
 } as const;
 
 export const MAX_ATTEMPTS_REASON = "max-attempts";
+/** The handler's output does not fit under the server's max_payload. */
+export const OUTPUT_TOO_LARGE_REASON = "output-too-large";
 
 export function deadLetterMsgId(consumer: string, streamSeq: number): string {
   return `${consumer}:${streamSeq}:failed`;

@@ -22,7 +22,8 @@ export const InvalidReason = {
 export type InvalidReason = (typeof InvalidReason)[keyof typeof InvalidReason];
 
 const COMMA = 0x2c;
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: by default a decoder drops a leading BOM, and "\uFEFF42" would become order "42".
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const encoder = new TextEncoder();
 
 /**
@@ -101,7 +102,50 @@ function endsWith(data: Uint8Array, suffix: Uint8Array): boolean {
   return true;
 }
 
-/** The deterministic `Nats-Msg-Id` of a stage's output: `<orderNo>:<stage>`. */
+/**
+ * Characters escaped in a message id: `%` (the escape itself, so the mapping stays injective) and
+ * every character JavaScript counts as white space. The client trims header values when they are
+ * set (nats-core `headers.js`) and the server skips blanks before a header value, so an id that
+ * starts with a space or a BOM would be stored without it: ` 42` and `\uFEFF42` would share `42`'s
+ * id and the server would drop their outputs as duplicates. Escaping them everywhere, not only at
+ * the start, keeps the rule simple to state and to decode.
+ */
+const ID_ESCAPED = /[%\s]/u;
+const ID_ESCAPED_ALL = /[%\s]/gu;
+
+function percentEncode(c: string): string {
+  let out = "";
+  for (const b of encoder.encode(c)) out += `%${b.toString(16).toUpperCase().padStart(2, "0")}`;
+  return out;
+}
+
+/**
+ * An order number as it appears in message ids: unchanged unless it holds `%` or white space,
+ * which are percent-encoded (UTF-8 bytes, upper-case hex). Distinct order numbers give distinct
+ * keys, and no key has a character a header would lose.
+ */
+export function orderIdKey(orderNo: string): string {
+  return ID_ESCAPED.test(orderNo) ? orderNo.replace(ID_ESCAPED_ALL, percentEncode) : orderNo;
+}
+
+/**
+ * The inverse of {@link orderIdKey}. A key that is not a valid escape (written by a version before
+ * the escaping, say `50%off`) is returned as it stands.
+ */
+export function orderNoOfIdKey(key: string): string {
+  if (!key.includes("%")) return key;
+  try {
+    return decodeURIComponent(key);
+  } catch (err) {
+    if (err instanceof URIError) return key;
+    throw err;
+  }
+}
+
+/**
+ * The deterministic `Nats-Msg-Id` of a stage's output: `<orderNo>:<stage>`, with the order number
+ * escaped by {@link orderIdKey} (`42:processed`; ` 42` gives `%2042:processed`).
+ */
 export function msgIdOf(orderNo: string, stage: string): string {
-  return `${orderNo}:${stage}`;
+  return `${orderIdKey(orderNo)}:${stage}`;
 }

@@ -3,13 +3,23 @@ import {
   headers,
   type Msg,
   type MsgHdrs,
+  type MsgHdrsImpl,
   type NatsConnection,
   PermissionViolationError,
 } from "@nats-io/nats-core";
 import { readDelivery } from "../common/ack-subject.js";
+import { guard, reportCallbackError } from "../common/callback-guard.js";
 import { errorMessage, InvalidOrderError, PermissionError, type PublishError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
-import { DeadLetterHeader, deadLetterMsgId, headerSafe, MAX_ATTEMPTS_REASON } from "./dead-letter.js";
+import {
+  DeadLetterHeader,
+  deadLetterMsgId,
+  headerSafe,
+  MAX_ATTEMPTS_REASON,
+  OUTPUT_TOO_LARGE_REASON,
+} from "./dead-letter.js";
+import { HandlerFailures } from "./handler-failures.js";
+import { orderIdKey } from "./payload.js";
 import { PubAckWindow } from "./pub-ack-window.js";
 import { PullRequester } from "./pull-requester.js";
 import {
@@ -59,8 +69,11 @@ class InFlight implements OrderInput {
   orderNo = "";
   seq = 0;
   deliveryCount = 0;
+  attempt = 1;
   /** Set when the message being published for this input is a dead letter. */
   deadLetterReason: string | undefined = undefined;
+  /** Acked or nak'ed: its place is free, and nothing more may be done with it. */
+  settled = false;
   readonly receivedAt = performance.now();
   constructor(
     readonly data: Uint8Array,
@@ -71,8 +84,15 @@ class InFlight implements OrderInput {
 
 const ACK = new TextEncoder().encode("+ACK");
 const MSG_ID = "Nats-Msg-Id";
+/** Room kept under max_payload for the protocol line and headers when sizing a payload. */
+const SMALL_ENOUGH = 4_096;
 
 type State = "new" | "running" | "stopping" | "stopped";
+
+/** Encoded size of headers as the client will send them (`headers()` makes an MsgHdrsImpl). */
+function headerBytes(h: MsgHdrs | undefined): number {
+  return h ? (h as MsgHdrsImpl).encode().length : 0;
+}
 
 /**
  * Runs one stage: pulls its consumer in batches, hands each order to the stage's handler, publishes
@@ -80,9 +100,16 @@ type State = "new" | "running" | "stopping" | "stopped";
  * `maxInFlight` orders are in progress at once; nothing is awaited per order.
  *
  * Failure classes decide the ack:
- * - InvalidOrderError (from parse or handle): dead-lettered at once, then acked.
- * - any other handler error: nak with exponential backoff; dead-lettered after `maxAttempts` deliveries.
- * - infrastructure (no PubAck, no stream, server gone): nak after `infraRetryMs`, never dead-lettered.
+ * - InvalidOrderError (from parse or handle), or an output over the server's max_payload:
+ *   dead-lettered at once, then acked.
+ * - any other handler error: nak with exponential backoff; dead-lettered after `maxAttempts` handler
+ *   failures (infrastructure redeliveries do not count, see HandlerFailures).
+ * - infrastructure (no PubAck, no stream, server gone, the client refusing a publish): nak after
+ *   `infraRetryMs`, never dead-lettered.
+ *
+ * Every input ends as exactly one output or one dead letter: nothing on the path from delivery to
+ * ack throws into the client's callbacks (a throw there would end its read loop), a listener or a
+ * handler that throws is contained, and a dead letter too large for the server is cut to fit.
  */
 export class StageWorker extends EventEmitter<StageWorkerEvents> {
   readonly options: StageWorkerOptions;
@@ -91,6 +118,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
   private readonly pulls: PullRequester;
   private readonly window: PubAckWindow<InFlight>;
   private readonly delivery = { deliveryCount: 0, streamSeq: 0 };
+  private readonly failures = new HandlerFailures();
   private state: State = "new";
   private stopPromise: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -128,15 +156,20 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
       },
       {
         delivered: (msg) => this.onDelivery(msg),
-        pullProblem: (d) => this.onPullProblem(d),
-        requestEnded: () => this.fill(),
+        pullProblem: guard(`${stage.name} pull listener`, this.logger, (d: string) => this.onPullProblem(d)),
+        requestEnded: guard(`${stage.name} pull listener`, this.logger, () => this.fill()),
       },
     );
     this.window = new PubAckWindow<InFlight>(
       nc,
-      { pubAcked: (e) => this.onPubAck(e), pubFailed: (e, err) => this.onPubFailed(e, err) },
-      this.options.pubAckTimeoutMs,
-      inboxPrefix,
+      {
+        pubAcked: (e) => this.settleSafely(e, () => this.onPubAck(e)),
+        pubFailed: (e, err) => this.settleSafely(e, () => this.onPubFailed(e, err)),
+        inboxFailed: guard(`${stage.name} PubAck inbox`, this.logger, (err: Error) =>
+          this.onPullProblem(`PubAck inbox: ${err.message}`),
+        ),
+      },
+      { timeoutMs: this.options.pubAckTimeoutMs, inboxPrefix },
     );
   }
 
@@ -154,9 +187,15 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     this.pulls.start();
     this.window.start();
     this.watchConnection();
-    this.timer = setInterval(() => this.tick(), 250);
+    this.timer = setInterval(
+      guard(`${this.stage.name} timer`, this.logger, () => this.tick()),
+      250,
+    );
     if (this.options.summaryIntervalMs > 0) {
-      this.summaryTimer = setInterval(() => this.logSummary(), this.options.summaryIntervalMs);
+      this.summaryTimer = setInterval(
+        guard(`${this.stage.name} summary`, this.logger, () => this.logSummary()),
+        this.options.summaryIntervalMs,
+      );
       this.summaryTimer.unref();
     }
     // Subscriptions must reach the server before the first pull asks it to deliver to them.
@@ -203,8 +242,9 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
       this.window.failAll("worker stopped");
     }
     if (!this.nc.isClosed() && !this.nc.isDraining()) {
-      // While disconnected a flush cannot complete; the acks stay buffered and go out on reconnect
-      // or are lost with the process, and then redelivery + dedupe heal them.
+      // While disconnected a flush cannot complete, and the acks written meanwhile are lost: the
+      // client drops its outbound buffer when it reconnects. Their inputs come back after ack wait
+      // and the outputs' msg ids make the second publish a duplicate (docs/reliability.md).
       await this.nc
         .flush()
         .catch((err: unknown) =>
@@ -230,8 +270,11 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
 
   private tick(): void {
     if (this.pulls.sweep() && this.state === "running") {
-      // Pulls that vanish without a status mean the consumer is gone or the server lost them.
-      this.onPullProblem(`no answer to pull requests on ${this.options.stream} > ${this.stage.consumer}`);
+      // Pulls that end without a status: the server forgot them (consumer leader change, restart)
+      // or the consumer is gone.
+      this.onPullProblem(
+        `pull requests on ${this.options.stream} > ${this.stage.consumer} went unanswered past their expiry`,
+      );
     }
     this.fill();
   }
@@ -248,8 +291,21 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
       e.seq = this.delivery.streamSeq;
       e.deliveryCount = this.delivery.deliveryCount;
     }
-    if (e.deliveryCount > 1) this.counts.redelivered++;
+    if (e.deliveryCount > 1) {
+      this.counts.redelivered++;
+      e.attempt = this.failures.of(e.seq) + 1;
+    }
     this.counts.inFlight++;
+    try {
+      this.run(e);
+    } catch (err) {
+      // Our own code failed on this delivery: give the input back rather than lose its place.
+      reportCallbackError(`${this.stage.name} delivery`, err, this.logger);
+      this.release(e, OutcomeKind.Retried, this.infraNak(), errorMessage(err));
+    }
+  }
+
+  private run(e: InFlight): void {
     let out: StageOutput | Promise<StageOutput>;
     try {
       e.orderNo = this.stage.parse(e.data);
@@ -259,16 +315,22 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
       return;
     }
     if (out instanceof Promise) {
-      out.then(
-        (o) => this.publishOutput(e, o),
-        (err: unknown) => this.onHandlerError(e, err),
-      );
+      out
+        .then(
+          (o) => this.publishOutput(e, o),
+          (err: unknown) => this.onHandlerError(e, err),
+        )
+        .catch((err: unknown) => {
+          reportCallbackError(`${this.stage.name} handler result`, err, this.logger);
+          this.release(e, OutcomeKind.Retried, this.infraNak(), errorMessage(err));
+        });
     } else {
       this.publishOutput(e, out);
     }
   }
 
   private publishOutput(e: InFlight, out: StageOutput): void {
+    if (e.settled) return; // given up on meanwhile (stop() past its deadline)
     let data: Uint8Array;
     let h: MsgHdrs | undefined;
     try {
@@ -281,22 +343,32 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
       this.onHandlerError(e, err);
       return;
     }
+    if (data.length + SMALL_ENOUGH > this.maxPayload() && this.tooLarge(data, h)) {
+      this.deadLetter(
+        e,
+        OUTPUT_TOO_LARGE_REASON,
+        `output of ${data.length} bytes does not fit the server's max_payload of ${this.maxPayload()} bytes`,
+      );
+      return;
+    }
     if (this.debug) this.logger.debug({ orderNo: e.orderNo, seq: e.seq }, "publishing");
     this.window.publish(this.stage.outputSubject, data, h, e);
   }
 
   private onHandlerError(e: InFlight, err: unknown): void {
+    if (e.settled) return;
     if (err instanceof InvalidOrderError) {
       this.deadLetter(e, err.reason, err.message);
       return;
     }
-    if (e.deliveryCount >= this.options.maxAttempts) {
+    if (e.attempt >= this.options.maxAttempts) {
       this.deadLetter(e, MAX_ATTEMPTS_REASON, errorMessage(err));
       return;
     }
+    this.failures.record(e.seq, e.attempt);
     this.counts.retried++;
-    const delay = retryDelayMs(this.options, e.deliveryCount);
-    if (this.debug) this.logger.debug({ seq: e.seq, attempt: e.deliveryCount, delay, err }, "retrying");
+    const delay = retryDelayMs(this.options, e.attempt);
+    if (this.debug) this.logger.debug({ seq: e.seq, attempt: e.attempt, delay, err }, "retrying");
     this.release(e, OutcomeKind.Retried, `-NAK {"delay":${delay * 1_000_000}}`, errorMessage(err));
   }
 
@@ -305,17 +377,48 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     const h = headers();
     h.set(MSG_ID, deadLetterMsgId(this.stage.consumer, e.seq));
     h.set(DeadLetterHeader.Stage, this.stage.name);
-    h.set(DeadLetterHeader.Reason, reason);
+    h.set(DeadLetterHeader.Reason, headerSafe(reason, 64));
     h.set(DeadLetterHeader.Error, headerSafe(detail));
     h.set(DeadLetterHeader.SourceSeq, String(e.seq));
     h.set(DeadLetterHeader.SourceSubject, e.subject);
     h.set(DeadLetterHeader.Deliveries, String(e.deliveryCount));
-    if (e.orderNo) h.set(DeadLetterHeader.OrderNo, headerSafe(e.orderNo));
+    if (e.orderNo) h.set(DeadLetterHeader.OrderNo, headerSafe(orderIdKey(e.orderNo)));
+    let data = e.data;
+    if (data.length + SMALL_ENOUGH > this.maxPayload() && this.tooLarge(data, h)) {
+      // The original stays in the stream at its source seq; the dead letter says so and fits.
+      h.set(DeadLetterHeader.Truncated, "true");
+      h.set(DeadLetterHeader.PayloadBytes, String(data.length));
+      data = data.subarray(0, Math.max(0, this.maxPayload() - headerBytes(h) - SMALL_ENOUGH));
+    }
     this.logger.warn({ seq: e.seq, reason, detail }, "dead-lettering order");
-    this.window.publish(this.options.failedSubject, e.data, h, e);
+    this.window.publish(this.options.failedSubject, data, h, e);
+  }
+
+  /** The server's limit for one message (payload and headers), 1 MB unless configured. */
+  private maxPayload(): number {
+    return this.nc.info?.max_payload ?? 1024 * 1024;
+  }
+
+  private tooLarge(data: Uint8Array, h: MsgHdrs | undefined): boolean {
+    return data.length + headerBytes(h) > this.maxPayload();
+  }
+
+  private infraNak(): string {
+    return `-NAK {"delay":${this.options.infraRetryMs * 1_000_000}}`;
+  }
+
+  /** Runs a settling step from a client callback, where nothing may throw. */
+  private settleSafely(e: InFlight, step: () => void): void {
+    try {
+      step();
+    } catch (err) {
+      reportCallbackError(`${this.stage.name} PubAck`, err, this.logger);
+      if (!e.settled) this.release(e, OutcomeKind.Retried, this.infraNak(), errorMessage(err));
+    }
   }
 
   private onPubAck(e: InFlight): void {
+    this.failures.forget(e.seq);
     if (e.deadLetterReason === undefined) this.counts.processed++;
     else this.counts.deadLettered++;
     const kind = e.deadLetterReason === undefined ? OutcomeKind.Done : OutcomeKind.DeadLettered;
@@ -328,19 +431,30 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     // Never dead-letter for infrastructure trouble: the input comes back and dedupe absorbs a
     // publish that did land after all.
     e.deadLetterReason = undefined;
-    this.release(
-      e,
-      OutcomeKind.Retried,
-      `-NAK {"delay":${this.options.infraRetryMs * 1_000_000}}`,
-      err.message,
-    );
+    this.release(e, OutcomeKind.Retried, this.infraNak(), err.message);
   }
 
-  /** Acks or naks the input and frees its place. */
+  /** Acks or naks the input and frees its place, once. */
   private release(e: InFlight, kind: OutcomeKind, reply: Uint8Array | string, reason?: string): void {
-    if (!this.nc.isClosed()) this.nc.publish(e.reply, reply);
+    if (e.settled) return;
+    e.settled = true;
+    if (!this.nc.isClosed()) {
+      try {
+        this.nc.publish(e.reply, reply);
+      } catch (err) {
+        // Draining or closing under us: the input comes back after ack wait.
+        reportCallbackError(`${this.stage.name} ack`, err, this.logger);
+      }
+    }
     this.counts.inFlight--;
-    if (this.listenerCount("outcome") > 0) {
+    if (this.listenerCount("outcome") > 0) this.emitOutcome(e, kind, reason);
+    if (this.counts.inFlight + this.pulls.outstanding <= this.options.maxInFlight - this.options.batch)
+      this.fill();
+  }
+
+  /** A listener's failure is its own: logged and counted, never the worker's. */
+  private emitOutcome(e: InFlight, kind: OutcomeKind, reason: string | undefined): void {
+    try {
       this.emit("outcome", {
         kind,
         stage: this.stage.name,
@@ -349,9 +463,9 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
         latencyMs: performance.now() - e.receivedAt,
         reason,
       });
+    } catch (err) {
+      reportCallbackError(`${this.stage.name} outcome listener`, err, this.logger);
     }
-    if (this.counts.inFlight + this.pulls.outstanding <= this.options.maxInFlight - this.options.batch)
-      this.fill();
   }
 
   private watchConnection(): void {

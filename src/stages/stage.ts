@@ -10,8 +10,13 @@ export interface OrderInput {
   readonly data: Uint8Array;
   /** Stream sequence of the input message. */
   readonly seq: number;
-  /** 1 on the first delivery, 2 on the first redelivery, … */
+  /** 1 on the first delivery, 2 on the first redelivery, … (infrastructure redeliveries included). */
   readonly deliveryCount: number;
+  /**
+   * 1 on the handler's first try of this order, 2 after one handler failure, …: what the retry
+   * budget (`maxAttempts`) counts. Redeliveries for infrastructure reasons do not raise it.
+   */
+  readonly attempt: number;
 }
 
 /** What a handler returns: the output payload (bytes, or text encoded as UTF-8). */
@@ -85,6 +90,9 @@ export function dispatcherStage(t: TopologyOptions): StageDefinition {
   });
 }
 
+/** The output as bytes; anything but bytes or text is the handler's bug (retried, then dead-lettered). */
 export function encodeOutput(out: StageOutput): Uint8Array {
-  return typeof out === "string" ? encoder.encode(out) : out;
+  if (typeof out === "string") return encoder.encode(out);
+  if (out instanceof Uint8Array) return out;
+  throw new TypeError(`the handler returned ${typeof out}; a stage output is a Uint8Array or a string`);
 }

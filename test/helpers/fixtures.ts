@@ -96,7 +96,8 @@ export async function readStored(
   return out;
 }
 
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: else a leading BOM would be dropped and two distinct payloads would read the same.
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
  * Every payload stored under `subject`, in stream order, as text. Decoded as strict UTF-8, so equal
