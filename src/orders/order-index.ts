@@ -1,27 +1,40 @@
 import { STAGES, type Stage } from "../topology/spec.js";
 
 const INITIAL_CAPACITY = 1024;
+/** V8 refuses a Map more than 2^24 entries (16,777,216); each map of slots stays below it. */
+const MAP_LIMIT = 2 ** 24 - 1;
 
 /**
  * Order key → stream sequences of its messages, in memory and compact: one map entry per order and
  * one Float64Array column per stage (8 bytes per order and stage), with a side map for the rare
  * order that has several messages on one stage (re-submitted, or published twice outside the
  * duplicate window). About 120 bytes per order with short order numbers (measured).
+ *
+ * The slots live in a chain of maps, a new one begun when the last is full, because one Map holds
+ * at most 2^24 entries and throws past that (which stopped the reader for good at ~16.7M orders).
  */
 export class OrderIndex {
-  private readonly slots = new Map<string, number>();
+  private readonly maps: Map<string, number>[] = [new Map()];
+  private orders = 0;
   private columns: Float64Array[] = STAGES.map(() => new Float64Array(INITIAL_CAPACITY));
   private readonly extra = new Map<number, number[]>();
   private capacity = INITIAL_CAPACITY;
   private messages = 0;
 
   /** Records that message `seq` on `stage` belongs to order `key`. */
+  constructor(private readonly mapLimit = MAP_LIMIT) {}
+
   add(key: string, stage: Stage, seq: number): void {
-    let slot = this.slots.get(key);
+    let slot = this.slotOf(key);
     if (slot === undefined) {
-      slot = this.slots.size;
+      slot = this.orders++;
       if (slot >= this.capacity) this.grow();
-      this.slots.set(key, slot);
+      let last = this.maps[this.maps.length - 1] as Map<string, number>;
+      if (last.size >= this.mapLimit) {
+        last = new Map();
+        this.maps.push(last);
+      }
+      last.set(key, slot);
     }
     const column = this.columns[STAGES.indexOf(stage)] as Float64Array;
     const current = column[slot] as number;
@@ -37,7 +50,7 @@ export class OrderIndex {
 
   /** Every stream sequence recorded for the order, ascending; empty when unknown. */
   lookup(key: string): number[] {
-    const slot = this.slots.get(key);
+    const slot = this.slotOf(key);
     if (slot === undefined) return [];
     const out: number[] = [];
     for (const column of this.columns) {
@@ -50,7 +63,15 @@ export class OrderIndex {
 
   /** Orders known. */
   get size(): number {
-    return this.slots.size;
+    return this.orders;
+  }
+
+  private slotOf(key: string): number | undefined {
+    for (const m of this.maps) {
+      const slot = m.get(key);
+      if (slot !== undefined) return slot;
+    }
+    return undefined;
   }
 
   /** Messages recorded. */

@@ -5,6 +5,7 @@ import {
   PermissionViolationError,
   type Subscription,
 } from "@nats-io/nats-core";
+import { guard } from "../common/callback-guard.js";
 import { errorMessage } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
 import { streamInfo } from "../topology/read.js";
@@ -14,6 +15,9 @@ import { type OrderIndexerOptions, orderIndexerOptions } from "./lookup-options.
 import { OrderIndex } from "./order-index.js";
 import { orderKeyOf, stageOfSubject } from "./order-key.js";
 import { StreamReader } from "./stream-reader.js";
+
+/** How often the stream's identity and end are checked (deleted and recreated, purged). */
+const STREAM_CHECK_MS = 2_000;
 
 export interface OrderIndexerStats {
   orders: number;
@@ -43,7 +47,11 @@ interface Waiter {
 export class OrderIndexer {
   private readonly o: OrderIndexerOptions;
   private readonly logger: Logger;
-  private readonly index = new OrderIndex();
+  private index = new OrderIndex();
+  /** When the stream was created: another value later means it was deleted and made anew. */
+  private streamCreated = "";
+  private checker: NodeJS.Timeout | undefined;
+  private rebuilding: Promise<void> | undefined;
   private through = 0;
   private startLastSeq = 0;
   private reader: StreamReader | undefined;
@@ -68,15 +76,16 @@ export class OrderIndexer {
     if (this.reader) throw new Error("OrderIndexer already started");
     const t = this.topology;
     const si = await streamInfo(await jetstreamManager(this.nc), t);
-    this.startLastSeq = si.state.last_seq;
+    // An empty stream (purged, or every message deleted) has nothing to read, whatever last_seq says.
+    this.startLastSeq = si.state.messages === 0 ? 0 : si.state.last_seq;
+    this.streamCreated = String(si.created);
     this.startedAt = Date.now();
-    this.reader = await StreamReader.open(
-      this.nc,
-      t.stream,
-      { fromSeq: 1, inboxPrefix: this.o.inboxPrefix },
-      (m) => this.read(m),
+    await this.openReader();
+    this.checker = setInterval(
+      guard("order index stream check", this.logger, () => void this.checkStream()),
+      STREAM_CHECK_MS,
     );
-    this.watch(this.reader);
+    this.checker.unref();
     this.watchRefusedAnswers();
     this.sub = this.nc.subscribe(this.o.subject, {
       queue: this.o.queueGroup,
@@ -115,9 +124,73 @@ export class OrderIndexer {
     return this.index.lookup(orderNo);
   }
 
+  private async openReader(): Promise<void> {
+    this.reader = await StreamReader.open(
+      this.nc,
+      this.topology.stream,
+      { fromSeq: 1, inboxPrefix: this.o.inboxPrefix },
+      (m) => this.read(m),
+    );
+    this.watch(this.reader);
+  }
+
+  /**
+   * Notices what the reader cannot: a stream deleted and created anew (its sequences restart, and
+   * the reader would wait past the old ones forever: new orders never found), and messages deleted
+   * or purged at the end (the sequence ready() waits for never comes).
+   */
+  private async checkStream(): Promise<void> {
+    if (this.stopping || this.rebuilding || this.nc.isClosed()) return;
+    let si: Awaited<ReturnType<typeof streamInfo>>;
+    try {
+      si = await streamInfo(await jetstreamManager(this.nc), this.topology);
+    } catch (err) {
+      this.logger.warn({ err: errorMessage(err) }, "order index cannot read the stream's state");
+      return;
+    }
+    if (String(si.created) !== this.streamCreated) {
+      this.logger.warn(
+        { stream: this.topology.stream, indexedThrough: this.through },
+        "the stream was deleted and created anew; rebuilding the order index from its start",
+      );
+      this.streamCreated = String(si.created);
+      this.startLastSeq = si.state.messages === 0 ? 0 : si.state.last_seq;
+      this.rebuilding = this.rebuild().finally(() => {
+        this.rebuilding = undefined;
+      });
+      await this.rebuilding;
+      return;
+    }
+    if (si.state.messages === 0 || si.state.last_seq <= this.through) this.markReadThroughEnd();
+  }
+
+  private async rebuild(): Promise<void> {
+    const old = this.reader;
+    old?.stop();
+    this.index = new OrderIndex();
+    this.through = 0;
+    this.caughtUpLogged = false;
+    await old?.close().catch((err: unknown) =>
+      this.logger.warn({ err: errorMessage(err) }, "could not delete the old stream reader"),
+    );
+    await this.openReader();
+    this.checkCaughtUp();
+  }
+
+  /** Everything the stream holds has been read: what ready() waited for beyond it was deleted. */
+  private markReadThroughEnd(): void {
+    if (this.startLastSeq > this.through) {
+      this.startLastSeq = this.through;
+      this.checkCaughtUp();
+    }
+    if (this.waiters.length > 0) this.releaseWaiters();
+  }
+
   /** Stops answering, then stops reading. Idempotent. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      clearInterval(this.checker);
+      await this.rebuilding;
       const problems: string[] = [];
       try {
         if (this.sub && !this.sub.isClosed()) await this.sub.drain();
@@ -149,6 +222,8 @@ export class OrderIndexer {
       if (key !== undefined) this.index.add(key, stage, m.seq);
     }
     this.through = m.seq;
+    // Nothing left after this one: messages up to the start's last_seq were deleted meanwhile.
+    if (m.info.pending === 0) this.markReadThroughEnd();
     if (this.waiters.length > 0) this.releaseWaiters();
     if (!this.caughtUpLogged) this.checkCaughtUp();
   }
@@ -172,7 +247,8 @@ export class OrderIndexer {
     })().catch((err: unknown) => this.logger.error({ err }, "order index status watcher failed"));
     void reader.closed().then((err) => {
       // A closed connection is the caller's to report (the indexer command ends with it).
-      if (!this.stopping && !this.nc.isClosed()) {
+      // A reader replaced by rebuild() is closed on purpose.
+      if (!this.stopping && !this.nc.isClosed() && reader === this.reader) {
         this.logger.error(
           { err, indexedThrough: this.through },
           "order index stopped reading the stream; restart the indexer",

@@ -54,6 +54,8 @@ export interface StageStats {
   /** Deliveries seen that were redeliveries (delivery count > 1). */
   redelivered: number;
   inFlight: number;
+  /** Messages asked for in pull requests and not yet delivered: the open part of the pull window. */
+  pullsOutstanding: number;
 }
 
 export interface StageWorkerEvents {
@@ -125,7 +127,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
   private summaryTimer: NodeJS.Timeout | undefined;
   private pausedUntil = 0;
   private lastProblem = "";
-  private readonly counts: StageStats = {
+  private readonly counts: Omit<StageStats, "pullsOutstanding"> = {
     processed: 0,
     deadLettered: 0,
     retried: 0,
@@ -174,7 +176,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
   }
 
   stats(): StageStats {
-    return { ...this.counts };
+    return { ...this.counts, pullsOutstanding: this.pulls.outstanding };
   }
 
   get running(): boolean {

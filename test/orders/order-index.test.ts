@@ -20,6 +20,18 @@ describe("OrderIndex", () => {
     expect(index.lookup("5001")).toEqual([]);
   });
 
+  it("goes on past the size of one Map (V8 caps a Map at 2^24 entries): orders in every map are found", () => {
+    const index = new OrderIndex(1_000);
+    for (let i = 1; i <= 3_500; i++) index.add(String(i), "received", i);
+    index.add("1", "completed", 9_001);
+    index.add("3500", "completed", 9_002);
+    expect(index.size).toBe(3_500);
+    expect(index.lookup("1")).toEqual([1, 9_001]);
+    expect(index.lookup("2000")).toEqual([2_000]);
+    expect(index.lookup("3500")).toEqual([3_500, 9_002]);
+    expect(index.lookup("3501")).toEqual([]);
+  });
+
   it("keeps every message of an order that was published more than once on a stage", () => {
     const index = new OrderIndex();
     index.add("7", "received", 3);
