@@ -1,4 +1,5 @@
 import type { ServerResponse } from "node:http";
+import { guard } from "../common/callback-guard.js";
 import { type Logger, silentLogger } from "../common/logger.js";
 import type { FeedEvent, LiveState } from "./live-state.js";
 
@@ -43,9 +44,18 @@ export class SseHub {
 
   start(): void {
     this.timers.push(
-      setInterval(() => this.sendSnapshot(), this.o.snapshotMs),
-      setInterval(() => this.sendBatch(), this.o.batchMs),
-      setInterval(() => this.broadcast(": keep-alive\n\n"), this.o.keepAliveMs),
+      setInterval(
+        guard("dashboard snapshot", this.logger, () => this.sendSnapshot()),
+        this.o.snapshotMs,
+      ),
+      setInterval(
+        guard("dashboard feed", this.logger, () => this.sendBatch()),
+        this.o.batchMs,
+      ),
+      setInterval(
+        guard("dashboard keep-alive", this.logger, () => this.broadcast(": keep-alive\n\n")),
+        this.o.keepAliveMs,
+      ),
     );
   }
 

@@ -170,9 +170,11 @@ export class OrderIndexer {
     this.index = new OrderIndex();
     this.through = 0;
     this.caughtUpLogged = false;
-    await old?.close().catch((err: unknown) =>
-      this.logger.warn({ err: errorMessage(err) }, "could not delete the old stream reader"),
-    );
+    await old
+      ?.close()
+      .catch((err: unknown) =>
+        this.logger.warn({ err: errorMessage(err) }, "could not delete the old stream reader"),
+      );
     await this.openReader();
     this.checkCaughtUp();
   }
