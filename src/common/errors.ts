@@ -13,6 +13,7 @@ export const ErrorCode = {
   Publish: "PUBLISH",
   ServerBinaryMissing: "SERVER_BINARY_MISSING",
   ServerStart: "SERVER_START",
+  SeedMissing: "SEED_MISSING",
   Internal: "INTERNAL",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -138,6 +139,28 @@ export class ServerBinaryMissingError extends OrderflowError {
     super(ErrorCode.ServerBinaryMissing, `nats-server not found (looked at ${tried.join(", ")})`, {
       hint: "install it (`apt-get install -y nats-server`, `brew install nats-server`) or set NATS_SERVER_BIN, or start one with `docker compose up -d`",
     });
+  }
+}
+
+/**
+ * The seed tutorial (whose Go programs the interop tests and `bench --compare-seed` build) is not
+ * where it was looked for. It lives beside the repo only on the team's machines and in CI.
+ */
+export class SeedMissingError extends OrderflowError {
+  override name = "SeedMissingError";
+  readonly file: string;
+  constructor(file: string, fromEnv: boolean, reason: string, options: OrderflowErrorOptions = {}) {
+    super(
+      ErrorCode.SeedMissing,
+      fromEnv
+        ? `cannot read the seed tutorial at ${file} (from ORDERFLOW_SEED_FILE): ${reason}`
+        : `the seed tutorial is not at ${file}: ${reason}`,
+      {
+        hint: "set ORDERFLOW_SEED_FILE to the seed tutorial's path (shared/seed/000_735682c9d9478ddd.txt)",
+        ...options,
+      },
+    );
+    this.file = file;
   }
 }
 
