@@ -3,11 +3,14 @@ import { type Command, Option } from "commander";
 import { type ConnectOptions, connect, DEFAULT_SERVER_URL, parseServerList } from "../common/connection.js";
 import { UsageError } from "../common/errors.js";
 import { createLogger, type Logger } from "../common/logger.js";
+import { loadNatsContext, type NatsContext } from "../common/nats-context.js";
 import { DEFAULT_TOPOLOGY, type TopologyOptions, topologyOptions } from "../topology/spec.js";
 
 /** Flags every command shares (set on the root program, read with `optsWithGlobals()`). */
 export interface GlobalFlags {
-  server: string;
+  /** Undefined when neither --server nor NATS_URL is given (the context's url, else the default, applies). */
+  server?: string;
+  context?: string;
   user?: string;
   password?: string;
   token?: string;
@@ -28,9 +31,16 @@ const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"
 export function addGlobalOptions(program: Command): Command {
   return program
     .addOption(
-      new Option("-s, --server <urls>", "NATS server URLs, comma-separated")
-        .env("NATS_URL")
-        .default(DEFAULT_SERVER_URL),
+      new Option(
+        "-s, --server <urls>",
+        `NATS server URLs, comma-separated (default: the nats context's url, else ${DEFAULT_SERVER_URL})`,
+      ).env("NATS_URL"),
+    )
+    .addOption(
+      new Option(
+        "--context <name>",
+        "nats CLI context to connect with (default: the one `nats context select` chose)",
+      ).env("NATS_CONTEXT"),
     )
     .addOption(new Option("--user <user>", "username").env("NATS_USER"))
     .addOption(new Option("--password <password>", "password").env("NATS_PASSWORD"))
@@ -68,6 +78,10 @@ export interface CommandContext {
   logger: Logger;
   topology: TopologyOptions;
   connectOptions: ConnectOptions;
+  /** The nats CLI context in use, if any. */
+  natsContext: NatsContext | undefined;
+  /** True when --server, NATS_URL or the context named the servers (`up` then never starts one). */
+  serversGiven: boolean;
   /** Connects with this command's connection name; the caller closes it. */
   connect(): Promise<NatsConnection>;
   /** Aborted on the first SIGINT/SIGTERM (wired in main.ts). */
@@ -89,24 +103,34 @@ export function commandContext(
   const flags = cmd.optsWithGlobals<GlobalFlags>();
   if (!LOG_LEVELS.includes(flags.logLevel)) throw new UsageError(`bad --log-level "${flags.logLevel}"`);
   const logger = createLogger({ level: flags.logLevel as "info" }).child({ cmd: name });
+  const natsContext = loadNatsContext(
+    flags.context,
+    cmd.getOptionValueSourceWithGlobals("context") === "cli" ? "flag" : "env",
+  );
+  // Precedence, as the nats CLI has it: a flag, then its environment variable (commander has
+  // already picked between those two), then the context, then the default.
+  const c = natsContext?.settings ?? {};
+  const servers = flags.server ?? c.servers;
   const connectOptions: ConnectOptions = {
-    servers: parseServerList(flags.server),
+    servers: parseServerList(servers ?? DEFAULT_SERVER_URL),
     name: `orderflow-${name}`,
-    user: flags.user,
-    password: flags.password,
-    token: flags.token,
-    creds: flags.creds,
-    nkey: flags.nkey,
-    tlsCert: flags.tlscert,
-    tlsKey: flags.tlskey,
-    tlsCa: flags.tlsca,
-    inboxPrefix: flags.inboxPrefix,
+    user: flags.user ?? c.user,
+    password: flags.password ?? c.password,
+    token: flags.token ?? c.token,
+    creds: flags.creds ?? c.creds,
+    nkey: flags.nkey ?? c.nkey,
+    tlsCert: flags.tlscert ?? c.tlsCert,
+    tlsKey: flags.tlskey ?? c.tlsKey,
+    tlsCa: flags.tlsca ?? c.tlsCa,
+    inboxPrefix: flags.inboxPrefix ?? c.inboxPrefix,
   };
   return {
     flags,
     logger,
     topology: topologyOptions({ stream: flags.stream, subjectPrefix: flags.subjectPrefix, ...topology }),
     connectOptions,
+    natsContext,
+    serversGiven: servers !== undefined,
     connect: () => connect(connectOptions, logger),
     signal: shutdownSignal,
   };

@@ -14,6 +14,7 @@ export const ErrorCode = {
   ServerBinaryMissing: "SERVER_BINARY_MISSING",
   ServerStart: "SERVER_START",
   SeedMissing: "SEED_MISSING",
+  NatsContext: "NATS_CONTEXT",
   Internal: "INTERNAL",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -139,6 +140,16 @@ export class ServerBinaryMissingError extends OrderflowError {
     super(ErrorCode.ServerBinaryMissing, `nats-server not found (looked at ${tried.join(", ")})`, {
       hint: "install it (`apt-get install -y nats-server`, `brew install nats-server`) or set NATS_SERVER_BIN, or start one with `docker compose up -d`",
     });
+  }
+}
+
+/** A nats CLI context (ADR-21) that is missing, unreadable or not valid; `file` names it. */
+export class NatsContextError extends OrderflowError {
+  override name = "NatsContextError";
+  readonly file: string;
+  constructor(file: string, message: string, options: OrderflowErrorOptions = {}) {
+    super(ErrorCode.NatsContext, message, options);
+    this.file = file;
   }
 }
 
