@@ -13,14 +13,14 @@ import {
 import { OrderflowError, SeedMissingError } from "../../src/common/errors.js";
 import { connectTo, readSubject, subjectCounts } from "../helpers/fixtures.js";
 import { startServer } from "../helpers/nats-server.js";
-import { SeedProgram, seedBuild, skipWithoutSeed, startSeedWorker } from "../helpers/seed-go.js";
+import { SeedProgram, seedBuild, skipWithoutSeedGo, startSeedWorker } from "../helpers/seed-go.js";
 import { seedTopology } from "../helpers/seed-topology.js";
 import { waitFor } from "../helpers/wait.js";
 import { startWorker } from "../helpers/workers.js";
 
 const N = 2_000;
-/** Outside CI, without the seed tutorial beside the repo (a fresh clone), its tests are skipped. */
-const noSeed = await skipWithoutSeed("test/interop/seed-go.test.ts");
+/** Outside CI, without the seed tutorial beside the repo (a fresh clone) or Go, its tests are skipped. */
+const noSeedGo = await skipWithoutSeedGo("test/interop/seed-go.test.ts");
 const INSTALL = "apt-get install -y golang-go golang-github-nats-io-go-nats-dev";
 
 /**
@@ -89,7 +89,7 @@ async function seedServer() {
   return { server, nc, jsm };
 }
 
-describe.skipIf(noSeed)("the seed's Go programs, as tests build them", () => {
+describe.skipIf(noSeedGo)("the seed's Go programs, as tests build them", () => {
   it("are the seed's code blocks with only the connect address changed", async () => {
     const seed = await readSeed();
     for (const program of [SeedProgram.Processed, SeedProgram.Completed]) {
@@ -139,7 +139,7 @@ describe("what the seed's Go programs need", () => {
   });
 });
 
-describe.skipIf(noSeed)("orderflow workers and the seed's Go workers on one server", () => {
+describe.skipIf(noSeedGo)("orderflow workers and the seed's Go workers on one server", () => {
   beforeAll(async () => {
     const builds = await Promise.all([seedBuild(SeedProgram.Processed), seedBuild(SeedProgram.Completed)]);
     const t = builds[0].toolchain;
