@@ -2,7 +2,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { type Command, Option } from "commander";
 import { type ConnectOptions, connect, DEFAULT_SERVER_URL, parseServerList } from "../common/connection.js";
 import { UsageError } from "../common/errors.js";
-import { createLogger, type Logger } from "../common/logger.js";
+import { createLogger, LOG_FORMATS, type LogFormat, type Logger } from "../common/logger.js";
 import { loadNatsContext, type NatsContext } from "../common/nats-context.js";
 import { DEFAULT_TOPOLOGY, type TopologyOptions, topologyOptions } from "../topology/spec.js";
 
@@ -23,6 +23,7 @@ export interface GlobalFlags {
   stream: string;
   subjectPrefix: string;
   logLevel: string;
+  logFormat: string;
   debug?: boolean;
 }
 
@@ -69,6 +70,15 @@ export function addGlobalOptions(program: Command): Command {
         .env("ORDERFLOW_LOG_LEVEL")
         .default("info"),
     )
+    .addOption(
+      new Option(
+        "--log-format <format>",
+        "log lines: pretty (for people), json (for machines); auto: pretty on a terminal",
+      )
+        .choices(LOG_FORMATS)
+        .env("ORDERFLOW_LOG_FORMAT")
+        .default("auto"),
+    )
     .option("--debug", "print stack traces on errors");
 }
 
@@ -102,7 +112,11 @@ export function commandContext(
 ): CommandContext {
   const flags = cmd.optsWithGlobals<GlobalFlags>();
   if (!LOG_LEVELS.includes(flags.logLevel)) throw new UsageError(`bad --log-level "${flags.logLevel}"`);
-  const logger = createLogger({ level: flags.logLevel as "info" }).child({ cmd: name });
+  if (!LOG_FORMATS.includes(flags.logFormat)) throw new UsageError(`bad --log-format "${flags.logFormat}"`);
+  const logger = createLogger({
+    level: flags.logLevel as "info",
+    format: flags.logFormat === "auto" ? undefined : (flags.logFormat as LogFormat),
+  }).child({ cmd: name });
   const natsContext = loadNatsContext(
     flags.context,
     cmd.getOptionValueSourceWithGlobals("context") === "cli" ? "flag" : "env",
