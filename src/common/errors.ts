@@ -11,6 +11,7 @@ export const ErrorCode = {
   Topology: "TOPOLOGY",
   InvalidOrder: "INVALID_ORDER",
   Publish: "PUBLISH",
+  PayloadTooLarge: "PAYLOAD_TOO_LARGE",
   ServerBinaryMissing: "SERVER_BINARY_MISSING",
   ServerStart: "SERVER_START",
   SeedMissing: "SEED_MISSING",
@@ -128,9 +129,42 @@ export class InvalidOrderError extends OrderflowError {
 export class PublishError extends OrderflowError {
   override name = "PublishError";
   readonly subject: string;
-  constructor(subject: string, message: string, options: OrderflowErrorOptions = {}) {
-    super(ErrorCode.Publish, `publish to ${subject} failed: ${message}`, options);
+  constructor(
+    subject: string,
+    message: string,
+    options: OrderflowErrorOptions & {
+      code?: typeof ErrorCode.Publish | typeof ErrorCode.PayloadTooLarge;
+    } = {},
+  ) {
+    super(options.code ?? ErrorCode.Publish, `publish to ${subject} failed: ${message}`, options);
     this.subject = subject;
+  }
+}
+
+/** A message larger than the server's max_payload: the server would refuse it, so none is sent. */
+export class PayloadTooLargeError extends PublishError {
+  override name = "PayloadTooLargeError";
+  readonly bytes: number;
+  readonly maxPayload: number;
+  constructor(
+    subject: string,
+    bytes: number,
+    maxPayload: number,
+    options: OrderflowErrorOptions & { withHeaders?: boolean } = {},
+  ) {
+    super(
+      subject,
+      options.withHeaders
+        ? `the message, ${bytes.toLocaleString("en-US")} bytes and its headers, is over the server's max_payload of ${maxPayload.toLocaleString("en-US")} bytes`
+        : `the message is ${bytes.toLocaleString("en-US")} bytes, over the server's max_payload of ${maxPayload.toLocaleString("en-US")} bytes`,
+      {
+        code: ErrorCode.PayloadTooLarge,
+        hint: "send a smaller message, or raise max_payload in the nats-server config (its default is 1 MB; 8 MB is the most NATS advises)",
+        ...options,
+      },
+    );
+    this.bytes = bytes;
+    this.maxPayload = maxPayload;
   }
 }
 
