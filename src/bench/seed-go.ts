@@ -221,8 +221,10 @@ export async function buildSeedWorker(
     } catch (err) {
       const stderr = String((err as { stderr?: unknown }).stderr ?? "").trim();
       const first = stderr.split("\n").find((l) => l && !l.startsWith("#")) ?? errorMessage(err);
+      // Go and nats.go were found above, so the likely causes are a nats.go too old for the
+      // seed's JetStream calls or a seed code block that no longer compiles, not a missing install.
       throw new OrderflowError(ErrorCode.Internal, `go build of the seed's ${program} failed: ${first}`, {
-        hint: SEED_INSTALL_HINT,
+        hint: `check that the nats.go in ${toolchain.gopath} (${toolchain.natsGoVersion}) has JetStream pull subscriptions (Debian's golang-github-nats-io-go-nats-dev does) and that the seed's ${program} block is intact (${SEED_FILE_HINT})`,
         cause: err,
       });
     }

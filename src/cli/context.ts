@@ -123,7 +123,11 @@ export function commandContext(
   );
   // Precedence, as the nats CLI has it: a flag, then its environment variable (commander has
   // already picked between those two), then the context, then the default.
-  const c = natsContext?.settings ?? {};
+  const context = natsContext?.settings ?? {};
+  // Credentials in an explicit --server URL are flags too: the context's user, password and token
+  // then stay out (merging them would report the context's user as disagreeing with the URL's).
+  const urlCredentials = flags.server !== undefined && /\/\/[^/@]+@/.test(flags.server);
+  const c = urlCredentials ? { ...context, user: undefined, password: undefined, token: undefined } : context;
   const servers = flags.server ?? c.servers;
   const connectOptions: ConnectOptions = {
     servers: parseServerList(servers ?? DEFAULT_SERVER_URL),
@@ -137,6 +141,7 @@ export function commandContext(
     tlsKey: flags.tlskey ?? c.tlsKey,
     tlsCa: flags.tlsca ?? c.tlsCa,
     inboxPrefix: flags.inboxPrefix ?? c.inboxPrefix,
+    contextFile: natsContext?.file,
   };
   return {
     flags,

@@ -5,6 +5,7 @@
 export const ErrorCode = {
   Usage: "USAGE",
   ServerUnreachable: "SERVER_UNREACHABLE",
+  JetStreamDisabled: "JETSTREAM_DISABLED",
   Permission: "PERMISSION",
   StreamMissing: "STREAM_MISSING",
   TopologyUnupdatable: "TOPOLOGY_UNUPDATABLE",

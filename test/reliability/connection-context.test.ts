@@ -129,6 +129,24 @@ describe("nats CLI contexts (ADR-21)", () => {
     const unreachable = await runCli(["info", ...T], { env });
     expect(unreachable.code).toBe(1);
     expect(unreachable.stderr).toContain(`nats://127.0.0.1:${deadPort}`);
+    // The hint points at the context that named that server, not only at --server / NATS_URL.
+    expect(unreachable.stderr).toContain(
+      `the url in the nats context ${join(home, "nats", "context", "dev.json")}`,
+    );
+
+    // Credentials in an explicit URL replace the context's (they are flags too), without a conflict.
+    const host = server.url.replace("nats://", "");
+    expectConnected(
+      await runCli(["info", "-s", `nats://${USER}:${PASSWORD}@${host}`, ...T], {
+        env: {
+          XDG_CONFIG_HOME: await configHome(
+            { dev: contextJson({ user: "someone", password: "else" }) },
+            "dev",
+          ),
+        },
+      }),
+      "URL credentials over the context's",
+    );
 
     const flagPassword = await runCli(["info", "-s", server.url, "--password", "wrong", ...T], { env });
     expect(flagPassword.code).toBe(1);
