@@ -7,7 +7,7 @@ import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { JetStreamManager } from "@nats-io/jetstream";
-import { ErrorCode, errorMessage, OrderflowError, UsageError } from "../common/errors.js";
+import { ErrorCode, errorMessage, OrderflowError, SeedMissingError, UsageError } from "../common/errors.js";
 import { findExecutable } from "../common/find-executable.js";
 
 /**
@@ -45,6 +45,8 @@ const run = promisify(execFile);
 export interface SeedGoOptions {
   /** The seed tutorial. Default `$ORDERFLOW_SEED_FILE`, else `shared/seed/<seed>.txt` beside the repo. */
   seedFile: string;
+  /** True when {@link seedFile} came from `$ORDERFLOW_SEED_FILE` (errors then name the variable's value). */
+  seedFromEnv: boolean;
   /** Built binaries, named by a hash of source and toolchain. Default `<os tmpdir>/orderflow-seed-go`. */
   cacheDir: string;
   /** Longest one `go build` may take, ms. Default 300,000 (a cold build is a few seconds). */
@@ -57,12 +59,28 @@ export function seedGoOptions(overrides: Partial<SeedGoOptions> = {}): SeedGoOpt
   const env = overrides.env ?? process.env;
   // src/bench and dist/bench are both two levels below the repo root.
   const besideRepo = fileURLToPath(new URL(`../../../shared/seed/${SEED_FILE_NAME}`, import.meta.url));
+  const fromEnv = overrides.seedFile === undefined && Boolean(env.ORDERFLOW_SEED_FILE);
   return {
     seedFile: overrides.seedFile ?? (env.ORDERFLOW_SEED_FILE || besideRepo),
+    seedFromEnv: overrides.seedFromEnv ?? fromEnv,
     cacheDir: overrides.cacheDir ?? join(tmpdir(), "orderflow-seed-go"),
     buildTimeoutMs: overrides.buildTimeoutMs ?? 300_000,
     env,
   };
+}
+
+/**
+ * The seed tutorial's text. It is beside the repo only on the team's machines and in CI, so a
+ * missing one is a {@link SeedMissingError} naming ORDERFLOW_SEED_FILE, not a bare ENOENT.
+ */
+export async function readSeed(overrides: Partial<SeedGoOptions> = {}): Promise<string> {
+  const opts = seedGoOptions(overrides);
+  try {
+    return await readFile(opts.seedFile, "utf8");
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : errorMessage(err);
+    throw new SeedMissingError(opts.seedFile, opts.seedFromEnv, reason, { cause: err });
+  }
 }
 
 /** The source of one program: the fenced block right after its `### <program>` heading. */
@@ -178,16 +196,9 @@ export async function buildSeedWorker(
   overrides: Partial<SeedGoOptions> = {},
 ): Promise<SeedBuild> {
   const opts = seedGoOptions(overrides);
+  // The seed first: without it nothing can be built, whatever the toolchain.
+  const seedText = await readSeed(opts);
   const toolchain = await findSeedToolchain(opts.env);
-  let seedText: string;
-  try {
-    seedText = await readFile(opts.seedFile, "utf8");
-  } catch (err) {
-    throw new UsageError(`cannot read the seed at ${opts.seedFile}: ${errorMessage(err)}`, {
-      hint: SEED_FILE_HINT,
-      cause: err,
-    });
-  }
   const source = patchSeedConnect(extractSeedProgram(seedText, program), program);
   const hash = createHash("sha256")
     .update([source, toolchain.goVersion, toolchain.gopath, toolchain.natsGoVersion].join("\0"))
@@ -210,8 +221,10 @@ export async function buildSeedWorker(
     } catch (err) {
       const stderr = String((err as { stderr?: unknown }).stderr ?? "").trim();
       const first = stderr.split("\n").find((l) => l && !l.startsWith("#")) ?? errorMessage(err);
+      // Go and nats.go were found above, so the likely causes are a nats.go too old for the
+      // seed's JetStream calls or a seed code block that no longer compiles, not a missing install.
       throw new OrderflowError(ErrorCode.Internal, `go build of the seed's ${program} failed: ${first}`, {
-        hint: SEED_INSTALL_HINT,
+        hint: `check that the nats.go in ${toolchain.gopath} (${toolchain.natsGoVersion}) has JetStream pull subscriptions (Debian's golang-github-nats-io-go-nats-dev does) and that the seed's ${program} block is intact (${SEED_FILE_HINT})`,
         cause: err,
       });
     }

@@ -2,12 +2,15 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { type Command, Option } from "commander";
 import { type ConnectOptions, connect, DEFAULT_SERVER_URL, parseServerList } from "../common/connection.js";
 import { UsageError } from "../common/errors.js";
-import { createLogger, type Logger } from "../common/logger.js";
+import { createLogger, LOG_FORMATS, type LogFormat, type Logger } from "../common/logger.js";
+import { loadNatsContext, type NatsContext } from "../common/nats-context.js";
 import { DEFAULT_TOPOLOGY, type TopologyOptions, topologyOptions } from "../topology/spec.js";
 
 /** Flags every command shares (set on the root program, read with `optsWithGlobals()`). */
 export interface GlobalFlags {
-  server: string;
+  /** Undefined when neither --server nor NATS_URL is given (the context's url, else the default, applies). */
+  server?: string;
+  context?: string;
   user?: string;
   password?: string;
   token?: string;
@@ -20,6 +23,7 @@ export interface GlobalFlags {
   stream: string;
   subjectPrefix: string;
   logLevel: string;
+  logFormat: string;
   debug?: boolean;
 }
 
@@ -28,9 +32,16 @@ const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"
 export function addGlobalOptions(program: Command): Command {
   return program
     .addOption(
-      new Option("-s, --server <urls>", "NATS server URLs, comma-separated")
-        .env("NATS_URL")
-        .default(DEFAULT_SERVER_URL),
+      new Option(
+        "-s, --server <urls>",
+        `NATS server URLs, comma-separated (default: the nats context's url, else ${DEFAULT_SERVER_URL})`,
+      ).env("NATS_URL"),
+    )
+    .addOption(
+      new Option(
+        "--context <name>",
+        "nats CLI context to connect with (default: the one `nats context select` chose)",
+      ).env("NATS_CONTEXT"),
     )
     .addOption(new Option("--user <user>", "username").env("NATS_USER"))
     .addOption(new Option("--password <password>", "password").env("NATS_PASSWORD"))
@@ -59,6 +70,15 @@ export function addGlobalOptions(program: Command): Command {
         .env("ORDERFLOW_LOG_LEVEL")
         .default("info"),
     )
+    .addOption(
+      new Option(
+        "--log-format <format>",
+        "log lines: pretty (for people), json (for machines); auto: pretty on a terminal",
+      )
+        .choices(LOG_FORMATS)
+        .env("ORDERFLOW_LOG_FORMAT")
+        .default("auto"),
+    )
     .option("--debug", "print stack traces on errors");
 }
 
@@ -68,6 +88,10 @@ export interface CommandContext {
   logger: Logger;
   topology: TopologyOptions;
   connectOptions: ConnectOptions;
+  /** The nats CLI context in use, if any. */
+  natsContext: NatsContext | undefined;
+  /** True when --server, NATS_URL or the context named the servers (`up` then never starts one). */
+  serversGiven: boolean;
   /** Connects with this command's connection name; the caller closes it. */
   connect(): Promise<NatsConnection>;
   /** Aborted on the first SIGINT/SIGTERM (wired in main.ts). */
@@ -88,25 +112,44 @@ export function commandContext(
 ): CommandContext {
   const flags = cmd.optsWithGlobals<GlobalFlags>();
   if (!LOG_LEVELS.includes(flags.logLevel)) throw new UsageError(`bad --log-level "${flags.logLevel}"`);
-  const logger = createLogger({ level: flags.logLevel as "info" }).child({ cmd: name });
+  if (!LOG_FORMATS.includes(flags.logFormat)) throw new UsageError(`bad --log-format "${flags.logFormat}"`);
+  const logger = createLogger({
+    level: flags.logLevel as "info",
+    format: flags.logFormat === "auto" ? undefined : (flags.logFormat as LogFormat),
+  }).child({ cmd: name });
+  const natsContext = loadNatsContext(
+    flags.context,
+    cmd.getOptionValueSourceWithGlobals("context") === "cli" ? "flag" : "env",
+  );
+  // Precedence, as the nats CLI has it: a flag, then its environment variable (commander has
+  // already picked between those two), then the context, then the default.
+  const context = natsContext?.settings ?? {};
+  // Credentials in an explicit --server URL are flags too: the context's user, password and token
+  // then stay out (merging them would report the context's user as disagreeing with the URL's).
+  const urlCredentials = flags.server !== undefined && /\/\/[^/@]+@/.test(flags.server);
+  const c = urlCredentials ? { ...context, user: undefined, password: undefined, token: undefined } : context;
+  const servers = flags.server ?? c.servers;
   const connectOptions: ConnectOptions = {
-    servers: parseServerList(flags.server),
+    servers: parseServerList(servers ?? DEFAULT_SERVER_URL),
     name: `orderflow-${name}`,
-    user: flags.user,
-    password: flags.password,
-    token: flags.token,
-    creds: flags.creds,
-    nkey: flags.nkey,
-    tlsCert: flags.tlscert,
-    tlsKey: flags.tlskey,
-    tlsCa: flags.tlsca,
-    inboxPrefix: flags.inboxPrefix,
+    user: flags.user ?? c.user,
+    password: flags.password ?? c.password,
+    token: flags.token ?? c.token,
+    creds: flags.creds ?? c.creds,
+    nkey: flags.nkey ?? c.nkey,
+    tlsCert: flags.tlscert ?? c.tlsCert,
+    tlsKey: flags.tlskey ?? c.tlsKey,
+    tlsCa: flags.tlsca ?? c.tlsCa,
+    inboxPrefix: flags.inboxPrefix ?? c.inboxPrefix,
+    contextFile: natsContext?.file,
   };
   return {
     flags,
     logger,
     topology: topologyOptions({ stream: flags.stream, subjectPrefix: flags.subjectPrefix, ...topology }),
     connectOptions,
+    natsContext,
+    serversGiven: servers !== undefined,
     connect: () => connect(connectOptions, logger),
     signal: shutdownSignal,
   };

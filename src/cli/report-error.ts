@@ -15,8 +15,9 @@ export function reportError(err: unknown, debug: boolean): number {
   const violation = err instanceof Error && err.cause instanceof PermissionViolationError ? err.cause : err;
   if (violation instanceof PermissionViolationError) err = permissionError(violation);
   if (isJetStreamDisabled(err)) {
+    // The server answered, so this is not "unreachable": it lacks JetStream.
     err = new OrderflowError(
-      ErrorCode.ServerUnreachable,
+      ErrorCode.JetStreamDisabled,
       "the NATS server has no JetStream for this account",
       {
         hint: "start the server with JetStream (`nats-server -js`, or `jetstream {}` in its config) and enable it for the account",

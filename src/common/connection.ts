@@ -36,6 +36,8 @@ export interface ConnectOptions {
   tlsCa?: string;
   /** Reply-inbox prefix; least-privilege users may only subscribe below their own. Default `_INBOX`. */
   inboxPrefix?: string;
+  /** The nats CLI context file some of these came from, so connection errors can point at it. */
+  contextFile?: string;
 }
 
 export function defaultServers(env: NodeJS.ProcessEnv = process.env): string[] {
@@ -113,32 +115,38 @@ export async function connect(opts: ConnectOptions, logger?: Logger): Promise<Na
   try {
     nc = await natsConnect(toNatsOptions(opts));
   } catch (err) {
-    throw toConnectionError(opts.servers, err);
+    throw toConnectionError(opts.servers, err, opts.contextFile);
   }
   if (logger) watchConnection(nc, logger);
   return nc;
 }
 
-export function toConnectionError(servers: readonly string[], err: unknown): OrderflowError {
+export function toConnectionError(
+  servers: readonly string[],
+  err: unknown,
+  contextFile?: string,
+): OrderflowError {
   if (err instanceof OrderflowError) return err;
   const shown = servers.map(redactUrl);
   const message = errorMessage(err);
+  // Settings from a nats context are as likely the culprit as flags: name the file too.
+  const orContext = contextFile ? `, or the nats context ${contextFile}` : "";
   // "unable to parse credentials" is nats.js refusing a --creds file that is not one.
   if (/authorization|authentication|user.*password|credentials/i.test(message)) {
     return new ConnectionError(shown, message, {
-      hint: "check --user/--password, --token, --creds or --nkey (or the credentials in the URL)",
+      hint: `check --user/--password, --token, --creds or --nkey (or the credentials in the URL${orContext})`,
       cause: err,
     });
   }
   if (/permission/i.test(message)) return new PermissionError(message, { cause: err });
   if (/certificate|self[- ]signed|\btls\b|\bssl\b/i.test(message)) {
     return new ConnectionError(shown, message, {
-      hint: "check --tlsca (the CA that signed the server's certificate) and, when the server verifies clients, --tlscert/--tlskey",
+      hint: `check --tlsca (the CA that signed the server's certificate) and, when the server verifies clients, --tlscert/--tlskey${orContext}`,
       cause: err,
     });
   }
   return new ConnectionError(shown, message, {
-    hint: "start a server with `nats-server -js` (or `orderflow up`, which starts one), or point --server / NATS_URL at a running one",
+    hint: `start a server with \`nats-server -js\` (or \`orderflow up\`, which starts one), or point --server / NATS_URL${contextFile ? ` (or the url in the nats context ${contextFile})` : ""} at a running one`,
     cause: err,
   });
 }

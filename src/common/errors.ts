@@ -5,14 +5,18 @@
 export const ErrorCode = {
   Usage: "USAGE",
   ServerUnreachable: "SERVER_UNREACHABLE",
+  JetStreamDisabled: "JETSTREAM_DISABLED",
   Permission: "PERMISSION",
   StreamMissing: "STREAM_MISSING",
   TopologyUnupdatable: "TOPOLOGY_UNUPDATABLE",
   Topology: "TOPOLOGY",
   InvalidOrder: "INVALID_ORDER",
   Publish: "PUBLISH",
+  PayloadTooLarge: "PAYLOAD_TOO_LARGE",
   ServerBinaryMissing: "SERVER_BINARY_MISSING",
   ServerStart: "SERVER_START",
+  SeedMissing: "SEED_MISSING",
+  NatsContext: "NATS_CONTEXT",
   Internal: "INTERNAL",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -126,9 +130,42 @@ export class InvalidOrderError extends OrderflowError {
 export class PublishError extends OrderflowError {
   override name = "PublishError";
   readonly subject: string;
-  constructor(subject: string, message: string, options: OrderflowErrorOptions = {}) {
-    super(ErrorCode.Publish, `publish to ${subject} failed: ${message}`, options);
+  constructor(
+    subject: string,
+    message: string,
+    options: OrderflowErrorOptions & {
+      code?: typeof ErrorCode.Publish | typeof ErrorCode.PayloadTooLarge;
+    } = {},
+  ) {
+    super(options.code ?? ErrorCode.Publish, `publish to ${subject} failed: ${message}`, options);
     this.subject = subject;
+  }
+}
+
+/** A message larger than the server's max_payload: the server would refuse it, so none is sent. */
+export class PayloadTooLargeError extends PublishError {
+  override name = "PayloadTooLargeError";
+  readonly bytes: number;
+  readonly maxPayload: number;
+  constructor(
+    subject: string,
+    bytes: number,
+    maxPayload: number,
+    options: OrderflowErrorOptions & { withHeaders?: boolean } = {},
+  ) {
+    super(
+      subject,
+      options.withHeaders
+        ? `the message, ${bytes.toLocaleString("en-US")} bytes and its headers, is over the server's max_payload of ${maxPayload.toLocaleString("en-US")} bytes`
+        : `the message is ${bytes.toLocaleString("en-US")} bytes, over the server's max_payload of ${maxPayload.toLocaleString("en-US")} bytes`,
+      {
+        code: ErrorCode.PayloadTooLarge,
+        hint: "send a smaller message, or raise max_payload in the nats-server config (its default is 1 MB; 8 MB is the most NATS advises)",
+        ...options,
+      },
+    );
+    this.bytes = bytes;
+    this.maxPayload = maxPayload;
   }
 }
 
@@ -138,6 +175,38 @@ export class ServerBinaryMissingError extends OrderflowError {
     super(ErrorCode.ServerBinaryMissing, `nats-server not found (looked at ${tried.join(", ")})`, {
       hint: "install it (`apt-get install -y nats-server`, `brew install nats-server`) or set NATS_SERVER_BIN, or start one with `docker compose up -d`",
     });
+  }
+}
+
+/** A nats CLI context (ADR-21) that is missing, unreadable or not valid; `file` names it. */
+export class NatsContextError extends OrderflowError {
+  override name = "NatsContextError";
+  readonly file: string;
+  constructor(file: string, message: string, options: OrderflowErrorOptions = {}) {
+    super(ErrorCode.NatsContext, message, options);
+    this.file = file;
+  }
+}
+
+/**
+ * The seed tutorial (whose Go programs the interop tests and `bench --compare-seed` build) is not
+ * where it was looked for. It lives beside the repo only on the team's machines and in CI.
+ */
+export class SeedMissingError extends OrderflowError {
+  override name = "SeedMissingError";
+  readonly file: string;
+  constructor(file: string, fromEnv: boolean, reason: string, options: OrderflowErrorOptions = {}) {
+    super(
+      ErrorCode.SeedMissing,
+      fromEnv
+        ? `cannot read the seed tutorial at ${file} (from ORDERFLOW_SEED_FILE): ${reason}`
+        : `the seed tutorial is not at ${file}: ${reason}`,
+      {
+        hint: "set ORDERFLOW_SEED_FILE to the seed tutorial's path (shared/seed/000_735682c9d9478ddd.txt)",
+        ...options,
+      },
+    );
+    this.file = file;
   }
 }
 

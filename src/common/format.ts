@@ -29,7 +29,7 @@ export function table(header: readonly string[], rows: ReadonlyArray<readonly (s
     .join("\n");
 }
 
-function stripAnsi(s: string): string {
+export function stripAnsi(s: string): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: matching the ESC of colour codes is the point
   return s.replace(/\u001b\[[0-9;]*m/g, "");
 }

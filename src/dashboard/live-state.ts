@@ -169,9 +169,19 @@ export class LiveState {
 
   readiness(): Readiness {
     const inProcess = new Set(this.deps.workers.map((w) => w.consumer));
-    const unattended = (this.report?.findings ?? [])
-      .filter((f) => f.kind === VerdictKind.NoWorkers && f.consumer && !inProcess.has(f.consumer))
-      .map((f) => f.message);
+    // A consumer with orders waiting and nobody pulling, or with nobody pulling at all: either way
+    // no stage worker is there (those of this process are judged by their own state instead).
+    const unattended = (this.report?.findings ?? []).flatMap((f) => {
+      const consumers =
+        f.kind === VerdictKind.NoWorkers && f.consumer
+          ? [f.consumer]
+          : f.kind === VerdictKind.Idle
+            ? (f.consumers ?? [])
+            : [];
+      const elsewhere = consumers.filter((c) => !inProcess.has(c));
+      if (elsewhere.length === 0) return [];
+      return [f.kind === VerdictKind.Idle ? `no workers on ${elsewhere.join(", ")}` : f.message];
+    });
     const age = Date.now() - this.lastReadingAt;
     const stale =
       age > this.deps.staleAfterMs

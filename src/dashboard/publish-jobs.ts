@@ -3,8 +3,9 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { z } from "zod";
 import { durationMs } from "../cli/duration.js";
 import { parseTemplate, preciseNowMs, type Template } from "../cli/templates.js";
-import { errorMessage, UsageError } from "../common/errors.js";
+import { errorMessage, OrderflowError, UsageError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
+import { checkMaxPayload, publishFailure } from "../common/publish-failure.js";
 import { sleepUnlessAborted } from "../common/sleep.js";
 
 /** Most orders one form submission may publish: enough to watch a backlog, not enough to fill a disk. */
@@ -13,6 +14,8 @@ export const PUBLISH_MAX_COUNT = 100_000;
 export const PUBLISH_MAX_INTERVAL_MS = 60_000;
 /** PubAcks awaited at once when publishing without a pause. */
 const WINDOW = 64;
+/** How long each order's PubAck is awaited. */
+const PUBACK_TIMEOUT_MS = 5_000;
 /** Finished jobs kept for the page. */
 const KEEP_FINISHED = 5;
 
@@ -76,9 +79,11 @@ export class PublishJobs {
   private readonly js: JetStreamClient;
 
   constructor(
-    nc: NatsConnection,
+    private readonly nc: NatsConnection,
     private readonly subject: string,
     private readonly logger: Logger = silentLogger,
+    /** The stream meant to store the orders, for error hints. */
+    private readonly stream = "ORDERS",
   ) {
     this.js = jetstream(nc);
   }
@@ -110,7 +115,12 @@ export class PublishJobs {
       })
       .catch((err: unknown) => {
         job.state = JobState.Failed;
-        job.error = `publish to ${this.subject} failed after ${job.published} orders: ${errorMessage(err)}`;
+        // The cause and its hint, without repeating "publish to <subject> failed".
+        const reason =
+          err instanceof OrderflowError
+            ? err.oneLine().replace(/^publish to \S+ failed: /, "")
+            : errorMessage(err);
+        job.error = `publish to ${this.subject} failed after ${job.published} orders: ${reason}`;
         this.logger.warn({ job: job.id, err: job.error }, "publish job failed");
       })
       .finally(() => {
@@ -149,7 +159,19 @@ export class PublishJobs {
   private async run(job: PublishJob, template: Template, signal: AbortSignal): Promise<void> {
     const one = async (n: number): Promise<void> => {
       const body = template.render({ count: n, nowMs: preciseNowMs() });
-      const ack = await this.js.publish(this.subject, encoder.encode(body), { timeout: 5_000 });
+      const data = encoder.encode(body);
+      const attempt = {
+        subject: this.subject,
+        bytes: data.length,
+        stream: this.stream,
+        timeoutMs: PUBACK_TIMEOUT_MS,
+      };
+      checkMaxPayload(this.nc, attempt);
+      const ack = await this.js
+        .publish(this.subject, data, { timeout: PUBACK_TIMEOUT_MS })
+        .catch((err: unknown) => {
+          throw publishFailure(this.nc, attempt, err);
+        });
       if (ack.duplicate) job.duplicates++;
       else job.published++;
       job.first ??= body;

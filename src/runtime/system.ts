@@ -142,7 +142,12 @@ export class OrderflowSystem {
       stats: () => w.stats(),
     }));
     const publish = o.publishForm
-      ? new PublishJobs(main, subjectOf(t, Stage.Received), this.logger.child({ part: "publish-form" }))
+      ? new PublishJobs(
+          main,
+          subjectOf(t, Stage.Received),
+          this.logger.child({ part: "publish-form" }),
+          t.stream,
+        )
       : undefined;
     const state = new LiveState({
       topology: t,

@@ -7,14 +7,18 @@ import type { StatusOptions } from "./status-options.js";
 export const Verdict = {
   NoWorkers: "no-workers",
   BacklogGrowing: "backlog-growing",
+  Idle: "idle",
   FailuresPresent: "failures-present",
   Healthy: "healthy",
 } as const;
 export type Verdict = (typeof Verdict)[keyof typeof Verdict];
 
+// Idle ranks above failures: a dead letter stays in the stream for good, while "nobody would
+// take the next order" is what the pipeline is like now.
 const SEVERITY: readonly Verdict[] = [
   Verdict.NoWorkers,
   Verdict.BacklogGrowing,
+  Verdict.Idle,
   Verdict.FailuresPresent,
   Verdict.Healthy,
 ];
@@ -23,14 +27,17 @@ const SEVERITY: readonly Verdict[] = [
 export const VERDICT_TEXT: Readonly<Record<Verdict, string>> = Object.freeze({
   [Verdict.NoWorkers]: "no workers attached",
   [Verdict.BacklogGrowing]: "backlog growing",
+  [Verdict.Idle]: "idle",
   [Verdict.FailuresPresent]: "failures present",
   [Verdict.Healthy]: "healthy",
 });
 
 export interface Finding {
   kind: Exclude<Verdict, "healthy">;
-  /** The consumer it is about (NEW, DISPATCH), if any. */
+  /** The consumer it is about (NEW, DISPATCH), if one. */
   consumer?: string;
+  /** The consumers an `idle` finding names (one finding for all of them). */
+  consumers?: readonly string[];
   message: string;
 }
 
@@ -95,6 +102,34 @@ function consumerFindings(
 }
 
 /**
+ * Nothing to do and nobody there: no order waiting or unacked, no pull request waiting at either
+ * end of the window and nothing delivered in it. A running worker always keeps a pull request
+ * open while it has room (it re-pulls as each one expires), so an empty waiting list at both ends
+ * means no worker is connected; "all caught up" would hide that the next order would sit there.
+ */
+function isUnattended(older: ConsumerSample, latest: ConsumerSample): boolean {
+  return (
+    older.numWaiting === 0 &&
+    latest.numWaiting === 0 &&
+    outstanding(older) === 0 &&
+    outstanding(latest) === 0 &&
+    latest.deliveredConsumerSeq === older.deliveredConsumerSeq
+  );
+}
+
+function idleFinding(pairs: ReadonlyArray<[ConsumerSample, ConsumerSample]>, windowMs: number): Finding[] {
+  const names = pairs.filter(([o, l]) => isUnattended(o, l)).map(([, l]) => l.name);
+  if (names.length === 0) return [];
+  return [
+    {
+      kind: Verdict.Idle,
+      consumers: names,
+      message: `no workers on ${names.join(", ")} (nothing pending, and no pull request waiting for ${(windowMs / 1000).toFixed(1)}s)`,
+    },
+  ];
+}
+
+/**
  * Judges the pipeline from the oldest and newest sample of a window. Pure: the dashboard and
  * `orderflow status` both call it with samples they collected.
  */
@@ -120,6 +155,13 @@ export function assessStatus(
     findings.push(
       ...consumerFindings(older.consumers.new, latest.consumers.new, windowMs, opts),
       ...consumerFindings(older.consumers.dispatch, latest.consumers.dispatch, windowMs, opts),
+      ...idleFinding(
+        [
+          [older.consumers.new, latest.consumers.new],
+          [older.consumers.dispatch, latest.consumers.dispatch],
+        ],
+        windowMs,
+      ),
     );
   }
   const failed = latest.subjects[Stage.Failed];

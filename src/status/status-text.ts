@@ -9,6 +9,7 @@ const VERDICT_COLOUR: Readonly<Record<Verdict, (s: string) => string>> = Object.
   [Verdict.Healthy]: colour.green,
   [Verdict.FailuresPresent]: colour.red,
   [Verdict.BacklogGrowing]: colour.yellow,
+  [Verdict.Idle]: colour.yellow,
   [Verdict.NoWorkers]: colour.red,
 });
 

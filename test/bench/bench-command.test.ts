@@ -44,6 +44,17 @@ describe("orderflow bench (smoke)", () => {
     }
   });
 
+  it("--compare-seed without the seed tutorial stops at once in one line naming ORDERFLOW_SEED_FILE", async () => {
+    const missing = join(tmpdir(), "orderflow-no-such-seed.txt");
+    const res = await runCli(["bench", "--compare-seed", "100"], { env: { ORDERFLOW_SEED_FILE: missing } });
+    expect(res.code).toBe(1);
+    expect(res.stdout).toBe("");
+    const lines = res.stderr.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(missing);
+    expect(lines[0]).toMatch(/^orderflow: .*ORDERFLOW_SEED_FILE/);
+  });
+
   it("rejects a bad flag in one line", async () => {
     const res = await runCli(["bench", "--orders", "lots"]);
     expect(res.code).not.toBe(0);

@@ -134,6 +134,43 @@ describe("orderflow pub", () => {
     expect(m?.header.get("Trace")).toBe("abc");
   });
 
+  it("a message over the server's max_payload names the limit and the size, and stores nothing", async () => {
+    const server = await startServer();
+    const nc = await connectTo(server);
+    const jsm = await withTopology(nc);
+    const max = nc.info?.max_payload ?? 0;
+    expect(max).toBe(1024 * 1024); // nats-server's default, which the message must name
+
+    const twoMb = "x".repeat(2 * 1024 * 1024);
+    const fromStdin = await runCli(["pub", "-s", server.url, "ORDERS.received"], { input: twoMb });
+    expect(fromStdin.code).toBe(1);
+    const line = oneLine(fromStdin.stderr);
+    expect(line).toBe(
+      "orderflow: publish to ORDERS.received failed: the message is 2,097,152 bytes, over the server's max_payload of 1,048,576 bytes; send a smaller message, or raise max_payload in the nats-server config (its default is 1 MB; 8 MB is the most NATS advises)",
+    );
+    expect(line).not.toMatch(/server is up|stream exists/);
+
+    const templated = await runCli([
+      "pub",
+      "-s",
+      server.url,
+      "ORDERS.received",
+      "{{Random 1048576 1048576}}{{Random 1048576 1048576}}",
+    ]);
+    expect(oneLine(templated.stderr)).toContain(
+      "2,097,152 bytes, over the server's max_payload of 1,048,576",
+    );
+
+    // A body just under the limit whose Nats-Msg-Id header takes it over.
+    const withHeader = await runCli(["pub", "-s", server.url, "ORDERS.received", "--msg-id", "order-1"], {
+      input: "x".repeat(max - 4),
+    });
+    expect(oneLine(withHeader.stderr)).toContain(
+      `the message, ${(max - 4).toLocaleString("en-US")} bytes and its headers, is over the server's max_payload of 1,048,576 bytes`,
+    );
+    expect((await jsm.streams.info("ORDERS")).state.messages).toBe(0);
+  });
+
   it("refuses a subject outside the stream, naming it and the stream's subjects", async () => {
     const server = await startServer();
     const nc = await connectTo(server);

@@ -5,6 +5,7 @@ import { ThroughputHistory } from "../../src/dashboard/throughput-history.js";
 import type { OrderEvent } from "../../src/monitor/order-event.js";
 import type { StatusSample } from "../../src/status/collect.js";
 import { startServer } from "../helpers/nats-server.js";
+import { waitFor } from "../helpers/wait.js";
 import { get, startSystem } from "./system-fixture.js";
 
 function post(url: string, body: string, contentType = "application/json") {
@@ -39,6 +40,24 @@ describe("dashboard HTTP API", () => {
       /interval "soon" is not a duration/,
     );
     expect((await post(publishUrl, "count=1", "application/x-www-form-urlencoded")).status).toBe(415);
+
+    // 2 MB per order: the job fails naming the server's max_payload, not "is the server up?".
+    const big = await post(
+      publishUrl,
+      JSON.stringify({ count: 3, template: "{{Random 1048576 1048576}}{{Random 1048576 1048576}}" }),
+    );
+    expect(big.status).toBe(202);
+    const { id } = (await big.json()) as { id: number };
+    const failed = await waitFor("the 2 MB job to fail", async () => {
+      const jobs = (await get(system, "/api/snapshot")).body as {
+        publish: { jobs: Array<{ id: number; state: string; error?: string }> };
+      };
+      const job = jobs.publish.jobs.find((j) => j.id === id);
+      return job?.state === "failed" ? job : undefined;
+    });
+    expect(failed.error).toBe(
+      "publish to ORDERS.received failed after 0 orders: the message is 2,097,152 bytes, over the server's max_payload of 1,048,576 bytes; send a smaller message, or raise max_payload in the nats-server config (its default is 1 MB; 8 MB is the most NATS advises)",
+    );
 
     expect((await get(system, "/api/order?no=")).status).toBe(400);
     const unknown = await get(system, "/api/order?no=never-published");

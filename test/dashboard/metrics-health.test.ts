@@ -108,11 +108,19 @@ describe("dashboard /metrics, /healthz, /readyz", () => {
     const system = await startSystem(server, { parts: ["dispatcher"] });
     const nc = await connectTo(server);
     await withTopology(nc);
-    await publishOrders(nc, 3);
-    const r = await waitFor("not ready: nobody pulls NEW", async () => {
+    const reasons = async (): Promise<string> => {
       const res = await get(system, "/readyz");
-      return res.status === 503 ? res : undefined;
+      return res.status === 503 ? (res.body as { reasons: string[] }).reasons.join("\n") : "";
+    };
+    // Nothing to do yet, but nobody would take it: not ready either.
+    const idle = await waitFor("not ready: nobody pulls NEW, idle", async () => {
+      const r = await reasons();
+      return /no workers on NEW/.test(r) ? r : undefined;
     });
-    expect((r.body as { reasons: string[] }).reasons.join("\n")).toMatch(/NEW: 3 orders waiting/);
+    expect(idle).not.toContain("DISPATCH");
+    await publishOrders(nc, 3);
+    await waitFor("not ready: 3 orders wait on NEW", async () =>
+      /NEW: 3 orders waiting/.test(await reasons()),
+    );
   });
 });

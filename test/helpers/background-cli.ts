@@ -1,6 +1,6 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { onTestFinished } from "vitest";
-import { CLI } from "./cli.js";
+import { CLI, cliEnv } from "./cli.js";
 import { waitFor } from "./wait.js";
 
 /** A long-running `orderflow` process (monitor, indexer, status --watch), stopped when the test ends. */
@@ -16,7 +16,7 @@ export interface BackgroundCli {
 }
 
 /**
- * Starts the built CLI in the background. NATS_URL is never inherited from the test's environment;
+ * Starts the built CLI in the background, in {@link cliEnv} (no NATS_URL or nats context inherited);
  * with `isolated`, no other ORDERFLOW_* variable is either (only those given in `env`).
  */
 export function startCli(
@@ -24,8 +24,7 @@ export function startCli(
   env: NodeJS.ProcessEnv = {},
   { isolated = false } = {},
 ): BackgroundCli {
-  const fullEnv: NodeJS.ProcessEnv = { ...process.env, ORDERFLOW_LOG_LEVEL: "warn", ...env };
-  if (!env.NATS_URL) delete fullEnv.NATS_URL;
+  const fullEnv = cliEnv(env);
   if (isolated) {
     for (const k of Object.keys(fullEnv)) {
       if (k.startsWith("ORDERFLOW_") && k !== "ORDERFLOW_LOG_LEVEL" && !(k in env)) delete fullEnv[k];

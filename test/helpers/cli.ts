@@ -1,7 +1,31 @@
 import { spawn } from "node:child_process";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const CLI = fileURLToPath(new URL("../../dist/main.js", import.meta.url));
+
+/** A config home that does not exist: no nats CLI context of the developer's is ever selected. */
+const NO_NATS_CONFIG = join(tmpdir(), "orderflow-tests-no-nats-config");
+
+/**
+ * The environment every CLI process of the tests gets: the caller's, less NATS_URL and the nats CLI
+ * context (NATS_CONTEXT, and the selection in ~/.config/nats), unless `env` sets them.
+ */
+export function cliEnv(
+  env: NodeJS.ProcessEnv = {},
+  base: NodeJS.ProcessEnv = process.env,
+): NodeJS.ProcessEnv {
+  const full: NodeJS.ProcessEnv = {
+    ...base,
+    ORDERFLOW_LOG_LEVEL: "warn",
+    XDG_CONFIG_HOME: NO_NATS_CONFIG,
+    ...env,
+  };
+  if (!env.NATS_URL) delete full.NATS_URL;
+  if (!env.NATS_CONTEXT) delete full.NATS_CONTEXT;
+  return full;
+}
 
 export interface CliResult {
   code: number | null;
@@ -9,14 +33,13 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the built `orderflow` binary as a user would, never inheriting the caller's NATS_URL. */
+/** Runs the built `orderflow` binary as a user would, in {@link cliEnv}. */
 export function runCli(
   args: string[],
   opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {},
 ) {
   return new Promise<CliResult>((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, ORDERFLOW_LOG_LEVEL: "warn", ...opts.env };
-    if (!opts.env?.NATS_URL) delete env.NATS_URL;
+    const env = cliEnv(opts.env);
     const child = spawn(process.execPath, [CLI, ...args], {
       env,
       stdio: ["pipe", "pipe", "pipe"],

@@ -2,6 +2,8 @@ import type { JetStreamManager } from "@nats-io/jetstream";
 import { onTestFinished } from "vitest";
 import {
   buildSeedWorker,
+  findSeedToolchain,
+  readSeed,
   type SeedBuild,
   SeedProgram,
   SeedWorker,
@@ -19,12 +21,35 @@ export { SeedProgram, SeedWorker };
  * `shared/seed/` beside the repo, as CI checks it out.
  */
 
+/** CI runs with CI=true (any value but empty, "0" or "false" counts, as CI services set it). */
+export const IN_CI = !["", "0", "false"].includes((process.env.CI ?? "").trim().toLowerCase());
+
+/**
+ * Whether the tests that build the seed's Go programs should be skipped here. A fresh clone has no
+ * `../shared` beside it, and a fresh machine no Go: there they are skipped, with one line saying what
+ * they need and how to provide it, so everything else still runs. Under CI they are never skipped
+ * (a missing seed or toolchain must fail CI, not hide the interop proof), so they run and fail with
+ * the same one line.
+ */
+export async function skipWithoutSeedGo(suite: string): Promise<boolean> {
+  try {
+    await readSeed();
+    await findSeedToolchain();
+    return false;
+  } catch (err) {
+    if (!(err instanceof OrderflowError)) throw err;
+    if (IN_CI) return false;
+    process.stderr.write(`${suite}: skipped the tests that build the seed's Go programs: ${err.oneLine()}\n`);
+    return true;
+  }
+}
+
 const builds = new Map<SeedProgram, Promise<SeedBuild>>();
 
 /**
  * Builds a seed program once per test file (binaries are also cached by content hash under
  * os.tmpdir(), so later files and runs reuse them). A missing Go or nats.go fails the test with one
- * line naming the Debian packages to install: CI installs them, so skipping would hide a broken CI.
+ * line naming the Debian packages to install (outside CI, {@link skipWithoutSeedGo} skips first).
  */
 export function seedBuild(program: SeedProgram): Promise<SeedBuild> {
   let build = builds.get(program);

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { onTestFinished } from "vitest";
-import { CLI } from "./cli.js";
+import { CLI, cliEnv } from "./cli.js";
 
 /** A `orderflow worker <stage>` process, as an operator would run it. */
 export class WorkerProcess {
@@ -16,7 +16,7 @@ export class WorkerProcess {
 
   start(): this {
     const child = spawn(process.execPath, [CLI, "worker", this.stage, "-s", this.server, ...this.extraArgs], {
-      env: { ...process.env, ORDERFLOW_LOG_LEVEL: "info" },
+      env: cliEnv({ ORDERFLOW_LOG_LEVEL: "info" }),
       stdio: ["ignore", "pipe", "pipe"],
     });
     this.child = child;

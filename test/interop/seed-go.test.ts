@@ -1,4 +1,3 @@
-import { readFile } from "node:fs/promises";
 import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -7,19 +6,21 @@ import {
   findGo,
   findNatsGo,
   patchSeedConnect,
+  readSeed,
   SEED_CONNECT_LITERAL,
   SEED_CONNECT_REPLACEMENT,
-  seedGoOptions,
 } from "../../src/bench/seed-go.js";
-import { OrderflowError } from "../../src/common/errors.js";
+import { OrderflowError, SeedMissingError } from "../../src/common/errors.js";
 import { connectTo, readSubject, subjectCounts } from "../helpers/fixtures.js";
 import { startServer } from "../helpers/nats-server.js";
-import { SeedProgram, seedBuild, startSeedWorker } from "../helpers/seed-go.js";
+import { SeedProgram, seedBuild, skipWithoutSeedGo, startSeedWorker } from "../helpers/seed-go.js";
 import { seedTopology } from "../helpers/seed-topology.js";
 import { waitFor } from "../helpers/wait.js";
 import { startWorker } from "../helpers/workers.js";
 
 const N = 2_000;
+/** Outside CI, without the seed tutorial beside the repo (a fresh clone) or Go, its tests are skipped. */
+const noSeedGo = await skipWithoutSeedGo("test/interop/seed-go.test.ts");
 const INSTALL = "apt-get install -y golang-go golang-github-nats-io-go-nats-dev";
 
 /**
@@ -88,9 +89,9 @@ async function seedServer() {
   return { server, nc, jsm };
 }
 
-describe("the seed's Go programs, as tests build them", () => {
+describe.skipIf(noSeedGo)("the seed's Go programs, as tests build them", () => {
   it("are the seed's code blocks with only the connect address changed", async () => {
-    const seed = await readFile(seedGoOptions().seedFile, "utf8");
+    const seed = await readSeed();
     for (const program of [SeedProgram.Processed, SeedProgram.Completed]) {
       const original = extractSeedProgram(seed, program).split("\n");
       const patched = patchSeedConnect(extractSeedProgram(seed, program), program).split("\n");
@@ -104,6 +105,18 @@ describe("the seed's Go programs, as tests build them", () => {
         `\tnc, _ := ${SEED_CONNECT_REPLACEMENT}`,
       ]);
     }
+  });
+});
+
+describe("what the seed's Go programs need", () => {
+  it("a missing seed tutorial fails with one line naming ORDERFLOW_SEED_FILE", async () => {
+    const missing = "/nonexistent/seed.txt";
+    const fromEnv = await readSeed({ env: { ORDERFLOW_SEED_FILE: missing } }).catch((e: unknown) => e);
+    expect(fromEnv).toBeInstanceOf(SeedMissingError);
+    const line = (fromEnv as SeedMissingError).oneLine();
+    expect(line).not.toContain("\n");
+    expect(line).toContain(missing);
+    expect(line).toContain("ORDERFLOW_SEED_FILE");
   });
 
   it("a missing Go toolchain or nats.go fails with one line naming the packages to install", async () => {
@@ -126,7 +139,7 @@ describe("the seed's Go programs, as tests build them", () => {
   });
 });
 
-describe("orderflow workers and the seed's Go workers on one server", () => {
+describe.skipIf(noSeedGo)("orderflow workers and the seed's Go workers on one server", () => {
   beforeAll(async () => {
     const builds = await Promise.all([seedBuild(SeedProgram.Processed), seedBuild(SeedProgram.Completed)]);
     const t = builds[0].toolchain;

@@ -99,6 +99,47 @@ describe("assessStatus", () => {
     expect(r.findings[1]?.message).toContain("3 dead-lettered orders in ORDERS (1 new in the window;");
   });
 
+  it("idle, not healthy: nothing pending and nobody pulling on NEW and DISPATCH", () => {
+    const nobody = { numWaiting: 0, deliveredConsumerSeq: 4, ackFloorStreamSeq: 4 };
+    const r = assessStatus([sample(0, {}, nobody, nobody), sample(3000, {}, nobody, nobody)], opts);
+    expect(r.verdict).toBe(Verdict.Idle);
+    expect(r.findings).toEqual([
+      {
+        kind: Verdict.Idle,
+        consumers: ["NEW", "DISPATCH"],
+        message: "no workers on NEW, DISPATCH (nothing pending, and no pull request waiting for 3.0s)",
+      },
+    ]);
+  });
+
+  it("idle names only the consumer without a worker, and ranks above failures", () => {
+    const nobody = { numWaiting: 0 };
+    const r = assessStatus(
+      [sample(0, { failed: 1 }, {}, nobody), sample(1000, { failed: 1 }, {}, nobody)],
+      opts,
+    );
+    expect(r.verdict).toBe(Verdict.Idle);
+    expect(r.findings.map((f) => f.kind)).toEqual([Verdict.Idle, Verdict.FailuresPresent]);
+    expect(r.findings[0]?.consumers).toEqual(["DISPATCH"]);
+  });
+
+  it("a worker between two pulls is not idle: one end of the window saw its pull request, or it delivered", () => {
+    const waiting = assessStatus(
+      [sample(0, {}, { numWaiting: 1 }), sample(1000, {}, { numWaiting: 0 })],
+      opts,
+    );
+    expect(waiting.verdict).toBe(Verdict.Healthy);
+    const delivered = assessStatus(
+      [
+        sample(0, {}, { numWaiting: 0, deliveredConsumerSeq: 1 }),
+        sample(1000, {}, { numWaiting: 0, deliveredConsumerSeq: 2 }),
+      ],
+      opts,
+    );
+    expect(delivered.verdict).toBe(Verdict.Healthy);
+    expect(assessStatus([sample(0, {}, { numWaiting: 0 })], opts).verdict).toBe(Verdict.Healthy);
+  });
+
   it("one sample shows failures but no trend", () => {
     const r = assessStatus([sample(0, { failed: 1 }, { numPending: 9, numWaiting: 0 })], opts);
     expect(r.windowMs).toBe(0);

@@ -29,7 +29,11 @@ describe("orderflow status", () => {
     expect(json.verdict).toBe("no-workers");
     expect(json.subjects.received.messages).toBe(5);
     expect(json.consumers.NEW).toMatchObject({ numPending: 5, numAckPending: 0, numWaiting: 0 });
-    expect(json.findings).toEqual([expect.objectContaining({ kind: "no-workers", consumer: "NEW" })]);
+    // DISPATCH has nothing to do, and no worker either.
+    expect(json.findings).toEqual([
+      expect.objectContaining({ kind: "no-workers", consumer: "NEW" }),
+      expect.objectContaining({ kind: "idle", consumers: ["DISPATCH"] }),
+    ]);
 
     const text = await runCli(["status", "-s", server.url, "--window", "300ms"]);
     expect(text.code).toBe(0);
@@ -62,6 +66,27 @@ describe("orderflow status", () => {
 
     const text = await runCli(["status", "-s", server.url, "--window", "300ms"]);
     expect(text.stdout).toMatch(/^verdict: healthy: all caught up, no failures$/m);
+  });
+
+  it("says idle, naming NEW and DISPATCH, when nothing waits but no worker is connected", async () => {
+    const server = await startServer();
+    const nc = await connectTo(server);
+    await withTopology(nc);
+
+    const json = await statusJson(server.url);
+    expect(json.verdict).toBe("idle");
+    expect(json.findings).toEqual([
+      expect.objectContaining({ kind: "idle", consumers: ["NEW", "DISPATCH"] }),
+    ]);
+    const text = await runCli(["status", "-s", server.url, "--window", "300ms"]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^verdict: idle: no workers on NEW, DISPATCH \(nothing pending/m);
+    expect(text.stdout).not.toContain("all caught up");
+
+    // With a worker on each, the same empty pipeline is healthy.
+    await simulateStage(nc, "NEW");
+    await simulateStage(nc, "DISPATCH");
+    expect((await statusJson(server.url)).verdict).toBe("healthy");
   });
 
   it("reports failures present once ORDERS.failed holds a dead letter", async () => {
@@ -172,6 +197,7 @@ describe("StatusSampler", () => {
     const before = reports.length;
     await waitFor("reports again after the restart", () => reports.length > before, { timeoutMs: 30_000 });
     await sampler.stop();
-    expect(sampler.latest()?.verdict).toBe("healthy");
+    // Nothing was published and no worker runs: the sampler reads on, and says so.
+    expect(sampler.latest()?.verdict).toBe("idle");
   });
 });

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -116,6 +116,22 @@ describe("orderflow up: the managed nats-server", () => {
     await waitFor("ready", async () => (await readyz(dashboard)) === 200);
     expect(await up.interrupt()).toBe(0);
     expect(await probe("127.0.0.1", plain)).toBe(true);
+  });
+
+  it("uses the selected nats context's url as given, and starts no server", async () => {
+    const server = await startServer();
+    const idlePort = await freePort(); // nothing answers here: it must not matter
+    const config = await tempDir();
+    await mkdir(join(config, "nats", "context"), { recursive: true });
+    await writeFile(join(config, "nats", "context", "ours.json"), JSON.stringify({ url: server.url }));
+    await writeFile(join(config, "nats", "context.txt"), "ours\n");
+    const up = startUp(["--port", "0", "--nats-port", String(idlePort), "--workers", "none"], {
+      XDG_CONFIG_HOME: config,
+    });
+    await up.dashboard();
+    expect(up.stdout()).toContain(`NATS: using NATS at ${server.url}`);
+    expect(await probe("127.0.0.1", idlePort)).toBe(false);
+    expect(await up.interrupt()).toBe(0);
   });
 
   it("never starts a server when --server or NATS_URL is given, and takes its options from the environment", async () => {

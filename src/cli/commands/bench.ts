@@ -4,7 +4,6 @@ import { Command, Option } from "commander";
 import { type BenchOptions, DEFAULT_BENCH_OPTIONS as D } from "../../bench/bench-options.js";
 import { type BenchProgress, runBench } from "../../bench/run.js";
 import { markdownReport, reportRows } from "../../bench/stats.js";
-import { parseServerList } from "../../common/connection.js";
 import { printJson, table } from "../../common/format.js";
 import { commandContext, intFlag } from "../context.js";
 
@@ -75,11 +74,8 @@ Examples:
     )
     .action(async (flags: BenchFlags, cmd: Command) => {
       const ctx = commandContext(cmd, "bench");
-      const serverGiven = cmd.getOptionValueSourceWithGlobals("server") !== "default";
       const result = await runBench(flags, {
-        connect: serverGiven
-          ? { ...ctx.connectOptions, servers: parseServerList(ctx.flags.server) }
-          : undefined,
+        connect: ctx.serversGiven ? ctx.connectOptions : undefined,
         topology: ctx.topology,
         logger: ctx.logger,
         progress: progressBar(!flags.json && process.stderr.isTTY === true),

@@ -1,9 +1,10 @@
 import { type JetStreamClient, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { type MsgHdrs, headers as natsHeaders } from "@nats-io/nats-core";
+import { type MsgHdrs, type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
 import cliProgress from "cli-progress";
 import { Command } from "commander";
-import { errorMessage, PublishError, UsageError } from "../../common/errors.js";
+import { UsageError } from "../../common/errors.js";
 import { formatNumber } from "../../common/format.js";
+import { checkMaxPayload, publishFailure } from "../../common/publish-failure.js";
 import { sleepUnlessAborted } from "../../common/sleep.js";
 import { streamInfo } from "../../topology/read.js";
 import { Stage, subjectOf } from "../../topology/spec.js";
@@ -79,8 +80,9 @@ Examples:
             },
           );
         }
-        await publishAll(jetstream(nc), {
+        await publishAll(nc, jetstream(nc), {
           subject,
+          stream: ctx.topology.stream,
           count: flags.count,
           sleepMs: flags.sleep,
           timeoutMs: flags.timeout,
@@ -97,6 +99,7 @@ Examples:
 
 interface PublishRun {
   subject: string;
+  stream: string;
   count: number;
   sleepMs: number;
   timeoutMs: number;
@@ -116,7 +119,7 @@ interface Tally {
 
 const encoder = new TextEncoder();
 
-async function publishAll(js: JetStreamClient, run: PublishRun): Promise<void> {
+async function publishAll(nc: NatsConnection, js: JetStreamClient, run: PublishRun): Promise<void> {
   const tally: Tally = { published: 0, duplicates: 0, bytes: 0, firstSeq: 0, lastSeq: 0 };
   const perLine = run.count <= PUB_LINES_MAX || run.sleepMs > 0;
   const bar =
@@ -138,6 +141,13 @@ async function publishAll(js: JetStreamClient, run: PublishRun): Promise<void> {
     const tctx = { count: n, nowMs: preciseNowMs() };
     const data = constantBody ?? encoder.encode((run.body as Template).render(tctx));
     const msgID = run.msgId?.render(tctx);
+    const attempt = {
+      subject: run.subject,
+      bytes: data.length,
+      stream: run.stream,
+      timeoutMs: run.timeoutMs,
+    };
+    checkMaxPayload(nc, attempt);
     const ack = await js
       .publish(run.subject, data, {
         msgID,
@@ -145,10 +155,7 @@ async function publishAll(js: JetStreamClient, run: PublishRun): Promise<void> {
         headers: buildHeaders(run.headers),
       })
       .catch((err: unknown) => {
-        throw new PublishError(run.subject, errorMessage(err), {
-          hint: "check the server is up and the stream exists (`orderflow info`)",
-          cause: err,
-        });
+        throw publishFailure(nc, attempt, err);
       });
     if (ack.duplicate) tally.duplicates++;
     else {

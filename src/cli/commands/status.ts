@@ -41,7 +41,8 @@ export function statusCommand(): Command {
       `
 The verdict is one of: healthy, backlog growing (a consumer's pending count rose over the window),
 no workers attached (orders wait, nobody is pulling and nothing was pulled or acked over the window),
-failures present (dead letters in ORDERS.failed). It takes two samples --window apart (default 3s).
+idle (nothing waits, but no worker has a pull request open on NEW or DISPATCH), failures present
+(dead letters in ORDERS.failed). It takes two samples --window apart (default 3s).
 
 Examples:
   $ orderflow status

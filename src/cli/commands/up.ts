@@ -134,10 +134,9 @@ Ctrl-C drains in-flight orders, stops every part in reverse order and exits 0.`,
         refreshMs: flags.refresh,
         publishForm: flags.publishForm === "on",
       });
-      const source = cmd.getOptionValueSourceWithGlobals("server");
       const say = (line: string) => process.stdout.write(`${line}\n`);
       const endpoint = await resolveNatsEndpoint({
-        explicit: source === "cli" || source === "env" ? ctx.connectOptions.servers : undefined,
+        explicit: ctx.serversGiven ? ctx.connectOptions.servers : undefined,
         natsPort: options.natsPort,
         storeDir: options.storeDir,
         managedServer: options.managedServer,

@@ -87,6 +87,7 @@ const VERDICT_KIND = {
   healthy: "ok",
   "failures-present": "warn",
   "backlog-growing": "warn",
+  idle: "warn",
   "no-workers": "bad",
 };
 
