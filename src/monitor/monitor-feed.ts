@@ -1,5 +1,6 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection, Subscription } from "@nats-io/nats-core";
+import { readDelivery } from "../common/ack-subject.js";
 import { reportCallbackError } from "../common/callback-guard.js";
 import { errorMessage, TopologyError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
@@ -11,8 +12,16 @@ import { type OrderEvent, toOrderEvent } from "./order-event.js";
 export interface MonitorFeedOptions {
   /** Only these stages are emitted; default all (also `other` subjects). */
   stages?: readonly StageOrOther[];
+  /**
+   * Of the backlog MONITOR kept while nobody watched (its pending events when the feed starts),
+   * only the newest this many are emitted; the rest are skipped unread and counted. Default 100;
+   * `Infinity` keeps the whole backlog.
+   */
+  backlogKeep?: number;
   logger?: Logger;
 }
+
+const DEFAULT_BACKLOG_KEEP = 100;
 
 export type OrderEventListener = (event: OrderEvent) => void;
 
@@ -28,6 +37,13 @@ export interface MonitorFeedStats {
    * JS decoder rejects: a space, non-ASCII); skipped.
    */
   unreadable: number;
+  /** Events from before the feed started (the backlog nobody watched), skipped unread. */
+  backlogSkipped: number;
+  /**
+   * Events that never reached this watcher (gaps in the stream sequence: dropped while it was
+   * disconnected as a slow consumer, or sent to another subscriber). MONITOR is at-most-once.
+   */
+  missed: number;
 }
 
 /**
@@ -49,8 +65,21 @@ export class MonitorFeed {
   private readonly logger: Logger;
   private sub: Subscription | undefined;
   private stopping: Promise<void> | undefined;
-  private readonly counters: MonitorFeedStats = { events: 0, filtered: 0, ignored: 0, unreadable: 0 };
+  private readonly counters: MonitorFeedStats = {
+    events: 0,
+    filtered: 0,
+    ignored: 0,
+    unreadable: 0,
+    backlogSkipped: 0,
+    missed: 0,
+  };
   private deliverSubject: string;
+  private readonly backlogKeep: number;
+  /** Events up to this stream sequence are the old backlog. */
+  private skipThrough = 0;
+  private lastSeq = 0;
+  private backlogReported = false;
+  private readonly delivery = { deliveryCount: 0, streamSeq: 0 };
 
   constructor(
     private readonly nc: NatsConnection,
@@ -60,6 +89,7 @@ export class MonitorFeed {
     this.stages = opts.stages && opts.stages.length > 0 ? new Set(opts.stages) : undefined;
     this.logger = opts.logger ?? silentLogger;
     this.deliverSubject = topology.monitorSubject;
+    this.backlogKeep = opts.backlogKeep ?? DEFAULT_BACKLOG_KEEP;
   }
 
   /** The subject being watched (the MONITOR consumer's deliver subject). */
@@ -88,12 +118,21 @@ export class MonitorFeed {
       });
     }
     this.deliverSubject = ci.config.deliver_subject;
+    if (ci.num_pending > this.backlogKeep) {
+      // MONITOR delivers every subject of the stream, so its backlog ends at delivered + pending.
+      this.skipThrough = ci.delivered.stream_seq + ci.num_pending - this.backlogKeep;
+      this.logger.info(
+        { pending: ci.num_pending, keep: this.backlogKeep },
+        "MONITOR holds events from while nobody watched; skipping all but the newest",
+      );
+    }
     this.sub = this.nc.subscribe(this.deliverSubject, {
       callback: (err, msg) => {
         if (err) {
           this.logger.error({ err, subject: this.deliverSubject }, "monitor subscription failed");
           return;
         }
+        if (this.skipped(msg.reply)) return;
         let event: OrderEvent | undefined;
         try {
           event = toOrderEvent(msg, t.subjectPrefix);
@@ -119,6 +158,29 @@ export class MonitorFeed {
     // The subscription reaches the server with the next flush; a caller that publishes right after
     // start() expects to see those events.
     await this.nc.flush();
+  }
+
+  /**
+   * Counts gaps and drops the backlog before anything is decoded, so millions of stale events
+   * pushed at once (MONITOR has no flow control) cost a subject scan each, not an event.
+   */
+  private skipped(reply: string | undefined): boolean {
+    if (!reply || !readDelivery(reply, this.delivery)) return false;
+    const seq = this.delivery.streamSeq;
+    if (this.lastSeq > 0 && seq > this.lastSeq + 1) this.counters.missed += seq - this.lastSeq - 1;
+    if (seq > this.lastSeq) this.lastSeq = seq;
+    if (seq <= this.skipThrough) {
+      this.counters.backlogSkipped++;
+      return true;
+    }
+    if (this.counters.backlogSkipped > 0 && !this.backlogReported) {
+      this.backlogReported = true;
+      this.logger.info(
+        { skipped: this.counters.backlogSkipped },
+        "skipped MONITOR's backlog from before this watcher started",
+      );
+    }
+    return false;
   }
 
   /** Calls `listener` for every event; returns the function that removes it. */

@@ -9,6 +9,8 @@ export interface ConnectionState {
   sinceMs: number;
   /** Server it is (or was last) connected to. */
   server: string | undefined;
+  /** Times it lost its server since it was opened. */
+  disconnects: number;
 }
 
 export type ConnectionListener = (state: ConnectionState) => void;
@@ -30,13 +32,16 @@ export class ConnectionTracker {
       connected: !nc.isClosed(),
       sinceMs: Date.now(),
       server: nc.getServer(),
+      disconnects: 0,
     };
     this.states.set(name, state);
     this.notify(state);
     void (async () => {
       for await (const s of nc.status()) {
-        if (s.type === "disconnect") this.set(state, false, s.server);
-        else if (s.type === "reconnect") this.set(state, true, s.server);
+        if (s.type === "disconnect") {
+          state.disconnects++;
+          this.set(state, false, s.server);
+        } else if (s.type === "reconnect") this.set(state, true, s.server);
         else if (s.type === "close") this.set(state, false, state.server);
       }
     })().catch((err: unknown) => this.logger.error({ err, connection: name }, "connection tracker failed"));

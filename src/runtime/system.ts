@@ -3,6 +3,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { type ConnectOptions, connect } from "../common/connection.js";
 import { ErrorCode, errorMessage, OrderflowError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
+import { retryTimeouts } from "../common/retry-timeouts.js";
 import { buildDashboard } from "../dashboard/app.js";
 import { LiveState, type WorkerView } from "../dashboard/live-state.js";
 import { OrderflowMetrics } from "../dashboard/metrics.js";
@@ -104,7 +105,13 @@ export class OrderflowSystem {
     // A reading of the stream that hangs (server restarting) must fail soon, so the page and /readyz notice.
     const sampleTimeoutMs = Math.max(2_000, 2 * o.refreshMs);
     const main = await this.open("orderflow-up");
-    this.topologyChanges = (await ensureTopology(await jetstreamManager(main), t)).changes;
+    this.topologyChanges = (
+      await retryTimeouts(
+        "topology",
+        async () => ensureTopology(await jetstreamManager(main), t),
+        this.logger,
+      )
+    ).changes;
     for (const c of this.topologyChanges) {
       if (c.kind !== ChangeKind.UpToDate)
         this.logger.info({ object: c.object, change: c.kind }, "topology applied");
@@ -172,11 +179,19 @@ export class OrderflowSystem {
     if (publish) this.running.push({ name: "publish form jobs", stop: () => publish.stop() });
 
     const hub = new SseHub(state, { snapshotMs: o.refreshMs }, this.logger);
-    const feed = new MonitorFeed(main, t, { logger: this.logger.child({ part: "monitor" }) });
+    // Its own connection: MONITOR has no flow control, and a backlog pushed at once can make the
+    // server drop a slow connection; that must never be the one the index and status reads use.
+    const feed = new MonitorFeed(await this.open("orderflow-monitor"), t, {
+      logger: this.logger.child({ part: "monitor" }),
+    });
     feed.on((e) => hub.queue(state.onEvent(e)));
-    await feed.start();
+    await retryTimeouts("monitor feed", () => feed.start(), this.logger);
     this.running.push({ name: "monitor feed", stop: () => feed.stop() });
-    await state.deadLetters.preload(main, t, { logger: this.logger });
+    await retryTimeouts(
+      "dead-letter preload",
+      () => state.deadLetters.preload(main, t, { logger: this.logger }),
+      this.logger,
+    );
 
     if (o.parts.includes(Part.Indexer)) {
       const indexer = new OrderIndexer(
@@ -185,19 +200,23 @@ export class OrderflowSystem {
         { inboxPrefix: this.config.connect.inboxPrefix },
         { logger: this.logger.child({ part: "indexer" }) },
       );
-      await indexer.start();
+      await retryTimeouts("order index", () => indexer.start(), this.logger);
       this.running.push({ name: "order indexer", stop: () => indexer.stop() });
     }
 
     const sampler = new StatusSampler(
-      await jetstreamManager(main, { timeout: sampleTimeoutMs }),
+      await retryTimeouts(
+        "status reads",
+        () => jetstreamManager(main, { timeout: sampleTimeoutMs }),
+        this.logger,
+      ),
       t,
       { intervalMs: o.refreshMs, windowMs: Math.max(3_000, o.refreshMs * 3) },
       { logger: this.logger.child({ part: "status" }) },
     );
     sampler.on((r) => state.onStatus(r));
     sampler.onError((err) => state.onStatusError(err));
-    await sampler.start();
+    await retryTimeouts("status sampler", () => sampler.start(), this.logger);
     state.noteReading();
     this.running.push({ name: "status sampler", stop: () => sampler.stop() });
 
