@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
+import type { ConnectOptions } from "./connection.js";
 import { errorMessage, NatsContextError } from "./errors.js";
 
 /**
@@ -47,19 +48,16 @@ const UNSUPPORTED_FIELDS = [
   "windows_ca_certs_match",
 ] as const;
 
-/** What a context supplies; every field is optional. File paths have `~/` expanded. */
-export interface NatsContextSettings {
-  servers?: string;
-  user?: string;
-  password?: string;
-  token?: string;
-  creds?: string;
-  nkey?: string;
-  tlsCert?: string;
-  tlsKey?: string;
-  tlsCa?: string;
-  inboxPrefix?: string;
-}
+/**
+ * What a context supplies: the connection's own fields, every one optional, with `servers` as the
+ * context's comma-separated `url`. File paths have `~/` expanded.
+ */
+export type NatsContextSettings = Partial<
+  Pick<
+    ConnectOptions,
+    "user" | "password" | "token" | "creds" | "nkey" | "tlsCert" | "tlsKey" | "tlsCa" | "inboxPrefix"
+  >
+> & { servers?: string };
 
 export interface NatsContext {
   name: string;

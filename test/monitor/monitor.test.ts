@@ -164,7 +164,14 @@ describe("MonitorFeed", () => {
 
     await feed.stop();
     await reader;
-    expect(feed.stats()).toEqual({ events: total, filtered: 0, ignored: 0 });
+    expect(feed.stats()).toEqual({
+      events: total,
+      filtered: 0,
+      ignored: 0,
+      unreadable: 0,
+      backlogSkipped: 0,
+      missed: 0,
+    });
   });
 
   it("shares MONITOR's one position: events wait for the next watcher, later joiners see only new ones", async () => {
