@@ -6,7 +6,7 @@ export interface BenchOptions {
   orders: number;
   /** Offered rate of the latency phase in orders/s (`--rate`); 0 skips the phase. Default 1,000. */
   rate: number;
-  /** Orders in the latency phase (`--latency-orders`). Default 10,000 (10 s at 1,000/s). */
+  /** Orders in the latency phase (`--latency-orders`). Default 15,000 (15 s at 1,000/s). */
   latencyOrders: number;
   /** Processor worker processes (`--processors`). Default 1. */
   processors: number;
@@ -34,7 +34,7 @@ export interface BenchOptions {
 export const DEFAULT_BENCH_OPTIONS: Readonly<BenchOptions> = Object.freeze({
   orders: 100_000,
   rate: 1_000,
-  latencyOrders: 10_000,
+  latencyOrders: 15_000,
   processors: 1,
   dispatchers: 1,
   batch: DEFAULT_STAGE_WORKER_OPTIONS.batch,

@@ -17,8 +17,15 @@ import {
   startSeedWorker,
   waitUntilPulling,
 } from "./seed-go.js";
-import { type BenchResult, type Percentiles, percentiles, rate, windowRates } from "./stats.js";
-import { WorkerProcess } from "./worker-processes.js";
+import {
+  type BenchResult,
+  type CpuPerOrder,
+  type Percentiles,
+  percentiles,
+  rate,
+  windowRates,
+} from "./stats.js";
+import { readCpuSeconds, WorkerProcess } from "./worker-processes.js";
 
 export interface BenchProgress {
   phase(name: string, total: number): void;
@@ -37,6 +44,45 @@ export interface BenchDeps {
 }
 
 const FIRST_ORDER = 1_000_000;
+interface CpuSnapshot {
+  workers: number[];
+  server: number | undefined;
+}
+
+/** CPU seconds of every worker and of the managed server now; undefined entries off Linux. */
+async function cpuSnapshot(
+  workers: WorkerProcess[],
+  managed: NatsServer | undefined,
+): Promise<CpuSnapshot | undefined> {
+  if (process.platform !== "linux") return undefined;
+  const pids = workers.map((w) => w.child.pid ?? 0);
+  return {
+    workers: await Promise.all(pids.map((pid) => readCpuSeconds(pid))),
+    server: managed?.pid === undefined ? undefined : await readCpuSeconds(managed.pid),
+  };
+}
+
+function cpuPerOrder(
+  before: CpuSnapshot | undefined,
+  after: CpuSnapshot | undefined,
+  workers: WorkerProcess[],
+  orders: number,
+): CpuPerOrder | undefined {
+  if (!before || !after || orders <= 0) return undefined;
+  const us = (a: number, b: number): number => ((a - b) * 1e6) / orders;
+  const perWorker = workers.map((w, i) => ({
+    role: w.role,
+    pid: w.child.pid ?? 0,
+    us: us(after.workers[i] ?? 0, before.workers[i] ?? 0),
+  }));
+  return {
+    workers: perWorker,
+    workersUs: perWorker.reduce((sum, w) => sum + w.us, 0),
+    serverUs:
+      after.server === undefined || before.server === undefined ? undefined : us(after.server, before.server),
+  };
+}
+
 /** Orders sent through the pipeline before the latency phase, so JIT and pools are warm. */
 const WARM_UP_ORDERS = 2_000;
 
@@ -112,7 +158,14 @@ export async function runBench(o: BenchOptions, deps: BenchDeps): Promise<BenchR
         result.latency = await measureLatency(nc, jsm, watcher, t, o, deps);
       }
       abortIfAsked(deps.signal);
+      const cpuBefore = await cpuSnapshot(workers, managed);
       result.throughput = await measureThroughput(nc, watcher, t, o, deps, result.ingest);
+      result.throughput.cpuPerOrder = cpuPerOrder(
+        cpuBefore,
+        await cpuSnapshot(workers, managed),
+        workers,
+        o.orders,
+      );
     } finally {
       clearInterval(sampler);
       await watcher.stop();

@@ -50,6 +50,14 @@ export interface WindowRate {
   ordersPerSec: number;
 }
 
+export interface CpuPerOrder {
+  workers: Array<{ role: string; pid: number; us: number }>;
+  /** All worker processes together: what one order costs the pipeline's workers. */
+  workersUs: number;
+  /** The nats-server's, when the bench started it (its pid is known). */
+  serverUs?: number;
+}
+
 export interface BenchResult {
   machine: { cpus: number; cpuModel: string; memGb: number; node: string; os: string };
   server: { version: string; managed: boolean };
@@ -72,6 +80,8 @@ export interface BenchResult {
     ratioToIngest?: number;
     windows: WindowRate[];
     verified: { received: number; processed: number; completed: number; failed: number; exact: boolean };
+    /** CPU microseconds per order during the throughput phase alone (Linux /proc). */
+    cpuPerOrder?: CpuPerOrder;
   };
   /** The seed's Go workers on the same server and stream settings, for the ratio. */
   seed?: { orders: number; ms: number; ordersPerSec: number; exact: boolean; orderflowRatio: number };
@@ -157,6 +167,13 @@ export function reportRows(r: BenchResult): Array<[string, string]> {
       `floor: one publish→PubAck hop alone at ${f0(l.offeredRate)}/s`,
       `p50 ${f2(fl.p50)} ms, p90 ${f2(fl.p90)} ms, p99 ${f2(fl.p99)} ms, max ${f2(fl.max)} ms`,
     ]);
+  }
+  const cpu = r.throughput.cpuPerOrder;
+  if (cpu) {
+    const parts = cpu.workers.map((w) => `${w.role} ${f2(w.us)} µs`);
+    parts.push(`workers together ${f2(cpu.workersUs)} µs`);
+    if (cpu.serverUs !== undefined) parts.push(`nats-server ${f2(cpu.serverUs)} µs`);
+    rows.push(["CPU per order (throughput phase)", parts.join(", ")]);
   }
   for (const w of r.workers) {
     const rss =

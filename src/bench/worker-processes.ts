@@ -8,6 +8,13 @@ import type { ProcessUsage } from "./stats.js";
 const MAIN = fileURLToPath(new URL("../main.js", import.meta.url));
 const CLK_TCK = 100;
 
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+export async function readCpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
 /** One `orderflow worker` child process, sampled for CPU time and RSS from /proc. */
 export class WorkerProcess {
   readonly child: ChildProcess;
@@ -54,9 +61,7 @@ export class WorkerProcess {
     const pid = this.child.pid;
     if (pid === undefined || process.platform !== "linux") return;
     try {
-      const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      this.cpuSeconds = (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+      this.cpuSeconds = await readCpuSeconds(pid);
       const status = await readFile(`/proc/${pid}/status`, "utf8");
       const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
       const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
