@@ -280,3 +280,27 @@ describe("no callback can close a reader", () => {
     expect((await jsm.streams.info("ORDERS")).state.messages).toBe(2);
   });
 });
+
+describe("the bench's completion watcher", () => {
+  it("reports a throwing completion callback as the run's error instead of stalling the connection", async () => {
+    const server = await startServer();
+    const nc = await connectTo(server);
+    const jsm = await withTopology(nc);
+    const { CompletionWatcher } = await import("../../src/bench/completion-watcher.js");
+    const watcher = new CompletionWatcher(nc, jsm, "ORDERS", "ORDERS.completed");
+    watcher.onCompleted = () => {
+      throw new Error("latency bookkeeping bug");
+    };
+    await watcher.start();
+    await jetstream(nc).publish("ORDERS.completed", "1,completed");
+    await expect(watcher.waitFor(2, 10_000)).rejects.toThrow("latency bookkeeping bug");
+    // The connection still reads.
+    nc.subscribe("ping", {
+      callback: (_e, m) => {
+        m.respond("pong");
+      },
+    });
+    expect((await nc.request("ping", "", { timeout: 2_000 })).string()).toBe("pong");
+    await watcher.stop();
+  });
+});
