@@ -2,8 +2,8 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { MsgHdrs, NatsConnection } from "@nats-io/nats-core";
 import { type Logger, silentLogger } from "../common/logger.js";
 import type { OrderEvent } from "../monitor/order-event.js";
-import { deadLetterInfo, headersRecord } from "../orders/dead-letter-info.js";
-import { orderKeyOf } from "../orders/order-key.js";
+import { deadLetterInfo, headersRecord } from "../stages/dead-letter-info.js";
+import { orderKeyOf } from "../stages/order-key.js";
 import { Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
 
 /** One dead letter as the page lists it. */

@@ -1,4 +1,4 @@
-import type { ConnectionState } from "../runtime/connection-tracker.js";
+import type { ConnectionState } from "../common/connection-state.js";
 
 /** What /readyz answers: ready only when every check passes; otherwise the reasons, one line each. */
 export interface Readiness {

@@ -1,7 +1,7 @@
+import type { ConnectionState, ConnectionStates } from "../common/connection-state.js";
 import { errorMessage, OrderflowError } from "../common/errors.js";
 import type { OrderEvent } from "../monitor/order-event.js";
-import type { StageOrOther } from "../orders/order-key.js";
-import type { ConnectionState, ConnectionTracker } from "../runtime/connection-tracker.js";
+import type { StageOrOther } from "../stages/order-key.js";
 import type { Outcome, StageStats } from "../stages/stage-worker.js";
 import { type StatusReport, VERDICT_TEXT, type Verdict, Verdict as VerdictKind } from "../status/assess.js";
 import { STAGES, type Stage, type TopologyOptions } from "../topology/spec.js";
@@ -70,7 +70,7 @@ const RECENT_EVENTS = 100;
 
 export interface LiveStateDeps {
   topology: TopologyOptions;
-  connections: ConnectionTracker;
+  connections: ConnectionStates;
   /** Where NATS is, in one line (redacted). */
   natsDescription: string;
   metrics: OrderflowMetrics;

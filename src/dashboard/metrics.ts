@@ -1,7 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { callbackErrorCounts } from "../common/callback-guard.js";
-import type { StageOrOther } from "../orders/order-key.js";
-import type { ConnectionState } from "../runtime/connection-tracker.js";
+import type { ConnectionState } from "../common/connection-state.js";
+import type { StageOrOther } from "../stages/order-key.js";
 import { type Outcome, OutcomeKind } from "../stages/stage-worker.js";
 import type { ConsumerSample, StatusSample } from "../status/collect.js";
 import { STAGES } from "../topology/spec.js";

@@ -1,12 +1,12 @@
 import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { z } from "zod";
-import { durationMs } from "../cli/duration.js";
-import { parseTemplate, preciseNowMs, type Template } from "../cli/templates.js";
+import { durationMs } from "../common/duration.js";
 import { errorMessage, OrderflowError, UsageError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
 import { checkMaxPayload, publishFailure } from "../common/publish-failure.js";
 import { sleepUnlessAborted } from "../common/sleep.js";
+import { parseTemplate, preciseNowMs, type Template } from "../common/templates.js";
 
 /** Most orders one form submission may publish: enough to watch a backlog, not enough to fill a disk. */
 export const PUBLISH_MAX_COUNT = 100_000;

@@ -4,7 +4,7 @@ import { readDelivery } from "../common/ack-subject.js";
 import { reportCallbackError } from "../common/callback-guard.js";
 import { errorMessage, TopologyError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
-import type { StageOrOther } from "../orders/order-key.js";
+import type { StageOrOther } from "../stages/order-key.js";
 import { consumerInfo, streamInfo } from "../topology/read.js";
 import type { TopologyOptions } from "../topology/spec.js";
 import { type OrderEvent, toOrderEvent } from "./order-event.js";

@@ -1,7 +1,7 @@
 import type { Msg } from "@nats-io/nats-core";
 import { parseAckSubject } from "../common/ack-subject.js";
-import { type DeadLetterInfo, deadLetterInfo, headersRecord } from "../orders/dead-letter-info.js";
-import { orderKeyOf, type StageOrOther, stageOfSubject } from "../orders/order-key.js";
+import { type DeadLetterInfo, deadLetterInfo, headersRecord } from "../stages/dead-letter-info.js";
+import { orderKeyOf, type StageOrOther, stageOfSubject } from "../stages/order-key.js";
 import { Stage } from "../topology/spec.js";
 
 /** One order event as the MONITOR push consumer delivers it. */

@@ -8,12 +8,12 @@ import {
 import { guard } from "../common/callback-guard.js";
 import { errorMessage } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
+import { orderKeyOf, stageOfSubject } from "../stages/order-key.js";
 import { streamInfo } from "../topology/read.js";
 import { Stage, type TopologyOptions } from "../topology/spec.js";
 import { type IndexLookupReply, IndexLookupRequest, isInboxReply } from "./index-protocol.js";
 import { type OrderIndexerOptions, orderIndexerOptions } from "./lookup-options.js";
 import { OrderIndex } from "./order-index.js";
-import { orderKeyOf, stageOfSubject } from "./order-key.js";
 import { StreamReader } from "./stream-reader.js";
 
 /** How often the stream's identity and end are checked (deleted and recreated, purged). */

@@ -3,11 +3,11 @@ import { type NatsConnection, NoRespondersError, TimeoutError } from "@nats-io/n
 import { errorMessage } from "../common/errors.js";
 import { formatNumber } from "../common/format.js";
 import { type Logger, silentLogger } from "../common/logger.js";
+import { orderKeyOf, stageOfSubject } from "../stages/order-key.js";
 import { streamInfo } from "../topology/read.js";
 import { Stage, type TopologyOptions } from "../topology/spec.js";
 import { IndexLookupReply, isInboxReply } from "./index-protocol.js";
 import { type OrderLookupOptions, orderLookupOptions } from "./lookup-options.js";
-import { orderKeyOf, stageOfSubject } from "./order-key.js";
 import { scanStream } from "./stream-scan.js";
 import { mergeEntries, type TimelineEntry, timelineEntry } from "./timeline.js";
 

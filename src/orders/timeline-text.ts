@@ -1,5 +1,5 @@
 import { formatNumber } from "../common/format.js";
-import { describeDeadLetter } from "./dead-letter-info.js";
+import { describeDeadLetter } from "../stages/dead-letter-info.js";
 import type { LookupCoverage, OrderLookup } from "./order-lookup.js";
 import { orderState } from "./timeline.js";
 

@@ -1,7 +1,7 @@
 import type { MsgHdrs } from "@nats-io/nats-core";
+import { type DeadLetterInfo, deadLetterInfo, headersRecord } from "../stages/dead-letter-info.js";
+import type { StageOrOther } from "../stages/order-key.js";
 import { Stage } from "../topology/spec.js";
-import { type DeadLetterInfo, deadLetterInfo, headersRecord } from "./dead-letter-info.js";
-import type { StageOrOther } from "./order-key.js";
 
 /** One message of an order's life. */
 export interface TimelineEntry {

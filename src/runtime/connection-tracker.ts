@@ -1,26 +1,16 @@
 import type { NatsConnection } from "@nats-io/nats-core";
+import type { ConnectionListener, ConnectionState, ConnectionStates } from "../common/connection-state.js";
 import { type Logger, silentLogger } from "../common/logger.js";
 
 /** One connection's state as the dashboard, /readyz and the connection gauge see it. */
-export interface ConnectionState {
-  name: string;
-  connected: boolean;
-  /** When it last connected or lost its server, ms since the epoch. */
-  sinceMs: number;
-  /** Server it is (or was last) connected to. */
-  server: string | undefined;
-  /** Times it lost its server since it was opened. */
-  disconnects: number;
-}
-
-export type ConnectionListener = (state: ConnectionState) => void;
+export type { ConnectionListener, ConnectionState };
 
 /**
  * Follows the status of the process's NATS connections. The client reconnects forever (see
  * common/connection.ts), so "disconnected" is a passing state that /readyz reports and the page
  * shows as a banner; "closed" is final.
  */
-export class ConnectionTracker {
+export class ConnectionTracker implements ConnectionStates {
   private readonly states = new Map<string, ConnectionState>();
   private readonly listeners = new Set<ConnectionListener>();
 

@@ -1,7 +1,7 @@
 import { confirm, input, select } from "@inquirer/prompts";
 import type { ConsumerConfig, DeliverPolicy, StreamConfig } from "@nats-io/jetstream";
 import { millis, nanos } from "@nats-io/nats-core";
-import { durationMs } from "../cli/duration.js";
+import { durationMs } from "../common/duration.js";
 import { formatDurationNs } from "../common/format.js";
 import {
   consumerConfigs,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { durationMs, parseDurationFlag } from "../../src/cli/duration.js";
-import { parseTemplate, rfc3339 } from "../../src/cli/templates.js";
+import { durationMs, parseDurationFlag } from "../../src/common/duration.js";
 import { UsageError } from "../../src/common/errors.js";
+import { parseTemplate, rfc3339 } from "../../src/common/templates.js";
 
 const at = (count: number, nowMs = Date.UTC(2024, 0, 2, 3, 4, 5, 678) + 0.25) => ({ count, nowMs });
 

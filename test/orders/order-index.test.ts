@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { isInboxReply } from "../../src/orders/index-protocol.js";
 import { orderIndexerOptions, orderLookupOptions } from "../../src/orders/lookup-options.js";
 import { OrderIndex } from "../../src/orders/order-index.js";
-import { orderKeyOf, stageOfSubject } from "../../src/orders/order-key.js";
+import { orderKeyOf, stageOfSubject } from "../../src/stages/order-key.js";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 

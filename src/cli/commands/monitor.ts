@@ -3,8 +3,8 @@ import { UsageError } from "../../common/errors.js";
 import { colour } from "../../common/format.js";
 import { MonitorFeed } from "../../monitor/monitor-feed.js";
 import type { OrderEvent } from "../../monitor/order-event.js";
-import { describeDeadLetter } from "../../orders/dead-letter-info.js";
-import type { StageOrOther } from "../../orders/order-key.js";
+import { describeDeadLetter } from "../../stages/dead-letter-info.js";
+import type { StageOrOther } from "../../stages/order-key.js";
 import { STAGES, Stage } from "../../topology/spec.js";
 import { commandContext, intFlag } from "../context.js";
 

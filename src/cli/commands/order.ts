@@ -1,10 +1,10 @@
 import { Command } from "commander";
+import { durationFlag } from "../../common/duration.js";
 import { printJson } from "../../common/format.js";
 import { DEFAULT_ORDER_LOOKUP_OPTIONS } from "../../orders/lookup-options.js";
 import { lookupOrder } from "../../orders/order-lookup.js";
 import { coverageText, timelineJson, timelineText } from "../../orders/timeline-text.js";
 import { commandContext, intFlag } from "../context.js";
-import { durationFlag } from "../duration.js";
 
 interface OrderFlags {
   json?: boolean;

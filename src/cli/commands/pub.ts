@@ -2,15 +2,15 @@ import { type JetStreamClient, jetstream, jetstreamManager } from "@nats-io/jets
 import { type MsgHdrs, type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
 import cliProgress from "cli-progress";
 import { Command } from "commander";
+import { durationFlag } from "../../common/duration.js";
 import { UsageError } from "../../common/errors.js";
 import { formatNumber } from "../../common/format.js";
 import { checkMaxPayload, publishFailure } from "../../common/publish-failure.js";
 import { sleepUnlessAborted } from "../../common/sleep.js";
+import { parseTemplate, preciseNowMs, TEMPLATE_HELP, type Template } from "../../common/templates.js";
 import { streamInfo } from "../../topology/read.js";
 import { Stage, subjectOf } from "../../topology/spec.js";
 import { commandContext, intFlag } from "../context.js";
-import { durationFlag } from "../duration.js";
-import { parseTemplate, preciseNowMs, TEMPLATE_HELP, type Template } from "../templates.js";
 
 interface PubFlags {
   count: number;

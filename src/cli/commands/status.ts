@@ -1,5 +1,6 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Command } from "commander";
+import { durationFlag } from "../../common/duration.js";
 import { errorMessage, OrderflowError } from "../../common/errors.js";
 import { printJson } from "../../common/format.js";
 import type { StatusReport } from "../../status/assess.js";
@@ -7,7 +8,6 @@ import { DEFAULT_STATUS_OPTIONS } from "../../status/status-options.js";
 import { measureStatus, StatusSampler } from "../../status/status-sampler.js";
 import { statusJson, statusText } from "../../status/status-text.js";
 import { commandContext } from "../context.js";
-import { durationFlag } from "../duration.js";
 
 interface StatusFlags {
   json?: boolean;

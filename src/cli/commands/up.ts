@@ -1,5 +1,6 @@
 import { Command, Option } from "commander";
 import { redactUrl } from "../../common/connection.js";
+import { durationFlag } from "../../common/duration.js";
 import { UsageError } from "../../common/errors.js";
 import { resolveNatsEndpoint } from "../../runtime/nats-endpoint.js";
 import { OrderflowSystem } from "../../runtime/system.js";
@@ -13,7 +14,6 @@ import {
 } from "../../runtime/up-options.js";
 import { ChangeKind } from "../../topology/ensure.js";
 import { commandContext, intFlag } from "../context.js";
-import { durationFlag } from "../duration.js";
 import { type StageFlags, withStageFlags } from "../stage-flags.js";
 
 interface UpFlags extends StageFlags {

@@ -1,5 +1,5 @@
 import ms from "ms";
-import { UsageError } from "../common/errors.js";
+import { UsageError } from "./errors.js";
 
 /**
  * Durations as operators type them: what `ms` reads (`1s`, `250ms`, `1.5m`, `2h`) and the Go form the

@@ -1,5 +1,5 @@
 import type { MsgHdrs } from "@nats-io/nats-core";
-import { DeadLetterHeader } from "../stages/dead-letter.js";
+import { DeadLetterHeader } from "./dead-letter.js";
 
 /** Why an order was dead-lettered, read back from the headers a stage worker wrote (stages/dead-letter.ts). */
 export interface DeadLetterInfo {

@@ -1,7 +1,7 @@
 import type { MsgHdrs } from "@nats-io/nats-core";
-import { DeadLetterHeader } from "../stages/dead-letter.js";
-import { orderNoOfIdKey } from "../stages/payload.js";
 import { STAGES, Stage } from "../topology/spec.js";
+import { DeadLetterHeader } from "./dead-letter.js";
+import { orderNoOfIdKey } from "./payload.js";
 
 /**
  * Which order a stored message belongs to, read the same way by the monitor feed, the order index

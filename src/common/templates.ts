@@ -1,6 +1,6 @@
 import { randomInt } from "node:crypto";
 import { nuid } from "@nats-io/nats-core";
-import { UsageError } from "../common/errors.js";
+import { UsageError } from "./errors.js";
 
 /**
  * The nats CLI's body templates for `orderflow pub` (and `--msg-id`): `{{Count}}` and friends, so the
