@@ -7,6 +7,8 @@ import { type Asset, loadAssets } from "./assets.js";
 import type { LiveState } from "./live-state.js";
 import type { OrderflowMetrics } from "./metrics.js";
 import type { PublishJobs } from "./publish-jobs.js";
+import { DashboardGate, loginPage } from "./security.js";
+import { type DashboardSecurityOptions, DEFAULT_DASHBOARD_SECURITY } from "./security-options.js";
 import type { SseHub } from "./sse.js";
 
 /** What the dashboard is built from; `orderflow up` wires the real parts (runtime/system.ts). */
@@ -19,6 +21,8 @@ export interface DashboardDeps {
   /** Absent when the publish form is turned off. */
   publish: PublishJobs | undefined;
   logger?: Logger;
+  /** Tokens and allowed hosts; default: no tokens, IP addresses and localhost only. */
+  security?: Partial<DashboardSecurityOptions>;
   /** Default: the files of src/dashboard/public and uPlot, read once. */
   assets?: Map<string, Asset>;
 }
@@ -53,6 +57,29 @@ export async function buildDashboard(deps: DashboardDeps): Promise<FastifyInstan
     const message = err instanceof OrderflowError ? err.oneLine() : errorMessage(err);
     if (status >= 500) logger.warn({ err: message, status }, "dashboard request failed");
     void reply.code(status).send({ error: message });
+  });
+
+  const gate = new DashboardGate({ ...DEFAULT_DASHBOARD_SECURITY, ...deps.security });
+  gate.install(app);
+  // The login form posts urlencoded; nothing else of ours does.
+  app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_req, body, done) =>
+    done(null, Object.fromEntries(new URLSearchParams(body as string))),
+  );
+  app.get("/login", (_req, reply) => {
+    void reply.header("content-type", "text/html; charset=utf-8").send(loginPage());
+  });
+  app.post<{ Body: { token?: unknown } }>("/login", (req, reply) => {
+    const typed = typeof req.body?.token === "string" ? req.body.token : "";
+    const setCookie = gate.enabled ? gate.login(typed) : undefined;
+    if (gate.enabled && !setCookie) {
+      void reply
+        .code(401)
+        .header("content-type", "text/html; charset=utf-8")
+        .send(loginPage("That token is not valid."));
+      return;
+    }
+    if (setCookie) void reply.header("set-cookie", setCookie);
+    void reply.redirect("/", 303);
   });
 
   for (const [path, asset] of assets) {

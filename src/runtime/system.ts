@@ -201,6 +201,11 @@ export class OrderflowSystem {
       hub,
       metrics: this.metrics,
       publish,
+      security: {
+        token: o.dashboardToken,
+        readonlyToken: o.dashboardReadonlyToken,
+        allowedHosts: o.allowedHosts,
+      },
       logger: this.logger.child({ part: "dashboard" }),
       lookup: (orderNo) =>
         lookupOrder(
