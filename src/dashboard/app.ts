@@ -61,25 +61,29 @@ export async function buildDashboard(deps: DashboardDeps): Promise<FastifyInstan
 
   const gate = new DashboardGate({ ...DEFAULT_DASHBOARD_SECURITY, ...deps.security });
   gate.install(app);
-  // The login form posts urlencoded; nothing else of ours does.
-  app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_req, body, done) =>
-    done(null, Object.fromEntries(new URLSearchParams(body as string))),
-  );
   app.get("/login", (_req, reply) => {
     void reply.header("content-type", "text/html; charset=utf-8").send(loginPage());
   });
-  app.post<{ Body: { token?: unknown } }>("/login", (req, reply) => {
-    const typed = typeof req.body?.token === "string" ? req.body.token : "";
-    const setCookie = gate.enabled ? gate.login(typed) : undefined;
-    if (gate.enabled && !setCookie) {
-      void reply
-        .code(401)
-        .header("content-type", "text/html; charset=utf-8")
-        .send(loginPage("That token is not valid."));
-      return;
-    }
-    if (setCookie) void reply.header("set-cookie", setCookie);
-    void reply.redirect("/", 303);
+  // The login form posts urlencoded; nothing else of ours takes it (the API answers it with 415).
+  await app.register(async (scope) => {
+    scope.addContentTypeParser(
+      "application/x-www-form-urlencoded",
+      { parseAs: "string" },
+      (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))),
+    );
+    scope.post<{ Body: { token?: unknown } }>("/login", (req, reply) => {
+      const typed = typeof req.body?.token === "string" ? req.body.token : "";
+      const setCookie = gate.enabled ? gate.login(typed) : undefined;
+      if (gate.enabled && !setCookie) {
+        void reply
+          .code(401)
+          .header("content-type", "text/html; charset=utf-8")
+          .send(loginPage("That token is not valid."));
+        return;
+      }
+      if (setCookie) void reply.header("set-cookie", setCookie);
+      void reply.redirect("/", 303);
+    });
   });
 
   for (const [path, asset] of assets) {
