@@ -75,6 +75,8 @@ export async function readStream(
       last = m.seq;
       pending = m.info.pending;
       if (m.seq <= until) take(m);
+      // Leaving the loop ends the fetch at once, rather than when it expires.
+      if (pending === 0 || m.seq >= until) break;
     }
     if (got === 0 || last >= until || pending === 0) break;
   }
