@@ -117,6 +117,18 @@ describe("orderflow dead-letters", () => {
     expect(done.size).toBe(15);
     expect([...done.values()].every((n) => n === 1)).toBe(true);
 
+    // The order's timeline: the failure, then the replay, then its completion.
+    const timeline = await runCli(["order", "-s", server.url, "bad-3"]);
+    expect(timeline.code).toBe(0);
+    expect(timeline.stdout).toMatch(/^order bad-3: completed /m);
+    const stages = timeline.stdout
+      .split("\n")
+      .filter((l) => /^\s+\d{4}-/.test(l))
+      .map((l) =>
+        l.includes("replay of dead letter seq") ? "replay" : (l.trim().split(/\s+/)[2] as string),
+      );
+    expect(stages).toEqual(["received", "failed", "replay", "processed", "completed"]);
+
     const again = await dlq(server.url, "replay", "--all");
     expect(again.trim().split("\n").at(-1)).toBe("replayed 0, already replayed 10, skipped 0");
     expect(again).toMatch(/^seq \d+: skipped: already replayed \(--force to replay again\)$/m);
