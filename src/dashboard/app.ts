@@ -4,6 +4,7 @@ import { type Logger, silentLogger } from "../common/logger.js";
 import type { OrderLookup } from "../orders/order-lookup.js";
 import { timelineJson, timelineText } from "../orders/timeline-text.js";
 import { type Asset, loadAssets } from "./assets.js";
+import { type DeadLetterActions, filterFrom, type ReplayRequest } from "./dead-letter-actions.js";
 import type { LiveState } from "./live-state.js";
 import type { OrderflowMetrics } from "./metrics.js";
 import type { PublishJobs } from "./publish-jobs.js";
@@ -18,6 +19,8 @@ export interface DashboardDeps {
   metrics: OrderflowMetrics;
   /** The same lookup as `orderflow order` (orders/order-lookup.ts). */
   lookup: (orderNo: string) => Promise<OrderLookup>;
+  /** The dead-letter table's listing, detail and replay; absent, those routes answer 404. */
+  deadLetters?: DeadLetterActions;
   /** Absent when the publish form is turned off. */
   publish: PublishJobs | undefined;
   logger?: Logger;
@@ -124,6 +127,26 @@ export async function buildDashboard(deps: DashboardDeps): Promise<FastifyInstan
     }
     const lookup = await deps.lookup(orderNo);
     return { ...timelineJson(lookup), text: lookup.entries.length > 0 ? timelineText(lookup) : null };
+  });
+
+  app.get<{ Querystring: { stage?: string; reason?: string; order?: string } }>(
+    "/api/dead-letters",
+    async (req, reply) => {
+      if (!deps.deadLetters) return reply.code(404).send({ error: "dead-letter actions are not available" });
+      return deps.deadLetters.list(filterFrom({ ...req.query, orderNo: req.query.order }));
+    },
+  );
+
+  app.get<{ Params: { seq: string } }>("/api/dead-letters/:seq", async (req, reply) => {
+    const seq = Number(req.params.seq);
+    const found = Number.isInteger(seq) && seq > 0 ? await deps.deadLetters?.show(seq) : undefined;
+    if (!found) return reply.code(404).send({ error: `no dead letter at seq ${req.params.seq}` });
+    return found;
+  });
+
+  app.post<{ Body: ReplayRequest }>("/api/dead-letters/replay", async (req, reply) => {
+    if (!deps.deadLetters) return reply.code(404).send({ error: "dead-letter actions are not available" });
+    return deps.deadLetters.replay(req.body ?? {});
   });
 
   app.post("/api/publish", (req, reply) => {

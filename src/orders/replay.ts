@@ -1,12 +1,15 @@
 import { jetstream } from "@nats-io/jetstream";
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
-import { errorMessage, PublishError } from "../common/errors.js";
+import { errorMessage, PublishError, UsageError } from "../common/errors.js";
 import { DeadLetterHeader } from "../stages/dead-letter.js";
 import type { TopologyOptions } from "../topology/spec.js";
 import {
   type DeadLetter,
+  type DeadLetterFilter,
+  matches,
   ReplayHeader,
   ReplayState,
+  readDeadLetters,
   readStream,
   replayedSubject,
   replayMsgId,
@@ -149,4 +152,45 @@ export function summaryLine(s: ReplaySummary): string {
   const verb = s.dryRun ? "would replay" : "replayed";
   const resumed = s.resumed > 0 ? ` (+${s.resumed} finished from an interrupted run)` : "";
   return `${verb} ${s.replayed}${resumed}, already replayed ${s.alreadyReplayed}, skipped ${s.skipped}`;
+}
+
+/** Which dead letters to replay: sequences, a filter, or all (a filter narrows sequences too). */
+export interface ReplaySelection {
+  seqs?: readonly number[];
+  filter?: DeadLetterFilter;
+  all?: boolean;
+}
+
+/**
+ * Reads the dead letters, picks the selection and replays it: the one path of `orderflow
+ * dead-letters replay` and the dashboard's replay buttons. Sequences that are no dead letter are
+ * counted as skipped, never dropped silently.
+ */
+export async function replaySelection(
+  nc: NatsConnection,
+  t: TopologyOptions,
+  sel: ReplaySelection,
+  o: ReplayOptions & { onSelected?: (count: number) => void } = {},
+): Promise<ReplaySummary> {
+  const seqs = sel.seqs ?? [];
+  const filter = sel.filter ?? {};
+  const filtered = Object.values(filter).some((v) => v !== undefined && v !== "");
+  if (seqs.length === 0 && !sel.all && !filtered) {
+    throw new UsageError("say which dead letters to replay", {
+      hint: "give sequences, --reason, --stage, --order, --since or --all",
+    });
+  }
+  const all = await readDeadLetters(nc, t);
+  const bySeq = new Map(all.map((d) => [d.seq, d]));
+  const missing = seqs.filter((n) => !bySeq.has(n));
+  const chosen = (seqs.length > 0 ? seqs.flatMap((n) => bySeq.get(n) ?? []) : all).filter((d) =>
+    matches(d, filter),
+  );
+  o.onSelected?.(chosen.length);
+  const summary = await replayDeadLetters(nc, t, chosen, o);
+  for (const n of missing) {
+    summary.skipped++;
+    summary.outcomes.push({ seq: n, result: "skipped", reason: SkipReason.NotFound });
+  }
+  return summary;
 }

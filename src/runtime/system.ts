@@ -4,6 +4,7 @@ import { type ConnectOptions, connect } from "../common/connection.js";
 import { ErrorCode, errorMessage, OrderflowError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
 import { buildDashboard } from "../dashboard/app.js";
+import { DeadLetterActions } from "../dashboard/dead-letter-actions.js";
 import { LiveState, type WorkerView } from "../dashboard/live-state.js";
 import { OrderflowMetrics } from "../dashboard/metrics.js";
 import { PublishJobs } from "../dashboard/publish-jobs.js";
@@ -201,6 +202,7 @@ export class OrderflowSystem {
       hub,
       metrics: this.metrics,
       publish,
+      deadLetters: new DeadLetterActions(main, t),
       security: {
         token: o.dashboardToken,
         readonlyToken: o.dashboardReadonlyToken,

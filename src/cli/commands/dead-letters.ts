@@ -8,7 +8,7 @@ import {
   matches,
   readDeadLetters,
 } from "../../orders/dead-letters.js";
-import { replayDeadLetters, SkipReason, summaryLine } from "../../orders/replay.js";
+import { replaySelection, SkipReason, summaryLine } from "../../orders/replay.js";
 import { commandContext, intFlag } from "../context.js";
 import { durationMs } from "../duration.js";
 
@@ -151,37 +151,26 @@ function replayCommand(): Command {
         cmd: Command,
       ) => {
         const numbers = seqs.map((s) => intFlag("seq", 1)(s));
-        const filtered = flags.stage || flags.reason || flags.order || flags.since;
-        if (numbers.length === 0 && !flags.all && !filtered) {
-          throw new UsageError("say which dead letters to replay", {
-            hint: "give sequences, --reason, --stage, --order, --since or --all",
-          });
-        }
         const ctx = commandContext(cmd, "dead-letters");
-        const f = filterOf(flags);
         const nc = await ctx.connect();
+        let bar: SingleBar | undefined;
         try {
-          const all = await readDeadLetters(nc, ctx.topology);
-          const bySeq = new Map(all.map((d) => [d.seq, d]));
-          const missing = numbers.filter((n) => !bySeq.has(n));
-          const chosen = (numbers.length > 0 ? numbers.flatMap((n) => bySeq.get(n) ?? []) : all).filter((d) =>
-            matches(d, f),
+          const summary = await replaySelection(
+            nc,
+            ctx.topology,
+            { seqs: numbers, filter: filterOf(flags), all: flags.all },
+            {
+              force: flags.force,
+              dryRun: flags.dryRun,
+              onSelected: (count) => {
+                if (!process.stderr.isTTY || count < 20) return;
+                bar = new SingleBar({ format: "replay [{bar}] {value}/{total}", stream: process.stderr });
+                bar.start(count, 0);
+              },
+              onProgress: (done) => bar?.update(done),
+            },
           );
-          const bar =
-            process.stderr.isTTY && chosen.length >= 20
-              ? new SingleBar({ format: "replay [{bar}] {value}/{total}", stream: process.stderr })
-              : undefined;
-          bar?.start(chosen.length, 0);
-          const summary = await replayDeadLetters(nc, ctx.topology, chosen, {
-            force: flags.force,
-            dryRun: flags.dryRun,
-            onProgress: (done) => bar?.update(done),
-          });
           bar?.stop();
-          for (const n of missing) {
-            summary.skipped++;
-            summary.outcomes.push({ seq: n, result: "skipped", reason: SkipReason.NotFound });
-          }
           if (flags.json) printJson(summary);
           else {
             for (const o of summary.outcomes.filter((x) => x.result === "skipped")) {
