@@ -84,6 +84,20 @@ describe.skipIf(chromiumMissing() !== undefined && process.env.CI !== "true")(
         cells.map((c) => c.textContent),
       );
       expect(replayed.filter((r) => r === "yes")).toHaveLength(4);
+      // The order lookup shows the failure, then the replayed input, in stream order.
+      await page.fill("#lookup-no", "x,3");
+      await page.click("#lookup-form button");
+      await page.waitForFunction(() =>
+        document.querySelector("#lookup-result")?.textContent?.includes("replay of"),
+      );
+      const stages = await page.$$eval("#lookup-result tbody tr", (rows) =>
+        rows.map((r) =>
+          r.textContent?.includes("replay of dead letter seq")
+            ? "replay"
+            : r.querySelector(".tag")?.textContent,
+        ),
+      );
+      expect(stages.slice(0, 3)).toEqual(["received", "failed", "replay"]);
       expect(errors).toEqual([]);
     });
   },

@@ -351,7 +351,11 @@ function renderLookup(l) {
         el(
           "td",
           { class: "detail" },
-          e.deadLetter ? `${e.deadLetter.reason}: ${e.deadLetter.error ?? ""}` : e.payload,
+          e.deadLetter
+            ? `${e.deadLetter.reason}: ${e.deadLetter.error ?? ""}`
+            : e.replayOf !== undefined
+              ? `${e.payload} · replay of dead letter seq ${e.replayOf}`
+              : e.payload,
         ),
       ),
     );
