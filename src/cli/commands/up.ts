@@ -144,7 +144,7 @@ Every option also comes from its environment variable (see the README).
 
 Examples:
   $ orderflow up                                   # then open http://127.0.0.1:8080/
-  $ orderflow up -s nats://n1:4222 --host 0.0.0.0 --port 9000
+  $ ORDERFLOW_DASHBOARD_TOKEN=$(openssl rand -hex 24) orderflow up -s nats://n1:4222 --host 0.0.0.0 --port 9000
   $ orderflow up --workers indexer                 # workers run elsewhere: orderflow worker processor
 
 Ctrl-C drains in-flight orders, stops every part in reverse order and exits 0.`,
