@@ -53,18 +53,18 @@ function measure(
   t: Threshold,
   describe: (value: string, limit: string) => string,
 ): CheckMeasure {
-  const state = level(m.value, t);
-  const limit = state === CheckState.CRITICAL ? t.critical : t.warn;
+  // Ages are thresholded in ms (the options' unit) and shown and exported in seconds.
+  const scale = m.unit === "seconds" ? 1000 : 1;
+  const limits: Threshold = { warn: t.warn / scale, critical: t.critical / scale };
+  const state = level(m.value, limits);
+  const limit = state === CheckState.CRITICAL ? limits.critical : limits.warn;
   const shown = (n: number) => (m.unit === "seconds" ? `${Math.round(n)}s` : formatNumber(n));
   return {
     ...m,
-    warn: m.unit === "seconds" ? t.warn / 1000 : t.warn,
-    critical: m.unit === "seconds" ? t.critical / 1000 : t.critical,
+    warn: limits.warn,
+    critical: limits.critical,
     state,
-    problem:
-      state === CheckState.OK
-        ? undefined
-        : describe(shown(m.value), shown(m.unit === "seconds" ? limit / 1000 : limit)),
+    problem: state === CheckState.OK ? undefined : describe(shown(m.value), shown(limit)),
   };
 }
 
