@@ -19,9 +19,13 @@ const COMMANDS: Record<string, () => Promise<CommandFactory>> = {
   monitor: async () => (await import("./commands/monitor.js")).monitorCommand,
   status: async () => (await import("./commands/status.js")).statusCommand,
   order: async () => (await import("./commands/order.js")).orderCommand,
+  "dead-letters": async () => (await import("./commands/dead-letters.js")).deadLettersCommand,
   indexer: async () => (await import("./commands/indexer.js")).indexerCommand,
   bench: async () => (await import("./commands/bench.js")).benchCommand,
 };
+
+/** Short names a command also answers to (commander's alias), for loading the right file. */
+const ALIASES: Record<string, string> = { dlq: "dead-letters" };
 
 /** The root command with its global options and the subcommands `argv` may need. */
 export async function buildProgram(argv: readonly string[] = process.argv): Promise<Command> {
@@ -31,7 +35,8 @@ export async function buildProgram(argv: readonly string[] = process.argv): Prom
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
   addGlobalOptions(program);
-  const wanted = commandNameIn(program, argv.slice(2));
+  const typed = commandNameIn(program, argv.slice(2));
+  const wanted = typed !== undefined ? (ALIASES[typed] ?? typed) : undefined;
   // Help, a typo or no command at all: load everything so commander can list and suggest.
   const names = wanted !== undefined && wanted in COMMANDS ? [wanted] : Object.keys(COMMANDS);
   const factories = await Promise.all(names.map((n) => (COMMANDS[n] as () => Promise<CommandFactory>)()));

@@ -113,6 +113,18 @@ export class TopologyError extends OrderflowError {
   }
 }
 
+/** A consumer of the topology is not there: the stage behind it cannot run. */
+export class ConsumerMissingError extends TopologyError {
+  override name = "ConsumerMissingError";
+  readonly stream: string;
+  readonly consumer: string;
+  constructor(stream: string, consumer: string, options: OrderflowErrorOptions = {}) {
+    super(`consumer ${stream} > ${consumer} not found`, { hint: "run `orderflow setup` first", ...options });
+    this.stream = stream;
+    this.consumer = consumer;
+  }
+}
+
 /**
  * Thrown by a stage handler for an order that can never be processed, however often it is retried:
  * the worker dead-letters it at once instead of retrying.

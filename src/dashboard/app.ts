@@ -4,9 +4,12 @@ import { type Logger, silentLogger } from "../common/logger.js";
 import type { OrderLookup } from "../orders/order-lookup.js";
 import { timelineJson, timelineText } from "../orders/timeline-text.js";
 import { type Asset, loadAssets } from "./assets.js";
+import { type DeadLetterActions, filterFrom, type ReplayRequest } from "./dead-letter-actions.js";
 import type { LiveState } from "./live-state.js";
 import type { OrderflowMetrics } from "./metrics.js";
 import type { PublishJobs } from "./publish-jobs.js";
+import { DashboardGate, loginPage } from "./security.js";
+import { type DashboardSecurityOptions, DEFAULT_DASHBOARD_SECURITY } from "./security-options.js";
 import type { SseHub } from "./sse.js";
 
 /** What the dashboard is built from; `orderflow up` wires the real parts (runtime/system.ts). */
@@ -16,9 +19,13 @@ export interface DashboardDeps {
   metrics: OrderflowMetrics;
   /** The same lookup as `orderflow order` (orders/order-lookup.ts). */
   lookup: (orderNo: string) => Promise<OrderLookup>;
+  /** The dead-letter table's listing, detail and replay; absent, those routes answer 404. */
+  deadLetters?: DeadLetterActions;
   /** Absent when the publish form is turned off. */
   publish: PublishJobs | undefined;
   logger?: Logger;
+  /** Tokens and allowed hosts; default: no tokens, IP addresses and localhost only. */
+  security?: Partial<DashboardSecurityOptions>;
   /** Default: the files of src/dashboard/public and uPlot, read once. */
   assets?: Map<string, Asset>;
 }
@@ -53,6 +60,33 @@ export async function buildDashboard(deps: DashboardDeps): Promise<FastifyInstan
     const message = err instanceof OrderflowError ? err.oneLine() : errorMessage(err);
     if (status >= 500) logger.warn({ err: message, status }, "dashboard request failed");
     void reply.code(status).send({ error: message });
+  });
+
+  const gate = new DashboardGate({ ...DEFAULT_DASHBOARD_SECURITY, ...deps.security });
+  gate.install(app);
+  app.get("/login", (_req, reply) => {
+    void reply.header("content-type", "text/html; charset=utf-8").send(loginPage());
+  });
+  // The login form posts urlencoded; nothing else of ours takes it (the API answers it with 415).
+  await app.register(async (scope) => {
+    scope.addContentTypeParser(
+      "application/x-www-form-urlencoded",
+      { parseAs: "string" },
+      (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))),
+    );
+    scope.post<{ Body: { token?: unknown } }>("/login", (req, reply) => {
+      const typed = typeof req.body?.token === "string" ? req.body.token : "";
+      const setCookie = gate.enabled ? gate.login(typed) : undefined;
+      if (gate.enabled && !setCookie) {
+        void reply
+          .code(401)
+          .header("content-type", "text/html; charset=utf-8")
+          .send(loginPage("That token is not valid."));
+        return;
+      }
+      if (setCookie) void reply.header("set-cookie", setCookie);
+      void reply.redirect("/", 303);
+    });
   });
 
   for (const [path, asset] of assets) {
@@ -93,6 +127,26 @@ export async function buildDashboard(deps: DashboardDeps): Promise<FastifyInstan
     }
     const lookup = await deps.lookup(orderNo);
     return { ...timelineJson(lookup), text: lookup.entries.length > 0 ? timelineText(lookup) : null };
+  });
+
+  app.get<{ Querystring: { stage?: string; reason?: string; order?: string } }>(
+    "/api/dead-letters",
+    async (req, reply) => {
+      if (!deps.deadLetters) return reply.code(404).send({ error: "dead-letter actions are not available" });
+      return deps.deadLetters.list(filterFrom({ ...req.query, orderNo: req.query.order }));
+    },
+  );
+
+  app.get<{ Params: { seq: string } }>("/api/dead-letters/:seq", async (req, reply) => {
+    const seq = Number(req.params.seq);
+    const found = Number.isInteger(seq) && seq > 0 ? await deps.deadLetters?.show(seq) : undefined;
+    if (!found) return reply.code(404).send({ error: `no dead letter at seq ${req.params.seq}` });
+    return found;
+  });
+
+  app.post<{ Body: ReplayRequest }>("/api/dead-letters/replay", async (req, reply) => {
+    if (!deps.deadLetters) return reply.code(404).send({ error: "dead-letter actions are not available" });
+    return deps.deadLetters.replay(req.body ?? {});
   });
 
   app.post("/api/publish", (req, reply) => {

@@ -16,7 +16,7 @@ export interface OrderEvent {
   seq: number;
   /** The payload as UTF-8 text. */
   payload: string;
-  /** The order it belongs to (see orders/order-key.ts), when it can be told. */
+  /** The order it belongs to (see stages/order-key.ts), when it can be told. */
   orderNo: string | undefined;
   /** Events the MONITOR consumer still holds after this one. */
   pending: number;

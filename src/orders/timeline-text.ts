@@ -48,6 +48,7 @@ export function timelineText(l: OrderLookup): string {
     const gap = prev ? `+${formatGap(x.time.getTime() - prev.time.getTime())}` : "";
     const cols = [stamp(x.time), x.stage.padEnd(stageWidth), `seq ${x.seq}`.padEnd(seqWidth), gap.padEnd(9)];
     if (x.deadLetter) cols.push(`${describeDeadLetter(x.deadLetter)}; payload ${JSON.stringify(x.payload)}`);
+    if (x.replayOf !== undefined) cols.push(`replay of dead letter seq ${x.replayOf}`);
     lines.push(`  ${cols.join("  ").trimEnd()}`);
   });
   lines.push(coverageText(l.coverage));

@@ -14,7 +14,12 @@ export interface TimelineEntry {
   /** Dead letters only. */
   headers?: Record<string, string>;
   deadLetter?: DeadLetterInfo;
+  /** An input republished by `orderflow dead-letters replay`: the dead letter's stream sequence. */
+  replayOf?: number;
 }
+
+/** The header a replayed input carries (orders/dead-letters.ts ReplayHeader.Of). */
+const REPLAY_OF_HEADER = "Orderflow-Replay-Of";
 
 /** Where an order is: the furthest stage it reached (a dead letter ends it). */
 export const OrderState = {
@@ -46,6 +51,8 @@ export function timelineEntry(
     entry.headers = headersRecord(headers);
     entry.deadLetter = deadLetterInfo(entry.headers);
   }
+  const replayOf = Number(headers?.get(REPLAY_OF_HEADER) || Number.NaN);
+  if (Number.isInteger(replayOf)) entry.replayOf = replayOf;
   return entry;
 }
 
@@ -57,7 +64,14 @@ export function mergeEntries(...lists: TimelineEntry[][]): TimelineEntry[] {
 }
 
 export function orderState(entries: readonly TimelineEntry[]): OrderState {
-  const stages = new Set(entries.map((e) => e.stage));
+  // A dead letter ends the order unless it was replayed: then what came after it counts.
+  let lastFailed = -1;
+  entries.forEach((e, i) => {
+    if (e.stage === Stage.Failed) lastFailed = i;
+  });
+  const after = entries.slice(lastFailed + 1);
+  if (lastFailed >= 0 && !after.some((e) => e.replayOf !== undefined)) return OrderState.Failed;
+  const stages = new Set(after.map((e) => e.stage));
   if (stages.has(Stage.Failed)) return OrderState.Failed;
   if (stages.has(Stage.Completed)) return OrderState.Completed;
   if (stages.has(Stage.Processed)) return OrderState.Processed;

@@ -5,6 +5,7 @@ import { ErrorCode, errorMessage, OrderflowError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
 import { retryTimeouts } from "../common/retry-timeouts.js";
 import { buildDashboard } from "../dashboard/app.js";
+import { DeadLetterActions } from "../dashboard/dead-letter-actions.js";
 import { LiveState, type WorkerView } from "../dashboard/live-state.js";
 import { OrderflowMetrics } from "../dashboard/metrics.js";
 import { PublishJobs } from "../dashboard/publish-jobs.js";
@@ -225,6 +226,12 @@ export class OrderflowSystem {
       hub,
       metrics: this.metrics,
       publish,
+      deadLetters: new DeadLetterActions(main, t),
+      security: {
+        token: o.dashboardToken,
+        readonlyToken: o.dashboardReadonlyToken,
+        allowedHosts: o.allowedHosts,
+      },
       logger: this.logger.child({ part: "dashboard" }),
       lookup: (orderNo) =>
         lookupOrder(

@@ -1,3 +1,4 @@
+import { UsageError } from "../common/errors.js";
 import { DEFAULT_STAGE_WORKER_OPTIONS } from "../stages/worker-options.js";
 
 /** What `orderflow up` runs in its own process (the monitor feed and the dashboard always run). */
@@ -12,6 +13,16 @@ export type ManagedServerMode = (typeof ManagedServerMode)[keyof typeof ManagedS
 /** What `up` does when it must start a nats-server and the binary is missing. */
 export const InstallMode = { Auto: "auto", Never: "never", DryRun: "dry-run" } as const;
 export type InstallMode = (typeof InstallMode)[keyof typeof InstallMode];
+
+/** Whether a dashboard off loopback must have a token. */
+export const DashboardAuth = { Token: "token", None: "none" } as const;
+export type DashboardAuth = (typeof DashboardAuth)[keyof typeof DashboardAuth];
+
+/** 127.0.0.0/8, ::1 and localhost: only this machine can reach them. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
 
 /**
  * Options of `orderflow up` (connection and topology come from the global flags). Each has a flag
@@ -45,6 +56,17 @@ export interface UpOptions {
   refreshMs: number;
   /** The dashboard's publish form (`--publish-form`, `ORDERFLOW_PUBLISH_FORM`, on|off). Default on. */
   publishForm: boolean;
+  /** Full-access dashboard token (`--dashboard-token`, `ORDERFLOW_DASHBOARD_TOKEN`). Default none. */
+  dashboardToken: string | undefined;
+  /** Read-only dashboard token (`--dashboard-readonly-token`, `ORDERFLOW_DASHBOARD_READONLY_TOKEN`). Default none. */
+  dashboardReadonlyToken: string | undefined;
+  /** Host names the dashboard answers besides IPs and localhost (`--allowed-hosts`, `ORDERFLOW_ALLOWED_HOSTS`). Default none. */
+  allowedHosts: readonly string[];
+  /**
+   * `token`: a --host off loopback needs a token; `none`: the operator says the dashboard is open on
+   * purpose (`--dashboard-auth`, `ORDERFLOW_DASHBOARD_AUTH`). Default token.
+   */
+  dashboardAuth: DashboardAuth;
 }
 
 export const DEFAULT_UP_OPTIONS: Readonly<UpOptions> = Object.freeze({
@@ -60,6 +82,10 @@ export const DEFAULT_UP_OPTIONS: Readonly<UpOptions> = Object.freeze({
   maxAttempts: DEFAULT_STAGE_WORKER_OPTIONS.maxAttempts,
   refreshMs: 1_000,
   publishForm: true,
+  dashboardToken: undefined,
+  dashboardReadonlyToken: undefined,
+  allowedHosts: Object.freeze([]) as readonly string[],
+  dashboardAuth: DashboardAuth.Token,
 });
 
 /** Merges defaults with the caller's options (never changing the caller's object) and checks them. */
@@ -77,6 +103,22 @@ export function upOptions(overrides: Partial<UpOptions> = {}): UpOptions {
   }
   for (const p of o.parts) {
     if (!PARTS.includes(p)) throw new RangeError(`unknown part "${String(p)}"; use ${PARTS.join(", ")}`);
+  }
+  if (o.dashboardToken === "" || o.dashboardReadonlyToken === "") {
+    throw new UsageError("a dashboard token cannot be empty", {
+      hint: "generate one, e.g. `openssl rand -hex 24`",
+    });
+  }
+  if (o.dashboardToken !== undefined && o.dashboardToken === o.dashboardReadonlyToken) {
+    throw new UsageError("the read-only dashboard token equals the full one", {
+      hint: "use two different tokens",
+    });
+  }
+  const tokens = o.dashboardToken !== undefined || o.dashboardReadonlyToken !== undefined;
+  if (!isLoopback(o.host) && !tokens && o.dashboardAuth !== DashboardAuth.None) {
+    throw new UsageError(`refusing to serve the dashboard on ${o.host} without a token`, {
+      hint: "set --dashboard-token (ORDERFLOW_DASHBOARD_TOKEN), or pass --dashboard-auth none to serve it open on purpose",
+    });
   }
   return o;
 }

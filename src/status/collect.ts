@@ -1,5 +1,5 @@
 import type { ConsumerInfo, JetStreamManager } from "@nats-io/jetstream";
-import { TopologyError } from "../common/errors.js";
+import { ConsumerMissingError } from "../common/errors.js";
 import { consumerInfo, streamInfo } from "../topology/read.js";
 import { STAGES, type Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
 
@@ -47,11 +47,7 @@ function consumerSample(ci: ConsumerInfo): ConsumerSample {
 
 async function requiredConsumer(jsm: JetStreamManager, t: TopologyOptions, name: string) {
   const ci = await consumerInfo(jsm, t.stream, name);
-  if (!ci) {
-    throw new TopologyError(`consumer ${t.stream} > ${name} not found`, {
-      hint: "run `orderflow setup` first",
-    });
-  }
+  if (!ci) throw new ConsumerMissingError(t.stream, name);
   return consumerSample(ci);
 }
 

@@ -8,8 +8,10 @@ import { DEFAULT_STATUS_OPTIONS } from "../../status/status-options.js";
 import { measureStatus, StatusSampler } from "../../status/status-sampler.js";
 import { statusJson, statusText } from "../../status/status-text.js";
 import { commandContext } from "../context.js";
+import { addCheckOptions, type CheckFlags, runCheck } from "./status-check.js";
 
-interface StatusFlags {
+interface StatusFlags extends CheckFlags {
+  check?: boolean;
   json?: boolean;
   watch?: boolean;
   window: number;
@@ -20,7 +22,7 @@ interface StatusFlags {
 const CLEAR_SCREEN = "\u001b[H\u001b[2J";
 
 export function statusCommand(): Command {
-  return new Command("status")
+  const cmd = new Command("status")
     .description("is the pipeline healthy? messages per stage, consumer backlogs, rates and a verdict")
     .option("--json", "print the report as JSON (one object per line with --watch)")
     .option("--watch", "refresh until Ctrl-C, with rates over a sliding window")
@@ -44,47 +46,56 @@ no workers attached (orders wait, nobody is pulling and nothing was pulled or ac
 idle (nothing waits, but no worker has a pull request open on NEW or DISPATCH), failures present
 (dead letters in ORDERS.failed). It takes two samples --window apart (default 3s).
 
+With --check it prints one verdict for a monitoring system, as Nagios plugins and
+\`nats server check\` do: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (NATS unreachable), the first
+line starting with that word. A consumer with a backlog and no workers is CRITICAL; the other checks
+have a warn and a critical threshold each (a value at or above it; 0 turns it off).
+
 Examples:
   $ orderflow status
   $ orderflow status --watch
-  $ orderflow status --json | jq -r .verdict`,
-    )
-    .action(async (flags: StatusFlags, cmd: Command) => {
-      const ctx = commandContext(cmd, "status");
-      const nc = await ctx.connect();
-      const colours = Boolean(process.stdout.isTTY) && !flags.json;
-      const show = (r: StatusReport) => {
-        if (flags.json) {
-          if (flags.watch) process.stdout.write(`${JSON.stringify(statusJson(r))}\n`);
-          else printJson(statusJson(r));
-          return;
-        }
-        const text = statusText(r, ctx.topology, colours);
-        process.stdout.write(
-          flags.watch && process.stdout.isTTY ? `${CLEAR_SCREEN}${text}\n` : `${text}\n\n`,
-        );
-      };
-      try {
-        const jsm = await jetstreamManager(nc);
-        const opts = { windowMs: flags.window, intervalMs: flags.interval };
-        if (!flags.watch) {
-          show(await measureStatus(jsm, ctx.topology, opts, ctx.signal));
-          return;
-        }
-        const sampler = new StatusSampler(jsm, ctx.topology, opts, { logger: ctx.logger });
-        sampler.on(show);
-        sampler.onError((err) => {
-          const line = err instanceof OrderflowError ? err.oneLine() : errorMessage(err);
-          process.stderr.write(`orderflow: status unavailable: ${line}; retrying\n`);
-        });
-        await sampler.start();
-        await new Promise<void>((resolve) => {
-          if (ctx.signal.aborted) resolve();
-          ctx.signal.addEventListener("abort", () => resolve(), { once: true });
-        });
-        await sampler.stop();
-      } finally {
-        await nc.close();
+  $ orderflow status --json | jq -r .verdict
+  $ orderflow status --check --backlog-warn 100 --dead-letters-critical 10
+  $ orderflow status --check --format prometheus > /var/lib/node_exporter/orderflow.prom`,
+    );
+  return addCheckOptions(cmd).action(async (flags: StatusFlags, command: Command) => {
+    const ctx = commandContext(command, "status");
+    if (flags.check) {
+      process.exitCode = await runCheck(ctx, flags, flags.window);
+      return;
+    }
+    const nc = await ctx.connect();
+    const colours = Boolean(process.stdout.isTTY) && !flags.json;
+    const show = (r: StatusReport) => {
+      if (flags.json) {
+        if (flags.watch) process.stdout.write(`${JSON.stringify(statusJson(r))}\n`);
+        else printJson(statusJson(r));
+        return;
       }
-    });
+      const text = statusText(r, ctx.topology, colours);
+      process.stdout.write(flags.watch && process.stdout.isTTY ? `${CLEAR_SCREEN}${text}\n` : `${text}\n\n`);
+    };
+    try {
+      const jsm = await jetstreamManager(nc);
+      const opts = { windowMs: flags.window, intervalMs: flags.interval };
+      if (!flags.watch) {
+        show(await measureStatus(jsm, ctx.topology, opts, ctx.signal));
+        return;
+      }
+      const sampler = new StatusSampler(jsm, ctx.topology, opts, { logger: ctx.logger });
+      sampler.on(show);
+      sampler.onError((err) => {
+        const line = err instanceof OrderflowError ? err.oneLine() : errorMessage(err);
+        process.stderr.write(`orderflow: status unavailable: ${line}; retrying\n`);
+      });
+      await sampler.start();
+      await new Promise<void>((resolve) => {
+        if (ctx.signal.aborted) resolve();
+        ctx.signal.addEventListener("abort", () => resolve(), { once: true });
+      });
+      await sampler.stop();
+    } finally {
+      await nc.close();
+    }
+  });
 }

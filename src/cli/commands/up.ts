@@ -6,6 +6,7 @@ import { resolveNatsEndpoint } from "../../runtime/nats-endpoint.js";
 import { OrderflowSystem } from "../../runtime/system.js";
 import {
   DEFAULT_UP_OPTIONS as D,
+  type DashboardAuth,
   InstallMode,
   ManagedServerMode,
   PARTS,
@@ -26,6 +27,10 @@ interface UpFlags extends StageFlags {
   workers: readonly Part[];
   refresh: number;
   publishForm: "on" | "off";
+  dashboardToken?: string;
+  dashboardReadonlyToken?: string;
+  allowedHosts?: string;
+  dashboardAuth: DashboardAuth;
 }
 
 function partsFlag(value: string): Part[] {
@@ -104,6 +109,32 @@ export function upCommand(): Command {
         .env("ORDERFLOW_PUBLISH_FORM")
         .default("on"),
     )
+    .addOption(
+      new Option("--dashboard-token <token>", "dashboard token for every route but /healthz and /readyz").env(
+        "ORDERFLOW_DASHBOARD_TOKEN",
+      ),
+    )
+    .addOption(
+      new Option(
+        "--dashboard-readonly-token <token>",
+        "dashboard token that sees all, cannot publish or replay",
+      ).env("ORDERFLOW_DASHBOARD_READONLY_TOKEN"),
+    )
+    .addOption(
+      new Option(
+        "--allowed-hosts <names>",
+        "host names the dashboard answers besides IPs and localhost, comma-separated",
+      ).env("ORDERFLOW_ALLOWED_HOSTS"),
+    )
+    .addOption(
+      new Option(
+        "--dashboard-auth <token|none>",
+        "none: serve the dashboard off loopback without a token, on purpose",
+      )
+        .choices(["token", "none"])
+        .env("ORDERFLOW_DASHBOARD_AUTH")
+        .default("token"),
+    )
     .addHelpText(
       "after",
       `
@@ -113,7 +144,7 @@ Every option also comes from its environment variable (see the README).
 
 Examples:
   $ orderflow up                                   # then open http://127.0.0.1:8080/
-  $ orderflow up -s nats://n1:4222 --host 0.0.0.0 --port 9000
+  $ ORDERFLOW_DASHBOARD_TOKEN=$(openssl rand -hex 24) orderflow up -s nats://n1:4222 --host 0.0.0.0 --port 9000
   $ orderflow up --workers indexer                 # workers run elsewhere: orderflow worker processor
 
 Ctrl-C drains in-flight orders, stops every part in reverse order and exits 0.`,
@@ -133,6 +164,13 @@ Ctrl-C drains in-flight orders, stops every part in reverse order and exits 0.`,
         maxAttempts: flags.maxAttempts,
         refreshMs: flags.refresh,
         publishForm: flags.publishForm === "on",
+        dashboardToken: flags.dashboardToken,
+        dashboardReadonlyToken: flags.dashboardReadonlyToken,
+        allowedHosts: (flags.allowedHosts ?? "")
+          .split(",")
+          .map((h) => h.trim())
+          .filter((h) => h.length > 0),
+        dashboardAuth: flags.dashboardAuth,
       });
       const say = (line: string) => process.stdout.write(`${line}\n`);
       const endpoint = await resolveNatsEndpoint({

@@ -352,7 +352,11 @@ function renderLookup(l) {
         el(
           "td",
           { class: "detail" },
-          e.deadLetter ? `${e.deadLetter.reason}: ${e.deadLetter.error ?? ""}` : e.payload,
+          e.deadLetter
+            ? `${e.deadLetter.reason}: ${e.deadLetter.error ?? ""}`
+            : e.replayOf !== undefined
+              ? `${e.payload} · replay of dead letter seq ${e.replayOf}`
+              : e.payload,
         ),
       ),
     );
@@ -405,3 +409,156 @@ function connect() {
 
 makeChart();
 connect();
+
+// ---- dead letters: inspect and replay (the API runs the CLI's replay code) ------------------------
+const dlq = { rows: [], pending: null };
+
+function dlqFilter() {
+  return {
+    stage: $("#dlq-stage").value.trim(),
+    reason: $("#dlq-reason").value.trim(),
+    orderNo: $("#dlq-order").value.trim(),
+  };
+}
+
+function dlqError(message) {
+  const e = $("#dlq-error");
+  e.textContent = message;
+  e.hidden = !message;
+}
+
+async function dlqJson(res) {
+  const body = await res.json().catch(() => ({ error: res.statusText }));
+  if (!res.ok) throw new Error(body.error || res.statusText);
+  return body;
+}
+
+async function loadDeadLetters() {
+  dlqError("");
+  const f = dlqFilter();
+  const q = new URLSearchParams();
+  if (f.stage) q.set("stage", f.stage);
+  if (f.reason) q.set("reason", f.reason);
+  if (f.orderNo) q.set("order", f.orderNo);
+  try {
+    const body = await dlqJson(await fetch(`/api/dead-letters?${q}`));
+    dlq.rows = body.rows;
+    renderManage(body.total);
+  } catch (e) {
+    dlqError(e.message);
+  }
+}
+
+function renderManage(total) {
+  const body = $("#dlq-manage tbody");
+  body.replaceChildren(
+    ...dlq.rows.map((r) => {
+      const details = el(
+        "button",
+        { class: "btn small", type: "button", "data-seq": String(r.seq) },
+        "details",
+      );
+      details.addEventListener("click", () => showDeadLetter(r.seq));
+      return el(
+        "tr",
+        { "data-seq": String(r.seq) },
+        el(
+          "td",
+          {},
+          el("input", {
+            type: "checkbox",
+            class: "dlq-pick",
+            value: String(r.seq),
+            "aria-label": `select ${r.seq}`,
+          }),
+        ),
+        el("td", { class: "mono" }, String(r.seq)),
+        el("td", { class: "mono" }, clock(r.time)),
+        el("td", {}, r.stage),
+        el("td", {}, r.reason),
+        el("td", { class: "mono" }, r.orderNo ?? JSON.stringify(r.payload)),
+        el("td", { class: "detail" }, r.error),
+        el("td", { class: "replayed" }, r.interrupted ? "interrupted" : r.replayed ? "yes" : "no"),
+        el("td", {}, details),
+      );
+    }),
+  );
+  $("#dlq-result").textContent =
+    `${fmt(total)} matching${total > dlq.rows.length ? `, newest ${dlq.rows.length} shown` : ""}`;
+}
+
+async function showDeadLetter(seq) {
+  try {
+    const d = await dlqJson(await fetch(`/api/dead-letters/${seq}`));
+    const lines = [`dead letter seq ${d.seq}, stored ${d.time}, replayed: ${d.replayed ? "yes" : "no"}`];
+    for (const [k, v] of Object.entries(d.headers)) lines.push(`  ${k}: ${v}`);
+    lines.push(`payload: ${d.payload}`);
+    const pre = $("#dlq-detail");
+    pre.textContent = lines.join("\n");
+    pre.hidden = false;
+  } catch (e) {
+    dlqError(e.message);
+  }
+}
+
+async function replay(request) {
+  return dlqJson(
+    await fetch("/api/dead-letters/replay", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(request),
+    }),
+  );
+}
+
+function summaryText(s) {
+  const verb = s.dryRun ? "would replay" : "replayed";
+  const resumed = s.resumed > 0 ? ` (+${s.resumed} finished from an interrupted run)` : "";
+  return `${verb} ${s.replayed}${resumed}, already replayed ${s.alreadyReplayed}, skipped ${s.skipped}`;
+}
+
+/** First a dry run says what would happen; only the confirmation replays. */
+async function askReplay(request) {
+  dlqError("");
+  try {
+    const dry = await replay({ ...request, dryRun: true });
+    dlq.pending = request;
+    $("#dlq-confirm-text").textContent = `${summaryText(dry)}. Replay now?`;
+    $("#dlq-confirm").hidden = false;
+  } catch (e) {
+    dlqError(e.message);
+  }
+}
+
+$("#dlq-filter").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  loadDeadLetters();
+});
+$("#dlq-replay-selected").addEventListener("click", () => {
+  const seqs = [...document.querySelectorAll(".dlq-pick:checked")].map((c) => Number(c.value));
+  if (seqs.length === 0) return dlqError("select dead letters first");
+  askReplay({ seqs });
+});
+$("#dlq-replay-matching").addEventListener("click", () => {
+  const filter = dlqFilter();
+  const any = filter.stage || filter.reason || filter.orderNo;
+  askReplay(any ? { filter } : { all: true });
+});
+$("#dlq-confirm-no").addEventListener("click", () => {
+  dlq.pending = null;
+  $("#dlq-confirm").hidden = true;
+});
+$("#dlq-confirm-yes").addEventListener("click", async () => {
+  const request = dlq.pending;
+  $("#dlq-confirm").hidden = true;
+  dlq.pending = null;
+  if (!request) return;
+  try {
+    const s = await replay(request);
+    await loadDeadLetters();
+    $("#dlq-result").textContent = summaryText(s);
+  } catch (e) {
+    dlqError(e.message);
+  }
+});
+loadDeadLetters();

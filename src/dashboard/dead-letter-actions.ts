@@ -1,0 +1,64 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import { UsageError } from "../common/errors.js";
+import { type DeadLetter, type DeadLetterFilter, matches, readDeadLetters } from "../orders/dead-letters.js";
+import { type ReplaySummary, replaySelection } from "../orders/replay.js";
+import type { TopologyOptions } from "../topology/spec.js";
+
+/** Most rows one listing returns: the page is for looking, the CLI for bulk. */
+const LIST_MAX = 200;
+
+export interface DeadLetterListing {
+  total: number;
+  rows: Array<Omit<DeadLetter, "data" | "unfinished"> & { replayed: boolean; interrupted: boolean }>;
+}
+
+function row(d: DeadLetter) {
+  const { data: _data, unfinished, ...rest } = d;
+  return { ...rest, replayed: d.replays > 0, interrupted: unfinished !== undefined };
+}
+
+/** What the page sends to replay: the same selection as the CLI's arguments. */
+export interface ReplayRequest {
+  seqs?: unknown;
+  all?: unknown;
+  filter?: { stage?: unknown; reason?: unknown; orderNo?: unknown };
+  dryRun?: unknown;
+  force?: unknown;
+}
+
+const text = (v: unknown) => (typeof v === "string" && v.length > 0 ? v : undefined);
+
+export function filterFrom(q: { stage?: unknown; reason?: unknown; orderNo?: unknown }): DeadLetterFilter {
+  return { stage: text(q.stage), reason: text(q.reason), orderNo: text(q.orderNo) };
+}
+
+/** The dashboard's dead-letter table and replay buttons, on the code path of `orderflow dead-letters`. */
+export class DeadLetterActions {
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly topology: TopologyOptions,
+  ) {}
+
+  async list(filter: DeadLetterFilter): Promise<DeadLetterListing> {
+    const all = (await readDeadLetters(this.nc, this.topology)).filter((d) => matches(d, filter)).reverse();
+    return { total: all.length, rows: all.slice(0, LIST_MAX).map(row) };
+  }
+
+  async show(seq: number): Promise<ReturnType<typeof row> | undefined> {
+    const d = (await readDeadLetters(this.nc, this.topology)).find((x) => x.seq === seq);
+    return d ? row(d) : undefined;
+  }
+
+  replay(req: ReplayRequest): Promise<ReplaySummary> {
+    const seqs = req.seqs === undefined ? [] : req.seqs;
+    if (!Array.isArray(seqs) || !seqs.every((n) => Number.isInteger(n) && n > 0)) {
+      throw new UsageError("seqs must be a list of stream sequences");
+    }
+    return replaySelection(
+      this.nc,
+      this.topology,
+      { seqs: seqs as number[], all: req.all === true, filter: filterFrom(req.filter ?? {}) },
+      { dryRun: req.dryRun === true, force: req.force === true },
+    );
+  }
+}
