@@ -5,7 +5,7 @@ import {
   PermissionViolationError,
   type Subscription,
 } from "@nats-io/nats-core";
-import { guard } from "../common/callback-guard.js";
+import { reportCallbackError } from "../common/callback-guard.js";
 import { errorMessage } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
 import { orderKeyOf, stageOfSubject } from "../stages/order-key.js";
@@ -82,7 +82,10 @@ export class OrderIndexer {
     this.startedAt = Date.now();
     await this.openReader();
     this.checker = setInterval(
-      guard("order index stream check", this.logger, () => void this.checkStream()),
+      () =>
+        this.checkStream().catch((err: unknown) =>
+          reportCallbackError("order index stream check", err, this.logger),
+        ),
       STREAM_CHECK_MS,
     );
     this.checker.unref();
@@ -142,8 +145,10 @@ export class OrderIndexer {
   private async checkStream(): Promise<void> {
     if (this.stopping || this.rebuilding || this.nc.isClosed()) return;
     let si: Awaited<ReturnType<typeof streamInfo>>;
+    let jsm: Awaited<ReturnType<typeof jetstreamManager>>;
     try {
-      si = await streamInfo(await jetstreamManager(this.nc), this.topology);
+      jsm = await jetstreamManager(this.nc);
+      si = await streamInfo(jsm, this.topology);
     } catch (err) {
       this.logger.warn({ err: errorMessage(err) }, "order index cannot read the stream's state");
       return;
@@ -161,7 +166,19 @@ export class OrderIndexer {
       await this.rebuilding;
       return;
     }
-    if (si.state.messages === 0 || si.state.last_seq <= this.through) this.markReadThroughEnd();
+    if (si.state.messages === 0 || si.state.last_seq <= this.through) {
+      this.markReadThroughEnd();
+      return;
+    }
+    // Messages deleted at the end leave last_seq where it was (and 2.9 may go on counting them
+    // as pending for the reader): the stream's list of deleted sequences says whether anything
+    // after what was read still exists.
+    if (this.startLastSeq > this.through) {
+      const detail = await jsm.streams.info(this.topology.stream, { deleted_details: true });
+      const last = detail.state.last_seq;
+      const gone = (detail.state.deleted ?? []).filter((seq) => seq > this.through && seq <= last).length;
+      if (gone === last - this.through) this.markReadThroughEnd();
+    }
   }
 
   private async rebuild(): Promise<void> {
