@@ -13,6 +13,8 @@ export const ErrorCode = {
   Publish: "PUBLISH",
   ServerBinaryMissing: "SERVER_BINARY_MISSING",
   ServerStart: "SERVER_START",
+  HandlerModule: "HANDLER_MODULE",
+  HandlerTimeout: "HANDLER_TIMEOUT",
   Internal: "INTERNAL",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -138,6 +140,26 @@ export class ServerBinaryMissingError extends OrderflowError {
     super(ErrorCode.ServerBinaryMissing, `nats-server not found (looked at ${tried.join(", ")})`, {
       hint: "install it (`apt-get install -y nats-server`, `brew install nats-server`) or set NATS_SERVER_BIN, or start one with `docker compose up -d`",
     });
+  }
+}
+
+/** A `--handler` module that is missing, does not load, or exports nothing a stage can run. */
+export class HandlerModuleError extends OrderflowError {
+  override name = "HandlerModuleError";
+  readonly file: string;
+  constructor(file: string, problem: string, options: OrderflowErrorOptions = {}) {
+    super(ErrorCode.HandlerModule, `handler module ${file}: ${problem}`, options);
+    this.file = file;
+  }
+}
+
+/** A handler that did not settle within `--handler-timeout`: retried, then dead-lettered as `timeout`. */
+export class HandlerTimeoutError extends OrderflowError {
+  override name = "HandlerTimeoutError";
+  readonly timeoutMs: number;
+  constructor(timeoutMs: number) {
+    super(ErrorCode.HandlerTimeout, `the handler did not finish within ${timeoutMs} ms`);
+    this.timeoutMs = timeoutMs;
   }
 }
 

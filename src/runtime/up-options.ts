@@ -41,6 +41,8 @@ export interface UpOptions {
   maxInFlight: number;
   /** Deliveries before a failing order is dead-lettered (`--max-attempts`, `ORDERFLOW_MAX_ATTEMPTS`). Default 5. */
   maxAttempts: number;
+  /** Async handler timeout (`--handler-timeout`, `ORDERFLOW_HANDLER_TIMEOUT`). Default 30,000 ms. */
+  handlerTimeoutMs: number;
   /** How often the dashboard and the gauges read the stream and consumers (`--refresh`, `ORDERFLOW_REFRESH`). Default 1,000 ms. */
   refreshMs: number;
   /** The dashboard's publish form (`--publish-form`, `ORDERFLOW_PUBLISH_FORM`, on|off). Default on. */
@@ -58,6 +60,7 @@ export const DEFAULT_UP_OPTIONS: Readonly<UpOptions> = Object.freeze({
   batch: DEFAULT_STAGE_WORKER_OPTIONS.batch,
   maxInFlight: DEFAULT_STAGE_WORKER_OPTIONS.maxInFlight,
   maxAttempts: DEFAULT_STAGE_WORKER_OPTIONS.maxAttempts,
+  handlerTimeoutMs: DEFAULT_STAGE_WORKER_OPTIONS.handlerTimeoutMs,
   refreshMs: 1_000,
   publishForm: true,
 });

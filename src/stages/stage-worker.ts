@@ -9,7 +9,13 @@ import {
 } from "@nats-io/nats-core";
 import { readDelivery } from "../common/ack-subject.js";
 import { guard, reportCallbackError } from "../common/callback-guard.js";
-import { errorMessage, InvalidOrderError, PermissionError, type PublishError } from "../common/errors.js";
+import {
+  errorMessage,
+  HandlerTimeoutError,
+  InvalidOrderError,
+  PermissionError,
+  type PublishError,
+} from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
 import {
   DeadLetterHeader,
@@ -17,7 +23,9 @@ import {
   headerSafe,
   MAX_ATTEMPTS_REASON,
   OUTPUT_TOO_LARGE_REASON,
+  TIMEOUT_REASON,
 } from "./dead-letter.js";
+import { type HandlerContext, OrderContext } from "./handler-context.js";
 import { HandlerFailures } from "./handler-failures.js";
 import { orderIdKey } from "./payload.js";
 import { PubAckWindow } from "./pub-ack-window.js";
@@ -77,14 +85,38 @@ class InFlight implements OrderInput {
   /** Acked or nak'ed: its place is free, and nothing more may be done with it. */
   settled = false;
   readonly receivedAt = performance.now();
-  constructor(
-    readonly data: Uint8Array,
-    readonly reply: string,
-    readonly subject: string,
-  ) {}
+  /** Only for handlers that take a context (see StageDefinition.handle). */
+  ctx: OrderContext | undefined = undefined;
+  /** The handler's result was taken (or given up on at its timeout): a late one is discarded. */
+  handlerDone = false;
+  /** When an async handler started; drives its timeout and its +WPI. */
+  handlerStartedAt = 0;
+  timer: NodeJS.Timeout | undefined = undefined;
+  readonly data: Uint8Array;
+  readonly reply: string;
+  readonly subject: string;
+  constructor(private readonly msg: Msg) {
+    this.data = msg.data;
+    this.reply = msg.reply as string;
+    this.subject = msg.subject;
+  }
+
+  /** Decoding headers can throw; only a context reads them, and inside a try. */
+  readonly inputHeaders = (): MsgHdrs | undefined => this.msg.headers;
+}
+
+/** An InvalidOrderError, also from a handler module loaded with its own copy of orderflow. */
+function isInvalidOrder(err: unknown): err is InvalidOrderError {
+  return (
+    err instanceof InvalidOrderError ||
+    (err instanceof Error &&
+      err.name === "InvalidOrderError" &&
+      typeof (err as { reason?: unknown }).reason === "string")
+  );
 }
 
 const ACK = new TextEncoder().encode("+ACK");
+const WPI = new TextEncoder().encode("+WPI");
 const MSG_ID = "Nats-Msg-Id";
 /** Room kept under max_payload for the protocol line and headers when sizing a payload. */
 const SMALL_ENOUGH = 4_096;
@@ -121,6 +153,8 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
   private readonly window: PubAckWindow<InFlight>;
   private readonly delivery = { deliveryCount: 0, streamSeq: 0 };
   private readonly failures = new HandlerFailures();
+  /** Deliveries whose async handler is still running. */
+  private readonly handling = new Set<InFlight>();
   private state: State = "new";
   private stopPromise: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -236,6 +270,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
       this.pulls.sweep();
       await new Promise((r) => setTimeout(r, 20));
     }
+    if (this.handling.size > 0) this.abandonHandlers();
     if (this.counts.inFlight > 0) {
       this.logger.warn(
         { inFlight: this.counts.inFlight },
@@ -288,7 +323,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
   }
 
   private onDelivery(msg: Msg): void {
-    const e = new InFlight(msg.data, msg.reply as string, msg.subject);
+    const e = new InFlight(msg);
     if (readDelivery(e.reply, this.delivery)) {
       e.seq = this.delivery.streamSeq;
       e.deliveryCount = this.delivery.deliveryCount;
@@ -311,16 +346,25 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     let out: StageOutput | Promise<StageOutput>;
     try {
       e.orderNo = this.stage.parse(e.data);
-      out = this.stage.handle(e);
+      if (this.stage.handle.length > 1) {
+        e.ctx = new OrderContext(e, this.logger, outputMsgId(this.stage, e.orderNo));
+      }
+      // A one-parameter handler never reads its context; none is built for it.
+      out = this.stage.handle(e, e.ctx as HandlerContext);
     } catch (err) {
       this.onHandlerError(e, err);
       return;
     }
     if (out instanceof Promise) {
+      this.watchHandler(e);
       out
         .then(
-          (o) => this.publishOutput(e, o),
-          (err: unknown) => this.onHandlerError(e, err),
+          (o) => {
+            if (this.handlerFinished(e)) this.publishOutput(e, o);
+          },
+          (err: unknown) => {
+            if (this.handlerFinished(e)) this.onHandlerError(e, err);
+          },
         )
         .catch((err: unknown) => {
           reportCallbackError(`${this.stage.name} handler result`, err, this.logger);
@@ -331,14 +375,77 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     }
   }
 
+  /**
+   * Keeps an async handler's input alive with +WPI every third of the ack wait (so it is not
+   * redelivered mid-run) and gives up on it at the handler timeout. One timer per running handler.
+   */
+  private watchHandler(e: InFlight): void {
+    e.handlerStartedAt = performance.now();
+    this.handling.add(e);
+    this.schedule(e);
+  }
+
+  private schedule(e: InFlight): void {
+    const { handlerTimeoutMs, ackWaitMs } = this.options;
+    const remaining = handlerTimeoutMs - (performance.now() - e.handlerStartedAt);
+    const wait = Math.max(1, Math.min(remaining, Math.floor(ackWaitMs / 3)));
+    e.timer = setTimeout(
+      guard(`${this.stage.name} handler timer`, this.logger, () => this.onHandlerTimer(e)),
+      wait,
+    );
+  }
+
+  private onHandlerTimer(e: InFlight): void {
+    if (e.handlerDone || e.settled) return;
+    if (performance.now() - e.handlerStartedAt >= this.options.handlerTimeoutMs) {
+      this.handlerFinished(e);
+      const err = new HandlerTimeoutError(this.options.handlerTimeoutMs);
+      e.ctx?.abort(err);
+      this.logger.warn({ seq: e.seq, orderNo: e.orderNo, attempt: e.attempt }, err.message);
+      this.onHandlerError(e, err);
+      return;
+    }
+    if (!this.nc.isClosed()) {
+      try {
+        this.nc.publish(e.reply, WPI);
+      } catch (err) {
+        reportCallbackError(`${this.stage.name} in-progress ack`, err, this.logger);
+      }
+    }
+    this.schedule(e);
+  }
+
+  /** Takes an async handler's result once; false when it came too late (timed out or abandoned). */
+  private handlerFinished(e: InFlight): boolean {
+    if (e.handlerDone) return false;
+    e.handlerDone = true;
+    clearTimeout(e.timer);
+    this.handling.delete(e);
+    return true;
+  }
+
+  /** Stopping and out of time: abort the handlers still running and give their inputs back. */
+  private abandonHandlers(): void {
+    const reason = new Error(`${this.stage.name} is stopping`);
+    for (const e of [...this.handling]) {
+      this.handlerFinished(e);
+      e.ctx?.abort(reason);
+      this.release(e, OutcomeKind.Retried, this.infraNak(), reason.message);
+    }
+  }
+
   private publishOutput(e: InFlight, out: StageOutput): void {
     if (e.settled) return; // given up on meanwhile (stop() past its deadline)
     let data: Uint8Array;
     let h: MsgHdrs | undefined;
     try {
       data = encodeOutput(out);
-      if (this.options.msgIds) {
+      if (e.ctx?.output) {
         h = headers();
+        for (const [k, v] of e.ctx.output) h.set(k, v);
+      }
+      if (this.options.msgIds) {
+        h ??= headers();
         h.set(MSG_ID, outputMsgId(this.stage, e.orderNo));
       }
     } catch (err) {
@@ -359,12 +466,13 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
 
   private onHandlerError(e: InFlight, err: unknown): void {
     if (e.settled) return;
-    if (err instanceof InvalidOrderError) {
+    if (isInvalidOrder(err)) {
       this.deadLetter(e, err.reason, err.message);
       return;
     }
     if (e.attempt >= this.options.maxAttempts) {
-      this.deadLetter(e, MAX_ATTEMPTS_REASON, errorMessage(err));
+      const reason = err instanceof HandlerTimeoutError ? TIMEOUT_REASON : MAX_ATTEMPTS_REASON;
+      this.deadLetter(e, reason, errorMessage(err));
       return;
     }
     this.failures.record(e.seq, e.attempt);

@@ -11,6 +11,8 @@ import {
   type Part,
   upOptions,
 } from "../../runtime/up-options.js";
+import { loadHandlerModule } from "../../stages/handler-module.js";
+import { dispatcherStage, processorStage } from "../../stages/stage.js";
 import { ChangeKind } from "../../topology/ensure.js";
 import { commandContext, intFlag } from "../context.js";
 import { durationFlag } from "../duration.js";
@@ -26,6 +28,8 @@ interface UpFlags extends StageFlags {
   workers: readonly Part[];
   refresh: number;
   publishForm: "on" | "off";
+  processorHandler?: string;
+  dispatcherHandler?: string;
 }
 
 function partsFlag(value: string): Part[] {
@@ -104,6 +108,18 @@ export function upCommand(): Command {
         .env("ORDERFLOW_PUBLISH_FORM")
         .default("on"),
     )
+    .addOption(
+      new Option(
+        "--processor-handler <file>",
+        "module whose handle(order, ctx) replaces the processor's",
+      ).env("ORDERFLOW_PROCESSOR_HANDLER"),
+    )
+    .addOption(
+      new Option(
+        "--dispatcher-handler <file>",
+        "module whose handle(order, ctx) replaces the dispatcher's",
+      ).env("ORDERFLOW_DISPATCHER_HANDLER"),
+    )
     .addHelpText(
       "after",
       `
@@ -131,9 +147,19 @@ Ctrl-C drains in-flight orders, stops every part in reverse order and exits 0.`,
         batch: flags.batch,
         maxInFlight: flags.maxInFlight,
         maxAttempts: flags.maxAttempts,
+        handlerTimeoutMs: flags.handlerTimeout,
         refreshMs: flags.refresh,
         publishForm: flags.publishForm === "on",
       });
+      // Before NATS is found or started: a broken module stops `up` with nothing to clean up.
+      const stages = {
+        processor: flags.processorHandler
+          ? await loadHandlerModule(flags.processorHandler, processorStage(ctx.topology))
+          : undefined,
+        dispatcher: flags.dispatcherHandler
+          ? await loadHandlerModule(flags.dispatcherHandler, dispatcherStage(ctx.topology))
+          : undefined,
+      };
       const source = cmd.getOptionValueSourceWithGlobals("server");
       const say = (line: string) => process.stdout.write(`${line}\n`);
       const endpoint = await resolveNatsEndpoint({
@@ -154,6 +180,7 @@ Ctrl-C drains in-flight orders, stops every part in reverse order and exits 0.`,
           options,
           natsDescription: description,
           managed: endpoint.managed,
+          stages,
         },
         { logger: ctx.logger },
       );
