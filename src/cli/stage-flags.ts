@@ -10,6 +10,7 @@ export interface StageFlags {
   maxInFlight: number;
   maxAttempts: number;
   handlerTimeout: number;
+  concurrency: number;
 }
 
 /** Longest --handler-timeout: +WPI keeps the input alive, but a worker stuck for an hour is a bug. */
@@ -33,6 +34,10 @@ export function stageFlagOptions(): Option[] {
       .argParser(handlerTimeoutFlag)
       .env("ORDERFLOW_HANDLER_TIMEOUT")
       .default(D.handlerTimeoutMs, "30s"),
+    new Option("--concurrency <n>", "most handler calls at once; 0 = as many as --max-in-flight")
+      .argParser(intFlag("concurrency", 0, 100_000))
+      .env("ORDERFLOW_CONCURRENCY")
+      .default(D.concurrency),
   ];
 }
 

@@ -138,6 +138,7 @@ export class OrderflowSystem {
             maxAttempts: o.maxAttempts,
             inboxPrefix: this.config.connect.inboxPrefix,
             handlerTimeoutMs: o.handlerTimeoutMs,
+            concurrency: o.concurrency,
             ackWaitMs: ackWaitMs(consumer.config.ack_wait),
           },
           { logger: this.logger },

@@ -92,6 +92,8 @@ class InFlight implements OrderInput {
   /** When an async handler started; drives its timeout and its +WPI. */
   handlerStartedAt = 0;
   timer: NodeJS.Timeout | undefined = undefined;
+  /** While waiting for a free handler slot (`concurrency`): when its input was last kept alive. */
+  keptAliveAt = 0;
   readonly data: Uint8Array;
   readonly reply: string;
   readonly subject: string;
@@ -155,6 +157,10 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
   private readonly failures = new HandlerFailures();
   /** Deliveries whose async handler is still running. */
   private readonly handling = new Set<InFlight>();
+  /** Handler calls running now, and the deliveries waiting for one to end (`concurrency`). */
+  private calls = 0;
+  private readonly queue: InFlight[] = [];
+  private queueHead = 0;
   private state: State = "new";
   private stopPromise: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -270,7 +276,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
       this.pulls.sweep();
       await new Promise((r) => setTimeout(r, 20));
     }
-    if (this.handling.size > 0) this.abandonHandlers();
+    if (this.handling.size > 0 || this.queued() > 0) this.abandonHandlers();
     if (this.counts.inFlight > 0) {
       this.logger.warn(
         { inFlight: this.counts.inFlight },
@@ -306,6 +312,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
   }
 
   private tick(): void {
+    if (this.queued() > 0) this.keepQueuedAlive();
     if (this.pulls.sweep() && this.state === "running") {
       // Pulls that end without a status: the server forgot them (consumer leader change, restart)
       // or the consumer is gone.
@@ -343,15 +350,76 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
   }
 
   private run(e: InFlight): void {
-    let out: StageOutput | Promise<StageOutput>;
     try {
       e.orderNo = this.stage.parse(e.data);
+    } catch (err) {
+      this.onHandlerError(e, err);
+      return;
+    }
+    const { concurrency } = this.options;
+    if (concurrency > 0 && this.calls >= concurrency) {
+      e.keptAliveAt = performance.now();
+      this.queue.push(e);
+      return;
+    }
+    this.invoke(e);
+  }
+
+  private queued(): number {
+    return this.queue.length - this.queueHead;
+  }
+
+  /** Starts queued handlers while there are free slots. */
+  private next(): void {
+    while (this.queued() > 0 && this.calls < this.options.concurrency) {
+      const e = this.queue[this.queueHead] as InFlight;
+      this.queue[this.queueHead++] = undefined as unknown as InFlight;
+      if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+        this.queue.splice(0, this.queueHead);
+        this.queueHead = 0;
+      }
+      if (e.settled) continue;
+      try {
+        this.invoke(e);
+      } catch (err) {
+        reportCallbackError(`${this.stage.name} delivery`, err, this.logger);
+        this.release(e, OutcomeKind.Retried, this.infraNak(), errorMessage(err));
+      }
+    }
+  }
+
+  /** A delivery waiting for a handler slot longer than a third of the ack wait gets a +WPI. */
+  private keepQueuedAlive(): void {
+    const now = performance.now();
+    const every = this.options.ackWaitMs / 3;
+    for (let i = this.queueHead; i < this.queue.length; i++) {
+      const e = this.queue[i] as InFlight;
+      if (e.settled || now - e.keptAliveAt < every) continue;
+      e.keptAliveAt = now;
+      this.workInProgress(e);
+    }
+  }
+
+  private workInProgress(e: InFlight): void {
+    if (this.nc.isClosed()) return;
+    try {
+      this.nc.publish(e.reply, WPI);
+    } catch (err) {
+      reportCallbackError(`${this.stage.name} in-progress ack`, err, this.logger);
+    }
+  }
+
+  private invoke(e: InFlight): void {
+    let out: StageOutput | Promise<StageOutput>;
+    this.calls++;
+    try {
       if (this.stage.handle.length > 1) {
         e.ctx = new OrderContext(e, this.logger, outputMsgId(this.stage, e.orderNo));
       }
       // A one-parameter handler never reads its context; none is built for it.
       out = this.stage.handle(e, e.ctx as HandlerContext);
     } catch (err) {
+      this.callEnded();
       this.onHandlerError(e, err);
       return;
     }
@@ -371,8 +439,14 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
           this.release(e, OutcomeKind.Retried, this.infraNak(), errorMessage(err));
         });
     } else {
+      this.callEnded();
       this.publishOutput(e, out);
     }
+  }
+
+  private callEnded(): void {
+    this.calls--;
+    if (this.queued() > 0) this.next();
   }
 
   /**
@@ -405,13 +479,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
       this.onHandlerError(e, err);
       return;
     }
-    if (!this.nc.isClosed()) {
-      try {
-        this.nc.publish(e.reply, WPI);
-      } catch (err) {
-        reportCallbackError(`${this.stage.name} in-progress ack`, err, this.logger);
-      }
-    }
+    this.workInProgress(e);
     this.schedule(e);
   }
 
@@ -421,12 +489,17 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     e.handlerDone = true;
     clearTimeout(e.timer);
     this.handling.delete(e);
+    this.callEnded();
     return true;
   }
 
   /** Stopping and out of time: abort the handlers still running and give their inputs back. */
   private abandonHandlers(): void {
     const reason = new Error(`${this.stage.name} is stopping`);
+    const waiting = this.queue.slice(this.queueHead);
+    this.queue.length = 0;
+    this.queueHead = 0;
+    for (const e of waiting) this.release(e, OutcomeKind.Retried, this.infraNak(), reason.message);
     for (const e of [...this.handling]) {
       this.handlerFinished(e);
       e.ctx?.abort(reason);

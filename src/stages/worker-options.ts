@@ -50,6 +50,11 @@ export interface StageWorkerOptions {
    * the topology's ack wait.
    */
   ackWaitMs: number;
+  /**
+   * Most handler calls running at once (`--concurrency`); further deliveries wait in a queue (and
+   * get +WPI while they wait). 0: no limit other than `maxInFlight`. Default 0.
+   */
+  concurrency: number;
 }
 
 export const DEFAULT_STAGE_WORKER_OPTIONS: Readonly<StageWorkerOptions> = Object.freeze({
@@ -68,6 +73,7 @@ export const DEFAULT_STAGE_WORKER_OPTIONS: Readonly<StageWorkerOptions> = Object
   msgIds: true,
   handlerTimeoutMs: 30_000,
   ackWaitMs: 30_000,
+  concurrency: 0,
 });
 
 /** Merges defaults with the caller's options (never changing the caller's object) and checks them. */
@@ -88,6 +94,8 @@ export function stageWorkerOptions(overrides: Partial<StageWorkerOptions> = {}):
     if (typeof v !== "number" || !Number.isInteger(v) || v < 1)
       throw new RangeError(`${k} must be a positive whole number, got ${String(v)}`);
   }
+  if (!Number.isInteger(o.concurrency) || o.concurrency < 0)
+    throw new RangeError(`concurrency must be a whole number (0: no limit), got ${String(o.concurrency)}`);
   if (o.batch > o.maxInFlight)
     throw new RangeError(`batch (${o.batch}) must not exceed maxInFlight (${o.maxInFlight})`);
   return o;

@@ -187,4 +187,31 @@ describe("orderflow worker --handler", () => {
     expect(await worker.interrupt()).toBe(0);
     expect(logLines(worker).filter((l) => l.invoked === "slow")).toHaveLength(1);
   });
+
+  it("--concurrency 4: at most 4 handler calls at once, and 4 are reached", async () => {
+    const handler = tempModule(
+      "count.mjs",
+      `let running = 0;
+export default async function (order, ctx) {
+  running++;
+  ctx.logger.warn({ running }, "handler running");
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  running--;
+  return order.orderNo + ",processed";
+}
+`,
+    );
+    const server = await startServer();
+    const nc = await connectTo(server);
+    const jsm = await withTopology(nc);
+    await publishOrders(nc, 40);
+    const worker = await startProcessor(server.url, ["--handler", handler, "--concurrency", "4"]);
+    await waitFor("40 processed", async () => (await subjectCounts(jsm))["ORDERS.processed"] === 40);
+    const running = logLines(worker)
+      .map((l) => l.running)
+      .filter((n): n is number => typeof n === "number");
+    expect(running).toHaveLength(40);
+    expect(Math.max(...running)).toBe(4);
+    expect(await worker.interrupt()).toBe(0);
+  });
 });

@@ -148,6 +148,7 @@ Ctrl-C drains in-flight orders, stops every part in reverse order and exits 0.`,
         maxInFlight: flags.maxInFlight,
         maxAttempts: flags.maxAttempts,
         handlerTimeoutMs: flags.handlerTimeout,
+        concurrency: flags.concurrency,
         refreshMs: flags.refresh,
         publishForm: flags.publishForm === "on",
       });

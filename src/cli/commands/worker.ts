@@ -83,6 +83,7 @@ async function runWorker(ctx: CommandContext, stage: StageDefinition, flags: Wor
         inboxPrefix: ctx.connectOptions.inboxPrefix,
         msgIds: flags.msgIds,
         handlerTimeoutMs: flags.handlerTimeout,
+        concurrency: flags.concurrency,
         ackWaitMs: ackWaitMs(consumer.config.ack_wait),
       },
       { logger: ctx.logger },
