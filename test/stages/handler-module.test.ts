@@ -119,6 +119,25 @@ describe("orderflow worker --handler", () => {
     },
   );
 
+  it("orderflow up --processor-handler with a broken module stops before starting or reaching NATS", async () => {
+    const file = tempModule("nothing.mjs", "export const answer = 42;\n");
+    const r = await runCli([
+      "up",
+      "--processor-handler",
+      file,
+      "--managed-server",
+      "never",
+      "-s",
+      "nats://127.0.0.1:1",
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).not.toContain("NATS:");
+    const lines = r.stderr.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(file);
+    expect(lines[0]).toMatch(/exports no handler function/);
+  });
+
   it("a hung handler is aborted at --handler-timeout, tried --max-attempts times and dead-lettered as timeout", async () => {
     const handler = tempModule(
       "hang.mjs",
