@@ -6,6 +6,8 @@ export { type ConnectOptions, connect } from "./common/connection.js";
 export {
   ConnectionError,
   ErrorCode,
+  HandlerModuleError,
+  HandlerTimeoutError,
   InvalidOrderError,
   OrderflowError,
   PermissionError,
@@ -14,7 +16,9 @@ export {
   TopologyError,
   UnupdatableFieldError,
 } from "./common/errors.js";
-export { DeadLetterHeader, MAX_ATTEMPTS_REASON } from "./stages/dead-letter.js";
+export { DeadLetterHeader, MAX_ATTEMPTS_REASON, TIMEOUT_REASON } from "./stages/dead-letter.js";
+export type { HandlerContext } from "./stages/handler-context.js";
+export { loadHandlerModule } from "./stages/handler-module.js";
 export { InvalidReason, msgIdOf, ORDER_NO_MAX_BYTES, orderNoOf, parseOrderNo } from "./stages/payload.js";
 export {
   defineStage,

@@ -1,4 +1,6 @@
 import { type Command, Option } from "commander";
+import { durationFlag } from "../common/duration.js";
+import { UsageError } from "../common/errors.js";
 import { DEFAULT_STAGE_WORKER_OPTIONS as D } from "../stages/worker-options.js";
 import { intFlag } from "./context.js";
 
@@ -7,7 +9,12 @@ export interface StageFlags {
   batch: number;
   maxInFlight: number;
   maxAttempts: number;
+  handlerTimeout: number;
+  concurrency: number;
 }
+
+/** Longest --handler-timeout: +WPI keeps the input alive, but a worker stuck for an hour is a bug. */
+const MAX_HANDLER_TIMEOUT_MS = 3_600_000;
 
 export function stageFlagOptions(): Option[] {
   return [
@@ -23,7 +30,25 @@ export function stageFlagOptions(): Option[] {
       .argParser(intFlag("max-attempts", 1, 1_000))
       .env("ORDERFLOW_MAX_ATTEMPTS")
       .default(D.maxAttempts),
+    new Option("--handler-timeout <duration>", "an async handler still running then is aborted and retried")
+      .argParser(handlerTimeoutFlag)
+      .env("ORDERFLOW_HANDLER_TIMEOUT")
+      .default(D.handlerTimeoutMs, "30s"),
+    new Option("--concurrency <n>", "most handler calls at once; 0 = as many as --max-in-flight")
+      .argParser(intFlag("concurrency", 0, 100_000))
+      .env("ORDERFLOW_CONCURRENCY")
+      .default(D.concurrency),
   ];
+}
+
+function handlerTimeoutFlag(v: string): number {
+  const n = Math.round(durationFlag("handler-timeout", { min: 1 })(v));
+  if (n > MAX_HANDLER_TIMEOUT_MS) {
+    throw new UsageError(`--handler-timeout must be at most 1h, got "${v}"`, {
+      hint: "a handler that needs longer should hand the work to a job queue and return",
+    });
+  }
+  return n;
 }
 
 /** Adds the stage flags to a command (in the chain: `withStageFlags(new Command(…)).option(…)`). */

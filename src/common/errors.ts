@@ -17,6 +17,8 @@ export const ErrorCode = {
   ServerStart: "SERVER_START",
   SeedMissing: "SEED_MISSING",
   NatsContext: "NATS_CONTEXT",
+  HandlerModule: "HANDLER_MODULE",
+  HandlerTimeout: "HANDLER_TIMEOUT",
   Internal: "INTERNAL",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -219,6 +221,26 @@ export class SeedMissingError extends OrderflowError {
       },
     );
     this.file = file;
+  }
+}
+
+/** A `--handler` module that is missing, does not load, or exports nothing a stage can run. */
+export class HandlerModuleError extends OrderflowError {
+  override name = "HandlerModuleError";
+  readonly file: string;
+  constructor(file: string, problem: string, options: OrderflowErrorOptions = {}) {
+    super(ErrorCode.HandlerModule, `handler module ${file}: ${problem}`, options);
+    this.file = file;
+  }
+}
+
+/** A handler that did not settle within `--handler-timeout`: retried, then dead-lettered as `timeout`. */
+export class HandlerTimeoutError extends OrderflowError {
+  override name = "HandlerTimeoutError";
+  readonly timeoutMs: number;
+  constructor(timeoutMs: number) {
+    super(ErrorCode.HandlerTimeout, `the handler did not finish within ${timeoutMs} ms`);
+    this.timeoutMs = timeoutMs;
   }
 }
 

@@ -14,8 +14,9 @@ import { SseHub } from "../dashboard/sse.js";
 import { MonitorFeed } from "../monitor/monitor-feed.js";
 import { OrderIndexer } from "../orders/order-indexer.js";
 import { lookupOrder } from "../orders/order-lookup.js";
-import { dispatcherStage, processorStage } from "../stages/stage.js";
+import { dispatcherStage, processorStage, type StageDefinition } from "../stages/stage.js";
 import { StageWorker } from "../stages/stage-worker.js";
+import { ackWaitMs } from "../stages/worker-options.js";
 import { StatusSampler } from "../status/status-sampler.js";
 import { ChangeKind, ensureTopology, type TopologyChange } from "../topology/ensure.js";
 import { Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
@@ -32,6 +33,11 @@ export interface SystemConfig {
   natsDescription: string;
   /** A server `up` started; stopped last. */
   managed?: ManagedNats;
+  /**
+   * Stages loaded from `--processor-handler` / `--dispatcher-handler` modules (loadHandlerModule),
+   * run instead of the built-in ones.
+   */
+  stages?: Partial<Record<typeof Part.Processor | typeof Part.Dispatcher, StageDefinition>>;
 }
 
 export interface SystemDeps {
@@ -118,12 +124,15 @@ export class OrderflowSystem {
         this.logger.info({ object: c.object, change: c.kind }, "topology applied");
     }
 
+    const custom = this.config.stages ?? {};
     const stages = [
-      ...(o.parts.includes(Part.Processor) ? [processorStage(t)] : []),
-      ...(o.parts.includes(Part.Dispatcher) ? [dispatcherStage(t)] : []),
+      ...(o.parts.includes(Part.Processor) ? [custom.processor ?? processorStage(t)] : []),
+      ...(o.parts.includes(Part.Dispatcher) ? [custom.dispatcher ?? dispatcherStage(t)] : []),
     ];
     const workers: StageWorker[] = [];
+    const mainJsm = await jetstreamManager(main);
     for (const stage of stages) {
+      const consumer = await mainJsm.consumers.info(t.stream, stage.consumer);
       const nc = await this.open(`orderflow-${stage.name}`);
       workers.push(
         new StageWorker(
@@ -136,6 +145,9 @@ export class OrderflowSystem {
             maxInFlight: o.maxInFlight,
             maxAttempts: o.maxAttempts,
             inboxPrefix: this.config.connect.inboxPrefix,
+            handlerTimeoutMs: o.handlerTimeoutMs,
+            concurrency: o.concurrency,
+            ackWaitMs: ackWaitMs(consumer.config.ack_wait),
           },
           { logger: this.logger },
         ),

@@ -9,7 +9,7 @@ export const DeadLetterHeader = {
   Stage: "Orderflow-Stage",
   /**
    * Machine-readable reason: `empty`, `not-utf8`, `control-char`, `comma`, `too-long`, `bad-form`,
-   * `max-attempts`, `output-too-large`, or a handler's own InvalidOrderError reason.
+   * `max-attempts`, `timeout`, `output-too-large`, or a handler's own InvalidOrderError reason.
    */
   Reason: "Orderflow-Reason",
   /** Human-readable detail: the validation message or the handler's last error. */
@@ -37,6 +37,8 @@ export const DeadLetterHeader = {
 export const MAX_ATTEMPTS_REASON = "max-attempts";
 /** The handler's output does not fit under the server's max_payload. */
 export const OUTPUT_TOO_LARGE_REASON = "output-too-large";
+/** Reason of an order whose handler ran past `--handler-timeout` on its last attempt. */
+export const TIMEOUT_REASON = "timeout";
 
 export function deadLetterMsgId(consumer: string, streamSeq: number): string {
   return `${consumer}:${streamSeq}:failed`;

@@ -9,7 +9,13 @@ import {
 } from "@nats-io/nats-core";
 import { readDelivery } from "../common/ack-subject.js";
 import { guard, reportCallbackError } from "../common/callback-guard.js";
-import { errorMessage, InvalidOrderError, PermissionError, type PublishError } from "../common/errors.js";
+import {
+  errorMessage,
+  HandlerTimeoutError,
+  InvalidOrderError,
+  PermissionError,
+  type PublishError,
+} from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
 import {
   DeadLetterHeader,
@@ -17,7 +23,9 @@ import {
   headerSafe,
   MAX_ATTEMPTS_REASON,
   OUTPUT_TOO_LARGE_REASON,
+  TIMEOUT_REASON,
 } from "./dead-letter.js";
+import { type HandlerContext, OrderContext } from "./handler-context.js";
 import { HandlerFailures } from "./handler-failures.js";
 import { orderIdKey } from "./payload.js";
 import { PubAckWindow } from "./pub-ack-window.js";
@@ -77,14 +85,40 @@ class InFlight implements OrderInput {
   /** Acked or nak'ed: its place is free, and nothing more may be done with it. */
   settled = false;
   readonly receivedAt = performance.now();
-  constructor(
-    readonly data: Uint8Array,
-    readonly reply: string,
-    readonly subject: string,
-  ) {}
+  /** Only for handlers that take a context (see StageDefinition.handle). */
+  ctx: OrderContext | undefined = undefined;
+  /** The handler's result was taken (or given up on at its timeout): a late one is discarded. */
+  handlerDone = false;
+  /** When an async handler started; drives its timeout and its +WPI. */
+  handlerStartedAt = 0;
+  timer: NodeJS.Timeout | undefined = undefined;
+  /** While waiting for a free handler slot (`concurrency`): when its input was last kept alive. */
+  keptAliveAt = 0;
+  readonly data: Uint8Array;
+  readonly reply: string;
+  readonly subject: string;
+  constructor(private readonly msg: Msg) {
+    this.data = msg.data;
+    this.reply = msg.reply as string;
+    this.subject = msg.subject;
+  }
+
+  /** Decoding headers can throw; only a context reads them, and inside a try. */
+  readonly inputHeaders = (): MsgHdrs | undefined => this.msg.headers;
+}
+
+/** An InvalidOrderError, also from a handler module loaded with its own copy of orderflow. */
+function isInvalidOrder(err: unknown): err is InvalidOrderError {
+  return (
+    err instanceof InvalidOrderError ||
+    (err instanceof Error &&
+      err.name === "InvalidOrderError" &&
+      typeof (err as { reason?: unknown }).reason === "string")
+  );
 }
 
 const ACK = new TextEncoder().encode("+ACK");
+const WPI = new TextEncoder().encode("+WPI");
 const MSG_ID = "Nats-Msg-Id";
 /** Room kept under max_payload for the protocol line and headers when sizing a payload. */
 const SMALL_ENOUGH = 4_096;
@@ -121,6 +155,12 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
   private readonly window: PubAckWindow<InFlight>;
   private readonly delivery = { deliveryCount: 0, streamSeq: 0 };
   private readonly failures = new HandlerFailures();
+  /** Deliveries whose async handler is still running. */
+  private readonly handling = new Set<InFlight>();
+  /** Handler calls running now, and the deliveries waiting for one to end (`concurrency`). */
+  private calls = 0;
+  private readonly queue: InFlight[] = [];
+  private queueHead = 0;
   private state: State = "new";
   private stopPromise: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -236,6 +276,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
       this.pulls.sweep();
       await new Promise((r) => setTimeout(r, 20));
     }
+    if (this.handling.size > 0 || this.queued() > 0) this.abandonHandlers();
     if (this.counts.inFlight > 0) {
       this.logger.warn(
         { inFlight: this.counts.inFlight },
@@ -271,6 +312,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
   }
 
   private tick(): void {
+    if (this.queued() > 0) this.keepQueuedAlive();
     if (this.pulls.sweep() && this.state === "running") {
       // Pulls that end without a status: the server forgot them (consumer leader change, restart)
       // or the consumer is gone.
@@ -288,7 +330,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
   }
 
   private onDelivery(msg: Msg): void {
-    const e = new InFlight(msg.data, msg.reply as string, msg.subject);
+    const e = new InFlight(msg);
     if (readDelivery(e.reply, this.delivery)) {
       e.seq = this.delivery.streamSeq;
       e.deliveryCount = this.delivery.deliveryCount;
@@ -308,26 +350,160 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
   }
 
   private run(e: InFlight): void {
-    let out: StageOutput | Promise<StageOutput>;
     try {
       e.orderNo = this.stage.parse(e.data);
-      out = this.stage.handle(e);
     } catch (err) {
       this.onHandlerError(e, err);
       return;
     }
+    const { concurrency } = this.options;
+    if (concurrency > 0 && this.calls >= concurrency) {
+      e.keptAliveAt = performance.now();
+      this.queue.push(e);
+      return;
+    }
+    this.invoke(e);
+  }
+
+  private queued(): number {
+    return this.queue.length - this.queueHead;
+  }
+
+  /** Starts queued handlers while there are free slots. */
+  private next(): void {
+    while (this.queued() > 0 && this.calls < this.options.concurrency) {
+      const e = this.queue[this.queueHead] as InFlight;
+      this.queue[this.queueHead++] = undefined as unknown as InFlight;
+      if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+        this.queue.splice(0, this.queueHead);
+        this.queueHead = 0;
+      }
+      if (e.settled) continue;
+      try {
+        this.invoke(e);
+      } catch (err) {
+        reportCallbackError(`${this.stage.name} delivery`, err, this.logger);
+        this.release(e, OutcomeKind.Retried, this.infraNak(), errorMessage(err));
+      }
+    }
+  }
+
+  /** A delivery waiting for a handler slot longer than a third of the ack wait gets a +WPI. */
+  private keepQueuedAlive(): void {
+    const now = performance.now();
+    const every = this.options.ackWaitMs / 3;
+    for (let i = this.queueHead; i < this.queue.length; i++) {
+      const e = this.queue[i] as InFlight;
+      if (e.settled || now - e.keptAliveAt < every) continue;
+      e.keptAliveAt = now;
+      this.workInProgress(e);
+    }
+  }
+
+  private workInProgress(e: InFlight): void {
+    if (this.nc.isClosed()) return;
+    try {
+      this.nc.publish(e.reply, WPI);
+    } catch (err) {
+      reportCallbackError(`${this.stage.name} in-progress ack`, err, this.logger);
+    }
+  }
+
+  private invoke(e: InFlight): void {
+    let out: StageOutput | Promise<StageOutput>;
+    this.calls++;
+    try {
+      if (this.stage.handle.length > 1) {
+        e.ctx = new OrderContext(e, this.logger, outputMsgId(this.stage, e.orderNo));
+      }
+      // A one-parameter handler never reads its context; none is built for it.
+      out = this.stage.handle(e, e.ctx as HandlerContext);
+    } catch (err) {
+      this.callEnded();
+      this.onHandlerError(e, err);
+      return;
+    }
     if (out instanceof Promise) {
+      this.watchHandler(e);
       out
         .then(
-          (o) => this.publishOutput(e, o),
-          (err: unknown) => this.onHandlerError(e, err),
+          (o) => {
+            if (this.handlerFinished(e)) this.publishOutput(e, o);
+          },
+          (err: unknown) => {
+            if (this.handlerFinished(e)) this.onHandlerError(e, err);
+          },
         )
         .catch((err: unknown) => {
           reportCallbackError(`${this.stage.name} handler result`, err, this.logger);
           this.release(e, OutcomeKind.Retried, this.infraNak(), errorMessage(err));
         });
     } else {
+      this.callEnded();
       this.publishOutput(e, out);
+    }
+  }
+
+  private callEnded(): void {
+    this.calls--;
+    if (this.queued() > 0) this.next();
+  }
+
+  /**
+   * Keeps an async handler's input alive with +WPI every third of the ack wait (so it is not
+   * redelivered mid-run) and gives up on it at the handler timeout. One timer per running handler.
+   */
+  private watchHandler(e: InFlight): void {
+    e.handlerStartedAt = performance.now();
+    this.handling.add(e);
+    this.schedule(e);
+  }
+
+  private schedule(e: InFlight): void {
+    const { handlerTimeoutMs, ackWaitMs } = this.options;
+    const remaining = handlerTimeoutMs - (performance.now() - e.handlerStartedAt);
+    const wait = Math.max(1, Math.min(remaining, Math.floor(ackWaitMs / 3)));
+    e.timer = setTimeout(
+      guard(`${this.stage.name} handler timer`, this.logger, () => this.onHandlerTimer(e)),
+      wait,
+    );
+  }
+
+  private onHandlerTimer(e: InFlight): void {
+    if (e.handlerDone || e.settled) return;
+    if (performance.now() - e.handlerStartedAt >= this.options.handlerTimeoutMs) {
+      this.handlerFinished(e);
+      const err = new HandlerTimeoutError(this.options.handlerTimeoutMs);
+      e.ctx?.abort(err);
+      this.logger.warn({ seq: e.seq, orderNo: e.orderNo, attempt: e.attempt }, err.message);
+      this.onHandlerError(e, err);
+      return;
+    }
+    this.workInProgress(e);
+    this.schedule(e);
+  }
+
+  /** Takes an async handler's result once; false when it came too late (timed out or abandoned). */
+  private handlerFinished(e: InFlight): boolean {
+    if (e.handlerDone) return false;
+    e.handlerDone = true;
+    clearTimeout(e.timer);
+    this.handling.delete(e);
+    this.callEnded();
+    return true;
+  }
+
+  /** Stopping and out of time: abort the handlers still running and give their inputs back. */
+  private abandonHandlers(): void {
+    const reason = new Error(`${this.stage.name} is stopping`);
+    const waiting = this.queue.slice(this.queueHead);
+    this.queue.length = 0;
+    this.queueHead = 0;
+    for (const e of waiting) this.release(e, OutcomeKind.Retried, this.infraNak(), reason.message);
+    for (const e of [...this.handling]) {
+      this.handlerFinished(e);
+      e.ctx?.abort(reason);
+      this.release(e, OutcomeKind.Retried, this.infraNak(), reason.message);
     }
   }
 
@@ -337,8 +513,12 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     let h: MsgHdrs | undefined;
     try {
       data = encodeOutput(out);
-      if (this.options.msgIds) {
+      if (e.ctx?.output) {
         h = headers();
+        for (const [k, v] of e.ctx.output) h.set(k, v);
+      }
+      if (this.options.msgIds) {
+        h ??= headers();
         h.set(MSG_ID, outputMsgId(this.stage, e.orderNo));
       }
     } catch (err) {
@@ -359,12 +539,13 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
 
   private onHandlerError(e: InFlight, err: unknown): void {
     if (e.settled) return;
-    if (err instanceof InvalidOrderError) {
+    if (isInvalidOrder(err)) {
       this.deadLetter(e, err.reason, err.message);
       return;
     }
     if (e.attempt >= this.options.maxAttempts) {
-      this.deadLetter(e, MAX_ATTEMPTS_REASON, errorMessage(err));
+      const reason = err instanceof HandlerTimeoutError ? TIMEOUT_REASON : MAX_ATTEMPTS_REASON;
+      this.deadLetter(e, reason, errorMessage(err));
       return;
     }
     this.failures.record(e.seq, e.attempt);

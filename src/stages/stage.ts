@@ -1,5 +1,6 @@
 import { InvalidOrderError } from "../common/errors.js";
 import { Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
+import type { HandlerContext } from "./handler-context.js";
 import { appendSuffix, msgIdOf, orderNoOf, parseOrderNo, stageSuffix } from "./payload.js";
 
 /** One delivered input order, as a stage handler sees it. */
@@ -41,8 +42,12 @@ export interface StageDefinition {
   readonly outputStage: string;
   /** Reads and validates the order number from the raw input; throws InvalidOrderError. */
   readonly parse: (data: Uint8Array) => string;
-  /** Business logic: the output payload for one order. */
-  readonly handle: (order: OrderInput) => StageOutput | Promise<StageOutput>;
+  /**
+   * Business logic: the output payload for one order. A handler declaring a second parameter gets a
+   * {@link HandlerContext} (signal, headers, idempotency key, …); one with a single parameter does
+   * not, so the built-in stages allocate nothing per order for it.
+   */
+  readonly handle: (order: OrderInput, ctx: HandlerContext) => StageOutput | Promise<StageOutput>;
 }
 
 export function defineStage(def: StageDefinition): StageDefinition {

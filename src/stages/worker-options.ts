@@ -38,6 +38,23 @@ export interface StageWorkerOptions {
    * transition; it exists only for the control test that proves the fault tests can see duplicates.
    */
   msgIds: boolean;
+  /**
+   * An async handler that has not settled by then is aborted (its `ctx.signal`) and counts as a
+   * failed attempt: retried with backoff, dead-lettered with reason `timeout` on the last attempt.
+   * Its late result is discarded. `--handler-timeout`. Default 30,000 ms.
+   */
+  handlerTimeoutMs: number;
+  /**
+   * The consumer's ack wait (read from its info at start by the CLI). While an async handler runs,
+   * its input gets a +WPI every third of it, so it is not redelivered mid-run. Default 30,000 ms,
+   * the topology's ack wait.
+   */
+  ackWaitMs: number;
+  /**
+   * Most handler calls running at once (`--concurrency`); further deliveries wait in a queue (and
+   * get +WPI while they wait). 0: no limit other than `maxInFlight`. Default 0.
+   */
+  concurrency: number;
 }
 
 export const DEFAULT_STAGE_WORKER_OPTIONS: Readonly<StageWorkerOptions> = Object.freeze({
@@ -54,6 +71,9 @@ export const DEFAULT_STAGE_WORKER_OPTIONS: Readonly<StageWorkerOptions> = Object
   summaryIntervalMs: 10_000,
   inboxPrefix: "_INBOX",
   msgIds: true,
+  handlerTimeoutMs: 30_000,
+  ackWaitMs: 30_000,
+  concurrency: 0,
 });
 
 /** Merges defaults with the caller's options (never changing the caller's object) and checks them. */
@@ -66,12 +86,16 @@ export function stageWorkerOptions(overrides: Partial<StageWorkerOptions> = {}):
     "maxAttempts",
     "pubAckTimeoutMs",
     "pullExpiresMs",
+    "handlerTimeoutMs",
+    "ackWaitMs",
   ];
   for (const k of positive) {
     const v = o[k];
     if (typeof v !== "number" || !Number.isInteger(v) || v < 1)
       throw new RangeError(`${k} must be a positive whole number, got ${String(v)}`);
   }
+  if (!Number.isInteger(o.concurrency) || o.concurrency < 0)
+    throw new RangeError(`concurrency must be a whole number (0: no limit), got ${String(o.concurrency)}`);
   if (o.batch > o.maxInFlight)
     throw new RangeError(`batch (${o.batch}) must not exceed maxInFlight (${o.maxInFlight})`);
   return o;
@@ -83,4 +107,9 @@ export function retryDelayMs(
   deliveryCount: number,
 ): number {
   return Math.min(o.retryMaxMs, o.retryBaseMs * 2 ** Math.max(0, deliveryCount - 1));
+}
+
+/** A consumer's ack wait in ms (the server reports nanoseconds; 0 or missing means its 30 s default). */
+export function ackWaitMs(nanos: number | undefined): number {
+  return nanos && nanos > 0 ? Math.max(1, Math.round(nanos / 1_000_000)) : 30_000;
 }

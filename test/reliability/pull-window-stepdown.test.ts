@@ -23,9 +23,9 @@ describe("pull window across consumer leader changes (3-node cluster)", () => {
     // moves: some requests are being served, others wait on the old leader and are dropped there.
     const slow = defineStage({
       ...builtIn,
-      handle: async (order) => {
+      handle: async (order, ctx) => {
         await new Promise((r) => setTimeout(r, 2));
-        return builtIn.handle(order);
+        return builtIn.handle(order, ctx);
       },
     });
     const worker = new StageWorker(workerNc, slow, {

@@ -13,6 +13,8 @@ import {
   type Part,
   upOptions,
 } from "../../runtime/up-options.js";
+import { loadHandlerModule } from "../../stages/handler-module.js";
+import { dispatcherStage, processorStage } from "../../stages/stage.js";
 import { ChangeKind } from "../../topology/ensure.js";
 import { commandContext, intFlag } from "../context.js";
 import { type StageFlags, withStageFlags } from "../stage-flags.js";
@@ -31,6 +33,8 @@ interface UpFlags extends StageFlags {
   dashboardReadonlyToken?: string;
   allowedHosts?: string;
   dashboardAuth: DashboardAuth;
+  processorHandler?: string;
+  dispatcherHandler?: string;
 }
 
 function partsFlag(value: string): Part[] {
@@ -135,6 +139,18 @@ export function upCommand(): Command {
         .env("ORDERFLOW_DASHBOARD_AUTH")
         .default("token"),
     )
+    .addOption(
+      new Option(
+        "--processor-handler <file>",
+        "module whose handle(order, ctx) replaces the processor's",
+      ).env("ORDERFLOW_PROCESSOR_HANDLER"),
+    )
+    .addOption(
+      new Option(
+        "--dispatcher-handler <file>",
+        "module whose handle(order, ctx) replaces the dispatcher's",
+      ).env("ORDERFLOW_DISPATCHER_HANDLER"),
+    )
     .addHelpText(
       "after",
       `
@@ -162,6 +178,8 @@ Ctrl-C drains in-flight orders, stops every part in reverse order and exits 0.`,
         batch: flags.batch,
         maxInFlight: flags.maxInFlight,
         maxAttempts: flags.maxAttempts,
+        handlerTimeoutMs: flags.handlerTimeout,
+        concurrency: flags.concurrency,
         refreshMs: flags.refresh,
         publishForm: flags.publishForm === "on",
         dashboardToken: flags.dashboardToken,
@@ -172,6 +190,16 @@ Ctrl-C drains in-flight orders, stops every part in reverse order and exits 0.`,
           .filter((h) => h.length > 0),
         dashboardAuth: flags.dashboardAuth,
       });
+      // Before NATS is found or started: a broken module stops `up` with nothing to clean up.
+      const stages = {
+        processor: flags.processorHandler
+          ? await loadHandlerModule(flags.processorHandler, processorStage(ctx.topology))
+          : undefined,
+        dispatcher: flags.dispatcherHandler
+          ? await loadHandlerModule(flags.dispatcherHandler, dispatcherStage(ctx.topology))
+          : undefined,
+      };
+      const source = cmd.getOptionValueSourceWithGlobals("server");
       const say = (line: string) => process.stdout.write(`${line}\n`);
       const endpoint = await resolveNatsEndpoint({
         explicit: ctx.serversGiven ? ctx.connectOptions.servers : undefined,
@@ -191,6 +219,7 @@ Ctrl-C drains in-flight orders, stops every part in reverse order and exits 0.`,
           options,
           natsDescription: description,
           managed: endpoint.managed,
+          stages,
         },
         { logger: ctx.logger },
       );

@@ -2,8 +2,10 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Command, Option } from "commander";
 import { errorMessage, TopologyError } from "../../common/errors.js";
+import { loadHandlerModule } from "../../stages/handler-module.js";
 import { dispatcherStage, processorStage, type StageDefinition } from "../../stages/stage.js";
 import { StageWorker } from "../../stages/stage-worker.js";
+import { ackWaitMs } from "../../stages/worker-options.js";
 import { consumerInfo, streamInfo } from "../../topology/read.js";
 import { Stage, subjectOf } from "../../topology/spec.js";
 import { type CommandContext, commandContext } from "../context.js";
@@ -11,6 +13,7 @@ import { type StageFlags, withStageFlags } from "../stage-flags.js";
 
 interface WorkerFlags extends StageFlags {
   msgIds: boolean;
+  handler?: string;
 }
 
 const STAGES = { processor: processorStage, dispatcher: dispatcherStage } as const;
@@ -26,6 +29,12 @@ export function workerCommand(): Command {
         .argument("<stage>", "processor | dispatcher"),
     )
       // Only for the control test that proves the fault tests detect duplicates.
+      .addOption(
+        new Option(
+          "--handler <file>",
+          "module (.js, .mjs, .ts) whose default export handle(order, ctx) replaces the stage's transformation",
+        ).env("ORDERFLOW_HANDLER"),
+      )
       .addOption(new Option("--no-msg-ids", "publish without Nats-Msg-Id (unsafe)").hideHelp())
       .addHelpText(
         "after",
@@ -33,6 +42,7 @@ export function workerCommand(): Command {
 Examples:
   $ orderflow worker processor
   $ orderflow worker dispatcher --batch 500 --max-in-flight 1000 -s nats://n1:4222,nats://n2:4222
+  $ orderflow worker processor --handler ./pricing.ts --handler-timeout 10s
 
 Run as many instances as you like, on any machines: they share the consumer.
 SIGINT/SIGTERM drains in-flight orders and exits 0; a second signal exits at once.`,
@@ -42,7 +52,10 @@ SIGINT/SIGTERM drains in-flight orders and exits 0; a second signal exits at onc
           throw new TopologyError(`unknown stage "${name}"`, { hint: "use processor or dispatcher" });
         }
         const ctx = commandContext(cmd, `worker-${name}`);
-        await runWorker(ctx, STAGES[name as StageName](ctx.topology), flags);
+        const builtIn = STAGES[name as StageName](ctx.topology);
+        // Before connecting: a broken module stops the command before anything is pulled.
+        const stage = flags.handler ? await loadHandlerModule(flags.handler, builtIn) : builtIn;
+        await runWorker(ctx, stage, flags);
       })
   );
 }
@@ -52,7 +65,8 @@ async function runWorker(ctx: CommandContext, stage: StageDefinition, flags: Wor
   try {
     const jsm = await jetstreamManager(nc);
     await streamInfo(jsm, ctx.topology);
-    if (!(await consumerInfo(jsm, ctx.topology.stream, stage.consumer))) {
+    const consumer = await consumerInfo(jsm, ctx.topology.stream, stage.consumer);
+    if (!consumer) {
       throw new TopologyError(`consumer ${ctx.topology.stream} > ${stage.consumer} not found`, {
         hint: "run `orderflow setup` first",
       });
@@ -68,6 +82,9 @@ async function runWorker(ctx: CommandContext, stage: StageDefinition, flags: Wor
         maxAttempts: flags.maxAttempts,
         inboxPrefix: ctx.connectOptions.inboxPrefix,
         msgIds: flags.msgIds,
+        handlerTimeoutMs: flags.handlerTimeout,
+        concurrency: flags.concurrency,
+        ackWaitMs: ackWaitMs(consumer.config.ack_wait),
       },
       { logger: ctx.logger },
     );

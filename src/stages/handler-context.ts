@@ -1,0 +1,110 @@
+import type { MsgHdrs } from "@nats-io/nats-core";
+import { errorMessage } from "../common/errors.js";
+import type { Logger } from "../common/logger.js";
+
+/** What a handler gets beside the order: everything about this one delivery. */
+export interface HandlerContext {
+  /** Aborted when the handler runs past `--handler-timeout` and when the worker gives up on stopping. */
+  readonly signal: AbortSignal;
+  /** Handler tries of this order so far + 1 (what `--max-attempts` counts). */
+  readonly attempt: number;
+  /** The server's delivery count (infrastructure redeliveries included). */
+  readonly deliveryCount: number;
+  /** Stream sequence of the input message. */
+  readonly seq: number;
+  /** The input's headers, read on first use; empty when it had none or they could not be decoded. */
+  readonly headers: ReadonlyMap<string, string>;
+  /** Adds a header to the output. `Nats-Msg-Id` is the worker's and cannot be set. */
+  setHeader(name: string, value: string): void;
+  /** A child of the worker's logger bound to this order's number and stream sequence. */
+  readonly logger: Logger;
+  /**
+   * The output's `Nats-Msg-Id` (`<orderNo>:<outputStage>`): the same on every redelivery and retry
+   * of this order, so a side effect keyed by it happens once downstream.
+   */
+  readonly idempotencyKey: string;
+}
+
+export const MSG_ID_HEADER = "Nats-Msg-Id";
+
+/** Where a context reads its delivery from; the worker's in-flight record. */
+export interface DeliveryView {
+  readonly orderNo: string;
+  readonly seq: number;
+  readonly attempt: number;
+  readonly deliveryCount: number;
+  /** The raw input headers; reading them may throw (a header the decoder rejects). */
+  readonly inputHeaders: () => MsgHdrs | undefined;
+}
+
+/** One handler call's context. Built only for handlers that take one; its parts lazily. */
+export class OrderContext implements HandlerContext {
+  private readonly controller = new AbortController();
+  private headerMap: Map<string, string> | undefined;
+  private childLogger: Logger | undefined;
+  /** Output headers the handler set, in order; undefined until it sets one. */
+  output: Map<string, string> | undefined;
+
+  constructor(
+    private readonly delivery: DeliveryView,
+    private readonly parentLogger: Logger,
+    readonly idempotencyKey: string,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get attempt(): number {
+    return this.delivery.attempt;
+  }
+
+  get deliveryCount(): number {
+    return this.delivery.deliveryCount;
+  }
+
+  get seq(): number {
+    return this.delivery.seq;
+  }
+
+  get headers(): ReadonlyMap<string, string> {
+    this.headerMap ??= this.readHeaders();
+    return this.headerMap;
+  }
+
+  get logger(): Logger {
+    this.childLogger ??= this.parentLogger.child({ orderNo: this.delivery.orderNo, seq: this.delivery.seq });
+    return this.childLogger;
+  }
+
+  setHeader(name: string, value: string): void {
+    if (typeof name !== "string" || typeof value !== "string") {
+      throw new TypeError("setHeader takes a header name and a value, both strings");
+    }
+    if (name.toLowerCase() === MSG_ID_HEADER.toLowerCase()) {
+      throw new TypeError(`${MSG_ID_HEADER} is set by the worker (it is ctx.idempotencyKey)`);
+    }
+    this.output ??= new Map();
+    this.output.set(name, value);
+  }
+
+  abort(reason: Error): void {
+    this.controller.abort(reason);
+  }
+
+  /** The decoder runs in the client's callback otherwise: a throw here must stay here. */
+  private readHeaders(): Map<string, string> {
+    const out = new Map<string, string>();
+    try {
+      const h = this.delivery.inputHeaders();
+      for (const k of h?.keys() ?? []) out.set(k, h?.get(k) ?? "");
+    } catch (err) {
+      this.logger.warn(
+        { err: errorMessage(err) },
+        "input headers could not be decoded; the handler sees none",
+      );
+      out.clear();
+    }
+    return out;
+  }
+}
