@@ -2,23 +2,16 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { MsgHdrs, NatsConnection } from "@nats-io/nats-core";
 import { type Logger, silentLogger } from "../common/logger.js";
 import type { OrderEvent } from "../monitor/order-event.js";
+import type { DeadLetter } from "../orders/dead-letters.js";
 import { deadLetterInfo, headersRecord } from "../stages/dead-letter-info.js";
 import { orderKeyOf } from "../stages/order-key.js";
 import { Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
 
-/** One dead letter as the page lists it. */
-export interface DeadLetterRow {
-  seq: number;
-  /** ISO time the stream stored it. */
-  time: string;
-  /** The stage that gave up (`processor`, `dispatcher`). */
-  stage: string;
-  reason: string;
-  error: string;
-  orderNo: string | undefined;
-  payload: string;
-  deliveries: number | undefined;
-}
+/** One dead letter as the page lists it: the fields of the CLI's listing it shows. */
+export type DeadLetterRow = Pick<
+  DeadLetter,
+  "seq" | "time" | "stage" | "reason" | "error" | "orderNo" | "payload" | "deliveries"
+>;
 
 // ignoreBOM: a leading BOM is part of an order number (a CSV export writes one), not encoding noise.
 const decoder = new TextDecoder("utf-8", { ignoreBOM: true });

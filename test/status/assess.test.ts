@@ -2,21 +2,9 @@ import { describe, expect, it } from "vitest";
 import { assessStatus, Verdict } from "../../src/status/assess.js";
 import type { ConsumerSample, StatusSample } from "../../src/status/collect.js";
 import { SampleWindow } from "../../src/status/sample-window.js";
+import { consumer } from "./consumer-sample.js";
 
 const opts = { backlogGrowthMin: 10 };
-
-function consumer(name: string, c: Partial<ConsumerSample> = {}): ConsumerSample {
-  return {
-    name,
-    numPending: 0,
-    numAckPending: 0,
-    numRedelivered: 0,
-    numWaiting: 1,
-    deliveredConsumerSeq: 0,
-    ackFloorStreamSeq: 0,
-    ...c,
-  };
-}
 
 function sample(
   atMs: number,

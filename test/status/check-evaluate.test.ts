@@ -3,19 +3,7 @@ import { assessStatus } from "../../src/status/assess.js";
 import { CheckState, evaluateCheck } from "../../src/status/check.js";
 import { checkOptions } from "../../src/status/check-options.js";
 import type { ConsumerSample, StatusSample } from "../../src/status/collect.js";
-
-function consumer(name: string, c: Partial<ConsumerSample> = {}): ConsumerSample {
-  return {
-    name,
-    numPending: 0,
-    numAckPending: 0,
-    numRedelivered: 0,
-    numWaiting: 1,
-    deliveredConsumerSeq: 0,
-    ackFloorStreamSeq: 0,
-    ...c,
-  };
-}
+import { consumer } from "./consumer-sample.js";
 
 function report(nw: Partial<ConsumerSample> = {}) {
   const sample: StatusSample = {
