@@ -4,9 +4,9 @@ import { stripAnsi } from "../../src/common/format.js";
 import { CLI, cliEnv } from "../helpers/cli.js";
 import { connectTo, publishOrders, subjectCounts, withTopology } from "../helpers/fixtures.js";
 import { startServer } from "../helpers/nats-server.js";
+import { hasScript, spawnOnTerminal } from "../helpers/terminal.js";
 import { waitFor } from "../helpers/wait.js";
 
-const hasScript = spawnSync("script", ["--version"]).status === 0;
 const CTRL_C = "\u0003";
 const ESC = "\u001b";
 /** `[12:04:05.123] INFO: processor: …`, as pino-pretty prints our lines. */
@@ -30,13 +30,9 @@ function worker(
 ): Run {
   const args = [CLI, "worker", "processor", "-s", url, "--log-level", "debug", ...extraArgs];
   const fullEnv = cliEnv({ TERM: "xterm", ...env });
-  // `script` runs the command with stdin, stdout and stderr all on the pty, as a terminal has them.
   const child =
     how === "pty"
-      ? spawn("script", ["-qfec", [process.execPath, ...args].join(" "), "/dev/null"], {
-          env: fullEnv,
-          stdio: ["pipe", "pipe", "pipe"],
-        })
+      ? spawnOnTerminal([process.execPath, ...args], fullEnv)
       : spawn(process.execPath, args, { env: fullEnv, stdio: ["pipe", "pipe", "pipe"] });
   let out = "";
   child.stdout.on("data", (c: Buffer) => {

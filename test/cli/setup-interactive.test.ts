@@ -1,4 +1,3 @@
-import { spawn, spawnSync } from "node:child_process";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
 import { describe, expect, it, onTestFinished } from "vitest";
@@ -7,9 +6,9 @@ import { defaultWizardAnswers, seedDeviations, wizardPlan } from "../../src/topo
 import { CLI, runCli } from "../helpers/cli.js";
 import { connectTo } from "../helpers/fixtures.js";
 import { startServer } from "../helpers/nats-server.js";
+import { hasScript, spawnOnTerminal } from "../helpers/terminal.js";
 import { waitFor } from "../helpers/wait.js";
 
-const hasScript = spawnSync("script", ["--version"]).status === 0;
 const ENTER = "\r";
 const DOWN = "\u001b[B";
 
@@ -18,10 +17,11 @@ const DOWN = "\u001b[B";
  * prompt once its question has been printed: keys typed ahead of a prompt could reach the wrong one.
  */
 function onTerminal(args: string[]) {
-  const command = [process.execPath, CLI, "setup", "--interactive", ...args].join(" ");
-  const child = spawn("script", ["-qfec", command, "/dev/null"], {
-    env: { ...process.env, ORDERFLOW_LOG_LEVEL: "warn", TERM: "xterm", NATS_URL: "" },
-    stdio: ["pipe", "pipe", "pipe"],
+  const child = spawnOnTerminal([process.execPath, CLI, "setup", "--interactive", ...args], {
+    ...process.env,
+    ORDERFLOW_LOG_LEVEL: "warn",
+    TERM: "xterm",
+    NATS_URL: "",
   });
   let out = "";
   child.stdout.on("data", (c: Buffer) => {
