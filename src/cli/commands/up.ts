@@ -199,7 +199,6 @@ Ctrl-C drains in-flight orders, stops every part in reverse order and exits 0.`,
           ? await loadHandlerModule(flags.dispatcherHandler, dispatcherStage(ctx.topology))
           : undefined,
       };
-      const source = cmd.getOptionValueSourceWithGlobals("server");
       const say = (line: string) => process.stdout.write(`${line}\n`);
       const endpoint = await resolveNatsEndpoint({
         explicit: ctx.serversGiven ? ctx.connectOptions.servers : undefined,
