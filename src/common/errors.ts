@@ -19,6 +19,7 @@ export const ErrorCode = {
   NatsContext: "NATS_CONTEXT",
   HandlerModule: "HANDLER_MODULE",
   HandlerTimeout: "HANDLER_TIMEOUT",
+  IndexStore: "INDEX_STORE",
   Internal: "INTERNAL",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -247,4 +248,14 @@ export class HandlerTimeoutError extends OrderflowError {
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
+}
+
+/** The order index's directory cannot be opened: in use by another process, unwritable, corrupt. */
+export class IndexStoreError extends OrderflowError {
+  override name = "IndexStoreError";
+  readonly dir: string;
+  constructor(dir: string, reason: string, options: OrderflowErrorOptions = {}) {
+    super(ErrorCode.IndexStore, `cannot open the order index in ${dir}: ${reason}`, options);
+    this.dir = dir;
+  }
 }

@@ -21,6 +21,8 @@ export const IndexLookupReply = z.union([
     orderNo: z.string(),
     /** Stream sequences of the order's messages, ascending. */
     seqs: z.array(z.number().int().positive()),
+    /** The stage of each of `seqs` (absent from indexers before it was added). */
+    stages: z.array(z.string()).optional(),
     /** The index has read every message up to here. */
     indexedThrough: z.number().int().nonnegative(),
     /** Orders the index holds, for the operator's idea of its size. */

@@ -16,6 +16,16 @@ export interface OrderIndexerOptions {
    * a least-privilege user may subscribe. Default `_INBOX`.
    */
   inboxPrefix: string;
+  /**
+   * Directory of the index on disk (`--index-dir`, `ORDERFLOW_INDEX_DIR`): it survives restarts and
+   * keeps the process's memory flat. `:memory:` keeps it in the heap instead (rebuilt at every start).
+   * One process per directory. Default `.orderflow/index`.
+   */
+  indexDir: string;
+  /** Most messages read before they are written to the index in one batch. Default 5,000. */
+  batchMessages: number;
+  /** Longest a message read waits to be written (and answerable). Default 20 ms. */
+  batchMs: number;
 }
 
 export const DEFAULT_ORDER_INDEXER_OPTIONS: Readonly<OrderIndexerOptions> = Object.freeze({
@@ -23,6 +33,9 @@ export const DEFAULT_ORDER_INDEXER_OPTIONS: Readonly<OrderIndexerOptions> = Obje
   queueGroup: "orderflow-indexer",
   catchUpWaitMs: 500,
   inboxPrefix: DEFAULT_INBOX_PREFIX,
+  indexDir: ".orderflow/index",
+  batchMessages: 5_000,
+  batchMs: 20,
 });
 
 /** Options of one `orderflow order` lookup. */
@@ -72,6 +85,9 @@ function inboxPrefixOk(prefix: string): void {
 export function orderIndexerOptions(overrides: Partial<OrderIndexerOptions> = {}): OrderIndexerOptions {
   const o = merged(DEFAULT_ORDER_INDEXER_OPTIONS, overrides);
   positive("catchUpWaitMs", o.catchUpWaitMs);
+  positive("batchMessages", o.batchMessages);
+  positive("batchMs", o.batchMs);
+  if (o.indexDir.trim() === "") throw new RangeError("indexDir must be a directory or :memory:");
   inboxPrefixOk(o.inboxPrefix);
   return o;
 }

@@ -1,4 +1,5 @@
 import { STAGES, type Stage } from "../topology/spec.js";
+import type { IndexedMessage } from "./order-store.js";
 
 const INITIAL_CAPACITY = 1024;
 /** V8 refuses a Map more than 2^24 entries (16,777,216); each map of slots stays below it. */
@@ -17,7 +18,8 @@ export class OrderIndex {
   private readonly maps: Map<string, number>[] = [new Map()];
   private orders = 0;
   private columns: Float64Array[] = STAGES.map(() => new Float64Array(INITIAL_CAPACITY));
-  private readonly extra = new Map<number, number[]>();
+  /** Slot → further [seq, stage column] pairs. */
+  private readonly extra = new Map<number, [number, number][]>();
   private capacity = INITIAL_CAPACITY;
   private messages = 0;
 
@@ -36,29 +38,35 @@ export class OrderIndex {
       }
       last.set(key, slot);
     }
-    const column = this.columns[STAGES.indexOf(stage)] as Float64Array;
+    const c = STAGES.indexOf(stage);
+    const column = this.columns[c] as Float64Array;
     const current = column[slot] as number;
     if (current === 0) column[slot] = seq;
     else if (current !== seq) {
       const more = this.extra.get(slot);
       if (more) {
-        if (!more.includes(seq)) more.push(seq);
-      } else this.extra.set(slot, [seq]);
+        if (!more.some(([s]) => s === seq)) more.push([seq, c]);
+      } else this.extra.set(slot, [[seq, c]]);
     }
     this.messages++;
   }
 
   /** Every stream sequence recorded for the order, ascending; empty when unknown. */
   lookup(key: string): number[] {
+    return this.messagesOf(key).map((m) => m.seq);
+  }
+
+  /** Every message recorded for the order with its stage, ascending by sequence. */
+  messagesOf(key: string): IndexedMessage[] {
     const slot = this.slotOf(key);
     if (slot === undefined) return [];
-    const out: number[] = [];
-    for (const column of this.columns) {
+    const out: IndexedMessage[] = [];
+    this.columns.forEach((column, c) => {
       const seq = column[slot] as number;
-      if (seq !== 0) out.push(seq);
-    }
-    out.push(...(this.extra.get(slot) ?? []));
-    return out.sort((a, b) => a - b);
+      if (seq !== 0) out.push({ seq, stage: STAGES[c] as Stage });
+    });
+    for (const [seq, c] of this.extra.get(slot) ?? []) out.push({ seq, stage: STAGES[c] as Stage });
+    return out.sort((a, b) => a.seq - b.seq);
   }
 
   /** Orders known. */

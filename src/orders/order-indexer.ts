@@ -11,9 +11,11 @@ import { type Logger, silentLogger } from "../common/logger.js";
 import { orderKeyOf, stageOfSubject } from "../stages/order-key.js";
 import { streamInfo } from "../topology/read.js";
 import { Stage, type TopologyOptions } from "../topology/spec.js";
+import { DiskOrderStore } from "./disk-order-store.js";
 import { type IndexLookupReply, IndexLookupRequest, isInboxReply } from "./index-protocol.js";
 import { type OrderIndexerOptions, orderIndexerOptions } from "./lookup-options.js";
-import { OrderIndex } from "./order-index.js";
+import { MemoryOrderStore } from "./memory-order-store.js";
+import { type IndexEntry, type IndexedMessage, MEMORY_INDEX, type OrderStore } from "./order-store.js";
 import { StreamReader } from "./stream-reader.js";
 
 /** How often the stream's identity and end are checked (deleted and recreated, purged). */
@@ -47,7 +49,16 @@ interface Waiter {
 export class OrderIndexer {
   private readonly o: OrderIndexerOptions;
   private readonly logger: Logger;
-  private index = new OrderIndex();
+  private readonly store: OrderStore;
+  /** Read from the stream, not yet written to the store (nor answerable). */
+  private pending: IndexEntry[] = [];
+  /** The last sequence read; `through` catches up with it when its batch is written. */
+  private readSeq = 0;
+  /** A message read said nothing followed it: once its batch is written, the end is reached. */
+  private readEnd = false;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> | undefined;
+  private writeFailing = false;
   /** When the stream was created: another value later means it was deleted and made anew. */
   private streamCreated = "";
   private checker: NodeJS.Timeout | undefined;
@@ -57,6 +68,10 @@ export class OrderIndexer {
   private reader: StreamReader | undefined;
   private sub: Subscription | undefined;
   private waiters: Waiter[] = [];
+  private markReady: () => void = () => {};
+  private readonly readyPromise = new Promise<void>((resolve) => {
+    this.markReady = resolve;
+  });
   private stopping: Promise<void> | undefined;
   private startedAt = 0;
   private caughtUpLogged = false;
@@ -69,6 +84,8 @@ export class OrderIndexer {
   ) {
     this.o = orderIndexerOptions(opts);
     this.logger = deps.logger ?? silentLogger;
+    this.store =
+      this.o.indexDir === MEMORY_INDEX ? new MemoryOrderStore() : new DiskOrderStore(this.o.indexDir);
   }
 
   /** Starts reading the stream and answering lookups; fails with a one-line error if the stream is missing. */
@@ -80,7 +97,26 @@ export class OrderIndexer {
     this.startLastSeq = si.state.messages === 0 ? 0 : si.state.last_seq;
     this.streamCreated = String(si.created);
     this.startedAt = Date.now();
-    await this.openReader();
+    const checkpoint = await this.store.open();
+    if (
+      checkpoint &&
+      checkpoint.streamCreated === this.streamCreated &&
+      checkpoint.through <= si.state.last_seq
+    ) {
+      this.through = checkpoint.through;
+      this.readSeq = checkpoint.through;
+      this.logger.info(
+        { store: this.store.description, indexedThrough: this.through, ...this.store.counts() },
+        "order index resumed from its store",
+      );
+    } else if (checkpoint) {
+      this.logger.warn(
+        { store: this.store.description, indexedThrough: checkpoint.through },
+        "the order index on disk belongs to an older stream (deleted and created anew); rebuilding it",
+      );
+      await this.store.clear();
+    }
+    await this.openReader(this.through + 1);
     this.checker = setInterval(
       () =>
         this.checkStream().catch((err: unknown) =>
@@ -108,30 +144,39 @@ export class OrderIndexer {
     this.checkCaughtUp();
   }
 
-  /** Resolves when the index has read everything the stream held at start(). */
-  async ready(): Promise<void> {
-    await this.waitThrough(this.startLastSeq, Number.POSITIVE_INFINITY);
+  /**
+   * Resolves when the index has read everything the stream held at start(), or what is left of it:
+   * the target moves down when messages at the end turn out deleted, so it is not a fixed sequence.
+   */
+  ready(): Promise<void> {
+    return this.readyPromise;
   }
 
   stats(): OrderIndexerStats {
+    const c = this.store.counts();
     return {
-      orders: this.index.size,
-      messages: this.index.messageCount,
+      orders: c.orders,
+      messages: c.messages,
       indexedThrough: this.through,
       caughtUp: this.through >= this.startLastSeq,
     };
   }
 
-  /** Sequences of an order as far as the index has read (in-process use, e.g. tests and `up`). */
-  lookup(orderNo: string): number[] {
-    return this.index.lookup(orderNo);
+  /** Sequences of an order as far as the index has written (in-process use, e.g. tests and `up`). */
+  async lookup(orderNo: string): Promise<number[]> {
+    return (await this.store.lookup(orderNo)).map((m) => m.seq);
   }
 
-  private async openReader(): Promise<void> {
+  /** The order's messages with their stages, as far as the index has written. */
+  messagesOf(orderNo: string): Promise<IndexedMessage[]> {
+    return this.store.lookup(orderNo);
+  }
+
+  private async openReader(fromSeq: number): Promise<void> {
     this.reader = await StreamReader.open(
       this.nc,
       this.topology.stream,
-      { fromSeq: 1, inboxPrefix: this.o.inboxPrefix },
+      { fromSeq, inboxPrefix: this.o.inboxPrefix },
       (m) => this.read(m),
     );
     this.watch(this.reader);
@@ -184,15 +229,21 @@ export class OrderIndexer {
   private async rebuild(): Promise<void> {
     const old = this.reader;
     old?.stop();
-    this.index = new OrderIndex();
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    await this.writing;
+    this.pending = [];
+    this.readEnd = false;
+    await this.store.clear();
     this.through = 0;
+    this.readSeq = 0;
     this.caughtUpLogged = false;
     await old
       ?.close()
       .catch((err: unknown) =>
         this.logger.warn({ err: errorMessage(err) }, "could not delete the old stream reader"),
       );
-    await this.openReader();
+    await this.openReader(1);
     this.checkCaughtUp();
   }
 
@@ -224,8 +275,18 @@ export class OrderIndexer {
       } catch (err) {
         problems.push(`stream reader: ${errorMessage(err)}`);
       }
+      clearTimeout(this.flushTimer);
+      await this.writing;
+      // What was read is kept: the next start resumes after it rather than reading it again.
+      if (this.pending.length > 0) await this.flush();
+      try {
+        await this.store.close();
+      } catch (err) {
+        problems.push(`index store: ${errorMessage(err)}`);
+      }
       for (const w of this.waiters) w.resolve();
       this.waiters = [];
+      this.markReady();
       if (problems.length > 0 && !this.nc.isClosed()) {
         throw new Error(`order index did not stop cleanly: ${problems.join("; ")}`);
       }
@@ -234,15 +295,80 @@ export class OrderIndexer {
   }
 
   private read(m: JsMsg): void {
+    if (m.seq <= this.readSeq) return; // already written (a reader restarted behind the checkpoint)
     const stage = stageOfSubject(m.subject, this.topology.subjectPrefix);
     if (stage !== "other") {
       // Headers are parsed only for dead letters, the one stage whose key may live in them.
       const key = orderKeyOf(stage, m.data, stage === Stage.Failed ? m.headers : undefined);
-      if (key !== undefined) this.index.add(key, stage, m.seq);
+      if (key !== undefined) this.pending.push({ key, stage, seq: m.seq });
     }
-    this.through = m.seq;
+    this.readSeq = m.seq;
     // Nothing left after this one: messages up to the start's last_seq were deleted meanwhile.
-    if (m.info.pending === 0) this.markReadThroughEnd();
+    if (m.info.pending === 0) this.readEnd = true;
+    if (this.pending.length >= this.o.batchMessages || this.readEnd) this.scheduleFlush(0);
+    else this.scheduleFlush(this.o.batchMs);
+  }
+
+  private scheduleFlush(ms: number): void {
+    if (this.writing) return; // the write under way flushes again when it ends
+    if (this.flushTimer && ms > 0) return;
+    clearTimeout(this.flushTimer);
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      void this.flush();
+    }, ms);
+  }
+
+  /** Writes what was read as one batch with its checkpoint; only then is it answerable. */
+  private flush(): Promise<void> {
+    if (this.writing) return this.writing;
+    if (this.readSeq === this.through && this.pending.length === 0) {
+      if (this.readEnd) this.reachedEnd();
+      return Promise.resolve();
+    }
+    const entries = this.pending;
+    const through = this.readSeq;
+    const end = this.readEnd;
+    this.pending = [];
+    this.readEnd = false;
+    this.writing = this.store
+      .write(entries, { streamCreated: this.streamCreated, through })
+      .then(
+        () => {
+          this.through = through;
+          if (this.writeFailing) this.logger.info("order index writes again");
+          this.writeFailing = false;
+          if (end) this.reachedEnd();
+          if (this.waiters.length > 0) this.releaseWaiters();
+          if (!this.caughtUpLogged) this.checkCaughtUp();
+        },
+        (err: unknown) => {
+          // Kept for the next try (a full disk may be freed): nothing read is lost.
+          this.pending = entries.concat(this.pending);
+          this.readEnd ||= end;
+          if (!this.writeFailing) {
+            this.logger.error(
+              { err: errorMessage(err), store: this.store.description },
+              "order index cannot write",
+            );
+          }
+          this.writeFailing = true;
+        },
+      )
+      .finally(() => {
+        this.writing = undefined;
+        if (this.pending.length > 0 || this.readEnd) {
+          if (!this.stopping)
+            this.scheduleFlush(
+              this.writeFailing ? 1_000 : this.pending.length >= this.o.batchMessages ? 0 : this.o.batchMs,
+            );
+        }
+      });
+    return this.writing;
+  }
+
+  private reachedEnd(): void {
+    this.markReadThroughEnd();
     if (this.waiters.length > 0) this.releaseWaiters();
     if (!this.caughtUpLogged) this.checkCaughtUp();
   }
@@ -303,8 +429,9 @@ export class OrderIndexer {
   private checkCaughtUp(): void {
     if (this.caughtUpLogged || this.through < this.startLastSeq) return;
     this.caughtUpLogged = true;
+    this.markReady();
     this.logger.info(
-      { orders: this.index.size, messages: this.index.messageCount, ms: Date.now() - this.startedAt },
+      { ...this.store.counts(), store: this.store.description, ms: Date.now() - this.startedAt },
       "order index caught up",
     );
   }
@@ -362,11 +489,15 @@ export class OrderIndexer {
       return { error: `bad lookup request: ${errorMessage(err)}` };
     }
     await this.waitThrough(request.through, this.o.catchUpWaitMs);
+    // Read before the lookup: what it reports covered is then at most what the lookup saw.
+    const indexedThrough = this.through;
+    const messages = await this.store.lookup(request.orderNo);
     return {
       orderNo: request.orderNo,
-      seqs: this.index.lookup(request.orderNo),
-      indexedThrough: this.through,
-      orders: this.index.size,
+      seqs: messages.map((m) => m.seq),
+      stages: messages.map((m) => m.stage),
+      indexedThrough,
+      orders: this.store.counts().orders,
     };
   }
 }

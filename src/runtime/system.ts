@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { type ConnectOptions, connect } from "../common/connection.js";
@@ -210,7 +211,7 @@ export class OrderflowSystem {
       const indexer = new OrderIndexer(
         main,
         t,
-        { inboxPrefix: this.config.connect.inboxPrefix },
+        { inboxPrefix: this.config.connect.inboxPrefix, indexDir: o.indexDir ?? join(o.storeDir, "index") },
         { logger: this.logger.child({ part: "indexer" }) },
       );
       await retryTimeouts("order index", () => indexer.start(), this.logger);

@@ -40,6 +40,11 @@ export interface UpOptions {
   natsPort: number;
   /** JetStream store of the managed server (`--store-dir`, `ORDERFLOW_STORE_DIR`). Default `./.orderflow`. */
   storeDir: string;
+  /**
+   * The order index on disk (`--index-dir`, `ORDERFLOW_INDEX_DIR`); `:memory:` keeps it in the heap.
+   * Default undefined: `<storeDir>/index`.
+   */
+  indexDir: string | undefined;
   /** Start a nats-server when none answers (`--managed-server`, `ORDERFLOW_MANAGED_SERVER`). Default auto. */
   managedServer: ManagedServerMode;
   /** When the managed server's binary is missing (`--install`, `ORDERFLOW_INSTALL`). Default auto. */
@@ -78,6 +83,7 @@ export const DEFAULT_UP_OPTIONS: Readonly<UpOptions> = Object.freeze({
   port: 8080,
   natsPort: 4222,
   storeDir: ".orderflow",
+  indexDir: undefined,
   managedServer: ManagedServerMode.Auto,
   install: InstallMode.Auto,
   parts: PARTS,

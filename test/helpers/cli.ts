@@ -7,10 +7,12 @@ export const CLI = fileURLToPath(new URL("../../dist/main.js", import.meta.url))
 
 /** A config home that does not exist: no nats CLI context of the developer's is ever selected. */
 const NO_NATS_CONFIG = join(tmpdir(), "orderflow-tests-no-nats-config");
+let indexDirs = 0;
 
 /**
  * The environment every CLI process of the tests gets: the caller's, less NATS_URL and the nats CLI
- * context (NATS_CONTEXT, and the selection in ~/.config/nats), unless `env` sets them.
+ * context (NATS_CONTEXT, and the selection in ~/.config/nats), unless `env` sets them; each gets a
+ * fresh order index directory.
  */
 export function cliEnv(
   env: NodeJS.ProcessEnv = {},
@@ -20,6 +22,8 @@ export function cliEnv(
     ...base,
     ORDERFLOW_LOG_LEVEL: "warn",
     XDG_CONFIG_HOME: NO_NATS_CONFIG,
+    // Its own order index directory per process: LevelDB locks one to one process.
+    ORDERFLOW_INDEX_DIR: join(tmpdir(), `orderflow-tests-index-${process.pid}-${indexDirs++}`),
     ...env,
   };
   if (!env.NATS_URL) delete full.NATS_URL;

@@ -1,4 +1,4 @@
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import { formatNumber } from "../../common/format.js";
 import { DEFAULT_ORDER_INDEXER_OPTIONS } from "../../orders/lookup-options.js";
 import { OrderIndexer } from "../../orders/order-indexer.js";
@@ -6,14 +6,24 @@ import { commandContext } from "../context.js";
 
 export function indexerCommand(): Command {
   return new Command("indexer")
-    .description("keep the order index in memory and answer `orderflow order` lookups (runs until Ctrl-C)")
+    .description("keep the order index on disk and answer `orderflow order` lookups (runs until Ctrl-C)")
     .option("--subject <subject>", "lookup subject", DEFAULT_ORDER_INDEXER_OPTIONS.subject)
+    .addOption(
+      new Option(
+        "--index-dir <dir>",
+        "directory of the index on disk (one process each); :memory: keeps it in the heap",
+      )
+        .env("ORDERFLOW_INDEX_DIR")
+        .default(DEFAULT_ORDER_INDEXER_OPTIONS.indexDir),
+    )
     .addHelpText(
       "after",
       `
-It reads the stream once with an ordered push consumer (ephemeral, no acks, nothing written, delivered
-below --inbox-prefix), then follows new messages: one extra delivery per message for this process,
-~120 bytes of memory per order. Several indexers share lookups (queue group orderflow-indexer). It
+It reads the stream with an ordered push consumer (ephemeral, no acks, nothing written to NATS,
+delivered below --inbox-prefix) and keeps order number -> messages in LevelDB under --index-dir,
+with the stream position it has read: a restart (kill -9 included) resumes there instead of reading
+the stream again, and memory stays flat however long the stream. Several indexers (hosts), each with
+its own directory, share lookups (queue group orderflow-indexer). It
 answers only askers whose reply inbox starts with _INBOX. The read-only monitor user of
 deploy/nats-server.conf may run it.
 
@@ -22,13 +32,13 @@ Examples:
   $ orderflow order 100001
   $ orderflow indexer -s nats://monitor:$PW@host:4222 --inbox-prefix _INBOX_monitor`,
     )
-    .action(async (flags: { subject: string }, cmd: Command) => {
+    .action(async (flags: { subject: string; indexDir: string }, cmd: Command) => {
       const ctx = commandContext(cmd, "indexer");
       const nc = await ctx.connect();
       const indexer = new OrderIndexer(
         nc,
         ctx.topology,
-        { subject: flags.subject, inboxPrefix: ctx.connectOptions.inboxPrefix },
+        { subject: flags.subject, inboxPrefix: ctx.connectOptions.inboxPrefix, indexDir: flags.indexDir },
         { logger: ctx.logger },
       );
       try {

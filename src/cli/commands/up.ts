@@ -24,6 +24,7 @@ interface UpFlags extends StageFlags {
   port: number;
   natsPort: number;
   storeDir: string;
+  indexDir?: string;
   managedServer: ManagedServerMode;
   install: InstallMode;
   workers: readonly Part[];
@@ -79,6 +80,12 @@ export function upCommand(): Command {
       new Option("--store-dir <dir>", "JetStream store of the managed server")
         .env("ORDERFLOW_STORE_DIR")
         .default(D.storeDir),
+    )
+    .addOption(
+      new Option(
+        "--index-dir <dir>",
+        "order index on disk (default <store-dir>/index); :memory: keeps it in the heap",
+      ).env("ORDERFLOW_INDEX_DIR"),
     )
     .addOption(
       new Option("--managed-server <mode>", "start a nats-server when none answers")
@@ -172,6 +179,7 @@ Ctrl-C drains in-flight orders, stops every part in reverse order and exits 0.`,
         port: flags.port,
         natsPort: flags.natsPort,
         storeDir: flags.storeDir,
+        indexDir: flags.indexDir,
         managedServer: flags.managedServer,
         install: flags.install,
         parts: flags.workers,

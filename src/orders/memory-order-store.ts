@@ -1,0 +1,36 @@
+import { OrderIndex } from "./order-index.js";
+import type {
+  IndexCheckpoint,
+  IndexEntry,
+  IndexedMessage,
+  OrderStore,
+  OrderStoreCounts,
+} from "./order-store.js";
+
+/** The index in the process's heap (~120 bytes per order): nothing lasts, every start re-reads. */
+export class MemoryOrderStore implements OrderStore {
+  readonly description = "memory";
+  private index = new OrderIndex();
+
+  async open(): Promise<IndexCheckpoint | undefined> {
+    return undefined;
+  }
+
+  async write(entries: readonly IndexEntry[]): Promise<void> {
+    for (const e of entries) this.index.add(e.key, e.stage, e.seq);
+  }
+
+  async lookup(key: string): Promise<IndexedMessage[]> {
+    return this.index.messagesOf(key);
+  }
+
+  counts(): OrderStoreCounts {
+    return { orders: this.index.size, messages: this.index.messageCount };
+  }
+
+  async clear(): Promise<void> {
+    this.index = new OrderIndex();
+  }
+
+  async close(): Promise<void> {}
+}
