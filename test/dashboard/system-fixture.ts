@@ -2,6 +2,7 @@ import { onTestFinished } from "vitest";
 import { OrderflowSystem } from "../../src/runtime/system.js";
 import { type UpOptions, upOptions } from "../../src/runtime/up-options.js";
 import { DEFAULT_TOPOLOGY } from "../../src/topology/spec.js";
+import { tempIndexDir } from "../helpers/fixtures.js";
 import type { NatsServer } from "../helpers/nats-server.js";
 
 /**
@@ -16,7 +17,7 @@ export async function startSystem(
     {
       connect: { servers: [server.url], name: "test-up" },
       topology: { ...DEFAULT_TOPOLOGY },
-      options: upOptions({ port: 0, refreshMs: 250, ...opts }),
+      options: upOptions({ port: 0, refreshMs: 250, indexDir: tempIndexDir(), ...opts }),
       natsDescription: `test server ${server.url}`,
     },
     { processMetrics: false },

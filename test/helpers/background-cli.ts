@@ -17,7 +17,8 @@ export interface BackgroundCli {
 
 /**
  * Starts the built CLI in the background, in {@link cliEnv} (no NATS_URL or nats context inherited);
- * with `isolated`, no other ORDERFLOW_* variable is either (only those given in `env`).
+ * with `isolated`, no other ORDERFLOW_* variable is either (only those given in `env`, the log level
+ * and its own index directory).
  */
 export function startCli(
   args: string[],
@@ -27,7 +28,8 @@ export function startCli(
   const fullEnv = cliEnv(env);
   if (isolated) {
     for (const k of Object.keys(fullEnv)) {
-      if (k.startsWith("ORDERFLOW_") && k !== "ORDERFLOW_LOG_LEVEL" && !(k in env)) delete fullEnv[k];
+      const kept = k === "ORDERFLOW_LOG_LEVEL" || k === "ORDERFLOW_INDEX_DIR";
+      if (k.startsWith("ORDERFLOW_") && !kept && !(k in env)) delete fullEnv[k];
     }
   }
   const child = spawn(process.execPath, [CLI, ...args], { env: fullEnv, stdio: ["pipe", "pipe", "pipe"] });

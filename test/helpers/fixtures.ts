@@ -1,3 +1,6 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
   AckPolicy,
   DeliverPolicy,
@@ -105,4 +108,9 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
  */
 export async function readSubject(nc: NatsConnection, subject: string, stream = "ORDERS"): Promise<string[]> {
   return (await readStored(nc, subject, stream)).map((m) => strictUtf8.decode(m.data));
+}
+
+/** A fresh directory for an order index on disk (LevelDB locks a directory to one user at a time). */
+export function tempIndexDir(): string {
+  return mkdtempSync(join(tmpdir(), "orderflow-index-"));
 }

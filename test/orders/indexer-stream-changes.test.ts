@@ -1,18 +1,15 @@
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { jetstream } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
 import { OrderIndexer } from "../../src/orders/order-indexer.js";
 import { DEFAULT_TOPOLOGY } from "../../src/topology/spec.js";
-import { connectTo, publishOrders, withTopology } from "../helpers/fixtures.js";
+import { connectTo, publishOrders, tempIndexDir, withTopology } from "../helpers/fixtures.js";
 import { startServer } from "../helpers/nats-server.js";
 import { waitFor } from "../helpers/wait.js";
 
 const t = { ...DEFAULT_TOPOLOGY };
 const where = {
   memory: () => ":memory:",
-  disk: () => mkdtempSync(join(tmpdir(), "orderflow-index-")),
+  disk: tempIndexDir,
 };
 
 describe.each(["memory", "disk"] as const)("order index (%s) when the stream changes under it", (kind) => {

@@ -6,7 +6,7 @@ import { lookupOrder } from "../../src/orders/order-lookup.js";
 import { DEFAULT_TOPOLOGY } from "../../src/topology/spec.js";
 import { startCli, waitForLines } from "../helpers/background-cli.js";
 import { runCli } from "../helpers/cli.js";
-import { connectTo, withTopology } from "../helpers/fixtures.js";
+import { connectTo, tempIndexDir, withTopology } from "../helpers/fixtures.js";
 import { startServer } from "../helpers/nats-server.js";
 
 const t = { ...DEFAULT_TOPOLOGY };
@@ -61,7 +61,7 @@ describe("order lookup with the order index", () => {
     await withTopology(nc);
     const seqs = await bigStream(nc);
 
-    const indexer = new OrderIndexer(await connectTo(server, "indexer"), t);
+    const indexer = new OrderIndexer(await connectTo(server, "indexer"), t, { indexDir: tempIndexDir() });
     await indexer.start();
     await indexer.ready();
     expect(indexer.stats()).toMatchObject({
@@ -138,7 +138,7 @@ describe("order lookup with the order index", () => {
     const server = await startServer();
     const nc = await connectTo(server);
     await withTopology(nc);
-    const indexer = new OrderIndexer(await connectTo(server, "indexer"), t);
+    const indexer = new OrderIndexer(await connectTo(server, "indexer"), t, { indexDir: tempIndexDir() });
     await indexer.start();
     const js = jetstream(nc);
     for (let i = 0; i < 20; i++) {
