@@ -32,5 +32,7 @@ export class MemoryOrderStore implements OrderStore {
     this.index = new OrderIndex();
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    // Nothing to release: the heap index goes with the process.
+  }
 }

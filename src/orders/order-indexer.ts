@@ -68,10 +68,8 @@ export class OrderIndexer {
   private reader: StreamReader | undefined;
   private sub: Subscription | undefined;
   private waiters: Waiter[] = [];
-  private markReady: () => void = () => {};
-  private readonly readyPromise = new Promise<void>((resolve) => {
-    this.markReady = resolve;
-  });
+  private readonly readyPromise: Promise<void>;
+  private markReady!: () => void;
   private stopping: Promise<void> | undefined;
   private startedAt = 0;
   private caughtUpLogged = false;
@@ -84,6 +82,9 @@ export class OrderIndexer {
   ) {
     this.o = orderIndexerOptions(opts);
     this.logger = deps.logger ?? silentLogger;
+    this.readyPromise = new Promise<void>((resolve) => {
+      this.markReady = resolve;
+    });
     this.store =
       this.o.indexDir === MEMORY_INDEX ? new MemoryOrderStore() : new DiskOrderStore(this.o.indexDir);
   }
