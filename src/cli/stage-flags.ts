@@ -1,6 +1,7 @@
 import { type Command, Option } from "commander";
 import { durationFlag } from "../common/duration.js";
 import { UsageError } from "../common/errors.js";
+import { LateRedeliveries } from "../stages/output-ledger.js";
 import { DEFAULT_STAGE_WORKER_OPTIONS as D } from "../stages/worker-options.js";
 import { intFlag } from "./context.js";
 
@@ -11,6 +12,7 @@ export interface StageFlags {
   maxAttempts: number;
   handlerTimeout: number;
   concurrency: number;
+  lateRedeliveries: LateRedeliveries;
 }
 
 /** Longest --handler-timeout: +WPI keeps the input alive, but a worker stuck for an hour is a bug. */
@@ -38,6 +40,13 @@ export function stageFlagOptions(): Option[] {
       .argParser(intFlag("concurrency", 0, 100_000))
       .env("ORDERFLOW_CONCURRENCY")
       .default(D.concurrency),
+    new Option(
+      "--late-redeliveries <mode>",
+      "a redelivery past the duplicate window: verify (ask the order index, hold while it cannot tell) or publish",
+    )
+      .choices(Object.values(LateRedeliveries))
+      .env("ORDERFLOW_LATE_REDELIVERIES")
+      .default(D.lateRedeliveries),
   ];
 }
 

@@ -34,7 +34,8 @@ export interface OrderLookup {
   notice?: string;
 }
 
-async function askIndex(
+/** Asks the order index for an order's messages; a problem line instead when it cannot answer. */
+export async function askIndex(
   nc: NatsConnection,
   o: OrderLookupOptions,
   orderNo: string,

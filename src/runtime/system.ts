@@ -13,11 +13,12 @@ import { PublishJobs } from "../dashboard/publish-jobs.js";
 import { listenDashboard } from "../dashboard/server.js";
 import { SseHub } from "../dashboard/sse.js";
 import { MonitorFeed } from "../monitor/monitor-feed.js";
+import { IndexOutputLedger } from "../orders/index-output-ledger.js";
 import { OrderIndexer } from "../orders/order-indexer.js";
 import { lookupOrder } from "../orders/order-lookup.js";
 import { dispatcherStage, processorStage, type StageDefinition } from "../stages/stage.js";
 import { StageWorker } from "../stages/stage-worker.js";
-import { ackWaitMs } from "../stages/worker-options.js";
+import { ackWaitMs, duplicateWindowMs } from "../stages/worker-options.js";
 import { StatusSampler } from "../status/status-sampler.js";
 import { ChangeKind, ensureTopology, type TopologyChange } from "../topology/ensure.js";
 import { Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
@@ -132,6 +133,7 @@ export class OrderflowSystem {
     ];
     const workers: StageWorker[] = [];
     const mainJsm = await jetstreamManager(main);
+    const streamConfig = (await mainJsm.streams.info(t.stream)).config;
     for (const stage of stages) {
       const consumer = await mainJsm.consumers.info(t.stream, stage.consumer);
       const nc = await this.open(`orderflow-${stage.name}`);
@@ -149,8 +151,13 @@ export class OrderflowSystem {
             handlerTimeoutMs: o.handlerTimeoutMs,
             concurrency: o.concurrency,
             ackWaitMs: ackWaitMs(consumer.config.ack_wait),
+            duplicateWindowMs: duplicateWindowMs(streamConfig.duplicate_window),
+            lateRedeliveries: o.lateRedeliveries,
           },
-          { logger: this.logger },
+          {
+            logger: this.logger,
+            outputLedger: new IndexOutputLedger(nc, t, { inboxPrefix: this.config.connect.inboxPrefix }),
+          },
         ),
       );
     }

@@ -1,4 +1,5 @@
 import { UsageError } from "../common/errors.js";
+import type { LateRedeliveries } from "../stages/output-ledger.js";
 import { DEFAULT_STAGE_WORKER_OPTIONS } from "../stages/worker-options.js";
 
 /** What `orderflow up` runs in its own process (the monitor feed and the dashboard always run). */
@@ -61,6 +62,8 @@ export interface UpOptions {
   handlerTimeoutMs: number;
   /** Most handler calls at once per stage (`--concurrency`, `ORDERFLOW_CONCURRENCY`); 0: no limit. Default 0. */
   concurrency: number;
+  /** A redelivery past the duplicate window (`--late-redeliveries`, `ORDERFLOW_LATE_REDELIVERIES`): verify or publish. Default verify. */
+  lateRedeliveries: LateRedeliveries;
   /** How often the dashboard and the gauges read the stream and consumers (`--refresh`, `ORDERFLOW_REFRESH`). Default 1,000 ms. */
   refreshMs: number;
   /** The dashboard's publish form (`--publish-form`, `ORDERFLOW_PUBLISH_FORM`, on|off). Default on. */
@@ -92,6 +95,7 @@ export const DEFAULT_UP_OPTIONS: Readonly<UpOptions> = Object.freeze({
   maxAttempts: DEFAULT_STAGE_WORKER_OPTIONS.maxAttempts,
   handlerTimeoutMs: DEFAULT_STAGE_WORKER_OPTIONS.handlerTimeoutMs,
   concurrency: DEFAULT_STAGE_WORKER_OPTIONS.concurrency,
+  lateRedeliveries: DEFAULT_STAGE_WORKER_OPTIONS.lateRedeliveries,
   refreshMs: 1_000,
   publishForm: true,
   dashboardToken: undefined,

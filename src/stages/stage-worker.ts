@@ -7,7 +7,7 @@ import {
   type NatsConnection,
   PermissionViolationError,
 } from "@nats-io/nats-core";
-import { readDelivery } from "../common/ack-subject.js";
+import { parseAckSubject, readDelivery } from "../common/ack-subject.js";
 import { guard, reportCallbackError } from "../common/callback-guard.js";
 import {
   errorMessage,
@@ -27,6 +27,7 @@ import {
 } from "./dead-letter.js";
 import { type HandlerContext, OrderContext } from "./handler-context.js";
 import { HandlerFailures } from "./handler-failures.js";
+import { LateRedeliveries, type OutputLedger, pastDuplicateWindow } from "./output-ledger.js";
 import { orderIdKey } from "./payload.js";
 import { PubAckWindow } from "./pub-ack-window.js";
 import { PullRequester } from "./pull-requester.js";
@@ -61,6 +62,10 @@ export interface StageStats {
   infraErrors: number;
   /** Deliveries seen that were redeliveries (delivery count > 1). */
   redelivered: number;
+  /** Late redeliveries acked without a second output: the order index showed it stored. */
+  alreadyStored: number;
+  /** Late redeliveries held (nak'ed with a delay) because no index could tell. */
+  lateHeld: number;
   inFlight: number;
   /** Messages asked for in pull requests and not yet delivered: the open part of the pull window. */
   pullsOutstanding: number;
@@ -173,17 +178,22 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     retried: 0,
     infraErrors: 0,
     redelivered: 0,
+    alreadyStored: 0,
+    lateHeld: 0,
     inFlight: 0,
   };
+  private readonly ledger: OutputLedger | undefined;
+  private lateWarnedAt = 0;
 
   constructor(
     private readonly nc: NatsConnection,
     readonly stage: StageDefinition,
     options: Partial<StageWorkerOptions> = {},
-    deps: { logger?: Logger } = {},
+    deps: { logger?: Logger; outputLedger?: OutputLedger } = {},
   ) {
     super();
     this.options = stageWorkerOptions(options);
+    this.ledger = deps.outputLedger;
     this.logger = (deps.logger ?? silentLogger).child({ stage: stage.name, consumer: stage.consumer });
     this.debug = this.logger.isLevelEnabled("debug");
     const inboxPrefix = this.options.inboxPrefix;
@@ -356,6 +366,15 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
       this.onHandlerError(e, err);
       return;
     }
+    if (e.deliveryCount > 1 && this.options.lateRedeliveries === LateRedeliveries.Verify && this.isLate(e)) {
+      this.verifyLate(e);
+      return;
+    }
+    this.admit(e);
+  }
+
+  /** Runs the handler now, or queues the delivery for a free slot (`concurrency`). */
+  private admit(e: InFlight): void {
     const { concurrency } = this.options;
     if (concurrency > 0 && this.calls >= concurrency) {
       e.keptAliveAt = performance.now();
@@ -363,6 +382,64 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
       return;
     }
     this.invoke(e);
+  }
+
+  private isLate(e: InFlight): boolean {
+    const d = parseAckSubject(e.reply);
+    return d !== undefined && pastDuplicateWindow(d.timestampMs, Date.now(), this.options.duplicateWindowMs);
+  }
+
+  /**
+   * A redelivery past the duplicate window: dedupe can no longer absorb a second output, so the
+   * order index says whether the first attempt stored one. Where it cannot tell, the input is held
+   * (an order late is better than an order shipped twice) and tried again after lateHoldMs.
+   */
+  private verifyLate(e: InFlight): void {
+    const asked = this.ledger
+      ? this.ledger.hasOutput({
+          orderNo: e.orderNo,
+          outputSubject: this.stage.outputSubject,
+          afterSeq: e.seq,
+        })
+      : Promise.resolve(undefined);
+    asked
+      .then((stored) => {
+        if (e.settled) return;
+        if (stored === true) {
+          this.counts.alreadyStored++;
+          this.logger.info(
+            { seq: e.seq, orderNo: e.orderNo, deliveries: e.deliveryCount },
+            "late redelivery: the output is already stored; acked without a second one",
+          );
+          this.release(e, OutcomeKind.Done, ACK, "output already stored");
+        } else if (stored === false) {
+          this.admit(e);
+        } else {
+          this.holdLate(e);
+        }
+      })
+      .catch((err: unknown) => {
+        reportCallbackError(`${this.stage.name} late redelivery check`, err, this.logger);
+        if (!e.settled) this.holdLate(e);
+      });
+  }
+
+  private holdLate(e: InFlight): void {
+    this.counts.lateHeld++;
+    const now = Date.now();
+    if (now - this.lateWarnedAt > 30_000) {
+      this.lateWarnedAt = now;
+      this.logger.warn(
+        { seq: e.seq, orderNo: e.orderNo, held: this.counts.lateHeld },
+        "late redelivery held: no order index can tell whether its output is already stored; run `orderflow indexer` (or `up`), or --late-redeliveries publish to accept a possible second output",
+      );
+    }
+    this.release(
+      e,
+      OutcomeKind.Retried,
+      `-NAK {"delay":${this.options.lateHoldMs * 1_000_000}}`,
+      "late redelivery held",
+    );
   }
 
   private queued(): number {

@@ -1,3 +1,4 @@
+import { LateRedeliveries } from "./output-ledger.js";
 /**
  * Options of a stage worker, with their defaults in one place. Milliseconds and counts, camelCase;
  * the server-shaped settings live in topology/spec.ts.
@@ -55,6 +56,19 @@ export interface StageWorkerOptions {
    * get +WPI while they wait). 0: no limit other than `maxInFlight`. Default 0.
    */
   concurrency: number;
+  /**
+   * The stream's duplicate window (read from its info at start by the CLI): a redelivery whose input
+   * is older than this may find its output stored outside it. Default 120,000 ms, the topology's.
+   */
+  duplicateWindowMs: number;
+  /**
+   * What to do with such a late redelivery (`--late-redeliveries`): `verify` asks the order index
+   * whether the output is already stored (acked without a second one if so; held and retried while
+   * no index can tell), `publish` publishes as for any delivery. Default `verify`.
+   */
+  lateRedeliveries: LateRedeliveries;
+  /** How long a late redelivery the index cannot vouch for waits before it is tried again. Default 10,000 ms. */
+  lateHoldMs: number;
 }
 
 export const DEFAULT_STAGE_WORKER_OPTIONS: Readonly<StageWorkerOptions> = Object.freeze({
@@ -74,6 +88,9 @@ export const DEFAULT_STAGE_WORKER_OPTIONS: Readonly<StageWorkerOptions> = Object
   handlerTimeoutMs: 30_000,
   ackWaitMs: 30_000,
   concurrency: 0,
+  duplicateWindowMs: 120_000,
+  lateRedeliveries: LateRedeliveries.Verify,
+  lateHoldMs: 10_000,
 });
 
 /** Merges defaults with the caller's options (never changing the caller's object) and checks them. */
@@ -88,6 +105,8 @@ export function stageWorkerOptions(overrides: Partial<StageWorkerOptions> = {}):
     "pullExpiresMs",
     "handlerTimeoutMs",
     "ackWaitMs",
+    "duplicateWindowMs",
+    "lateHoldMs",
   ];
   for (const k of positive) {
     const v = o[k];
@@ -96,6 +115,8 @@ export function stageWorkerOptions(overrides: Partial<StageWorkerOptions> = {}):
   }
   if (!Number.isInteger(o.concurrency) || o.concurrency < 0)
     throw new RangeError(`concurrency must be a whole number (0: no limit), got ${String(o.concurrency)}`);
+  if (!Object.values(LateRedeliveries).includes(o.lateRedeliveries))
+    throw new RangeError(`lateRedeliveries must be verify or publish, got ${String(o.lateRedeliveries)}`);
   if (o.batch > o.maxInFlight)
     throw new RangeError(`batch (${o.batch}) must not exceed maxInFlight (${o.maxInFlight})`);
   return o;
@@ -112,4 +133,9 @@ export function retryDelayMs(
 /** A consumer's ack wait in ms (the server reports nanoseconds; 0 or missing means its 30 s default). */
 export function ackWaitMs(nanos: number | undefined): number {
   return nanos && nanos > 0 ? Math.max(1, Math.round(nanos / 1_000_000)) : 30_000;
+}
+
+/** A stream's duplicate window in ms (nanoseconds from the server; 0 or missing means its 2-minute default). */
+export function duplicateWindowMs(nanos: number | undefined): number {
+  return nanos && nanos > 0 ? Math.max(1, Math.round(nanos / 1_000_000)) : 120_000;
 }

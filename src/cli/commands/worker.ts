@@ -2,10 +2,11 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Command, Option } from "commander";
 import { errorMessage, TopologyError } from "../../common/errors.js";
+import { IndexOutputLedger } from "../../orders/index-output-ledger.js";
 import { loadHandlerModule } from "../../stages/handler-module.js";
 import { dispatcherStage, processorStage, type StageDefinition } from "../../stages/stage.js";
 import { StageWorker } from "../../stages/stage-worker.js";
-import { ackWaitMs } from "../../stages/worker-options.js";
+import { ackWaitMs, duplicateWindowMs } from "../../stages/worker-options.js";
 import { consumerInfo, streamInfo } from "../../topology/read.js";
 import { Stage, subjectOf } from "../../topology/spec.js";
 import { type CommandContext, commandContext } from "../context.js";
@@ -64,7 +65,7 @@ async function runWorker(ctx: CommandContext, stage: StageDefinition, flags: Wor
   const nc = await ctx.connect();
   try {
     const jsm = await jetstreamManager(nc);
-    await streamInfo(jsm, ctx.topology);
+    const si = await streamInfo(jsm, ctx.topology);
     const consumer = await consumerInfo(jsm, ctx.topology.stream, stage.consumer);
     if (!consumer) {
       throw new TopologyError(`consumer ${ctx.topology.stream} > ${stage.consumer} not found`, {
@@ -85,8 +86,15 @@ async function runWorker(ctx: CommandContext, stage: StageDefinition, flags: Wor
         handlerTimeoutMs: flags.handlerTimeout,
         concurrency: flags.concurrency,
         ackWaitMs: ackWaitMs(consumer.config.ack_wait),
+        duplicateWindowMs: duplicateWindowMs(si.config.duplicate_window),
+        lateRedeliveries: flags.lateRedeliveries,
       },
-      { logger: ctx.logger },
+      {
+        logger: ctx.logger,
+        outputLedger: new IndexOutputLedger(nc, ctx.topology, {
+          inboxPrefix: ctx.connectOptions.inboxPrefix,
+        }),
+      },
     );
     const fatal = new Promise<Error>((resolve) => worker.once("fatal", resolve));
     const signalled = new Promise<void>((resolve) => {
