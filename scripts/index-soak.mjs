@@ -16,13 +16,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { formatNumber, table } from "../dist/common/format.js";
 import { NatsServer } from "../dist/common/nats-server.js";
 import { lookupOrder } from "../dist/orders/order-lookup.js";
 import { ensureTopology } from "../dist/topology/ensure.js";
 import { DEFAULT_TOPOLOGY } from "../dist/topology/spec.js";
-import { jetstreamManager } from "@nats-io/jetstream";
 
 const CLI = fileURLToPath(new URL("../dist/main.js", import.meta.url));
 const { values: flags } = parseArgs({
@@ -103,7 +103,9 @@ try {
     if (si.state.messages >= N * 3) break;
     await sleep(500);
   }
-  say(`stream holds ${formatNumber(N * 3)} messages after ${((Date.now() - writeStart) / 1000).toFixed(1)} s`);
+  say(
+    `stream holds ${formatNumber(N * 3)} messages after ${((Date.now() - writeStart) / 1000).toFixed(1)} s`,
+  );
 
   // 2. The indexer reads it: progress sampled through its own lookups.
   const startIndexer = () =>
@@ -130,13 +132,20 @@ try {
   for (;;) {
     const through = await ask();
     const orders = Math.floor(through / 3);
-    rss.push({ at: Date.now() - started, what: "catch-up", indexer: rssMb(indexer.pid), server: rssMb(server.pid) });
+    rss.push({
+      at: Date.now() - started,
+      what: "catch-up",
+      indexer: rssMb(indexer.pid),
+      server: rssMb(server.pid),
+    });
     while (orders >= lastMillion + MILLION) {
       lastMillion += MILLION;
       const rate = MILLION / ((Date.now() - lastAt) / 1000);
       indexPerMillion.push(rate);
       lastAt = Date.now();
-      say(`index through ${formatNumber(lastMillion)} orders, ${formatNumber(Math.round(rate))} orders/s, indexer RSS ${rssMb(indexer.pid).toFixed(0)} MB`);
+      say(
+        `index through ${formatNumber(lastMillion)} orders, ${formatNumber(Math.round(rate))} orders/s, indexer RSS ${rssMb(indexer.pid).toFixed(0)} MB`,
+      );
     }
     if (through >= N * 3) break;
     await sleep(1_000);
@@ -155,7 +164,12 @@ try {
     if (r.entries.length !== 3) throw new Error(`order ${orderNo}: ${r.entries.length} entries, not 3`);
   }
   lookupMs.sort((a, b) => a - b);
-  rss.push({ at: Date.now() - started, what: "after lookups", indexer: rssMb(indexer.pid), server: rssMb(server.pid) });
+  rss.push({
+    at: Date.now() - started,
+    what: "after lookups",
+    indexer: rssMb(indexer.pid),
+    server: rssMb(server.pid),
+  });
 
   // 4. kill -9, then the time from the new process's start to its first correct answer.
   indexer.kill("SIGKILL");
@@ -171,7 +185,12 @@ try {
     }
     await sleep(50);
   }
-  rss.push({ at: Date.now() - started, what: "after restart", indexer: rssMb(indexer.pid), server: rssMb(server.pid) });
+  rss.push({
+    at: Date.now() - started,
+    what: "after restart",
+    indexer: rssMb(indexer.pid),
+    server: rssMb(server.pid),
+  });
   indexer.kill("SIGINT");
   await new Promise((r) => indexer.once("exit", r));
   const diskMb = await duMb(indexDir);
@@ -182,20 +201,38 @@ try {
   const rows = [
     ["orders / messages", `${formatNumber(N)} / ${formatNumber(N * 3)}`],
     ["indexer NODE_OPTIONS", flags["indexer-node-options"] || "(none)"],
-    ["stream written (core publishes), orders/s per million", writePerMillion.map((r) => formatNumber(Math.round(r))).join(", ")],
-    ["index catch-up, orders/s per million", indexPerMillion.map((r) => formatNumber(Math.round(r))).join(", ")],
-    ["index catch-up, whole stream", `${catchUpS.toFixed(1)} s (${formatNumber(Math.round(N / catchUpS))} orders/s)`],
+    [
+      "stream written (core publishes), orders/s per million",
+      writePerMillion.map((r) => formatNumber(Math.round(r))).join(", "),
+    ],
+    [
+      "index catch-up, orders/s per million",
+      indexPerMillion.map((r) => formatNumber(Math.round(r))).join(", "),
+    ],
+    [
+      "index catch-up, whole stream",
+      `${catchUpS.toFixed(1)} s (${formatNumber(Math.round(N / catchUpS))} orders/s)`,
+    ],
     ["indexer RSS: peak / after catch-up", `${peakIndexer.toFixed(0)} MB / ${indexerRssAfter.toFixed(0)} MB`],
     ["nats-server RSS peak", `${peakServer.toFixed(0)} MB`],
     ["index on disk", `${diskMb.toFixed(0)} MB (${((diskMb * 1024 * 1024) / N).toFixed(0)} bytes per order)`],
-    [`lookup end to end (${formatNumber(LOOKUPS)} random orders): p50 / p95 / p99`, `${percentile(lookupMs, 50).toFixed(1)} / ${percentile(lookupMs, 95).toFixed(1)} / ${percentile(lookupMs, 99).toFixed(1)} ms (mean ${mean(lookupMs).toFixed(1)})`],
-    ["kill -9, restart: first correct answer of an old order", `${firstAnswerMs} ms after the process was started`],
+    [
+      `lookup end to end (${formatNumber(LOOKUPS)} random orders): p50 / p95 / p99`,
+      `${percentile(lookupMs, 50).toFixed(1)} / ${percentile(lookupMs, 95).toFixed(1)} / ${percentile(lookupMs, 99).toFixed(1)} ms (mean ${mean(lookupMs).toFixed(1)})`,
+    ],
+    [
+      "kill -9, restart: first correct answer of an old order",
+      `${firstAnswerMs} ms after the process was started`,
+    ],
   ];
   const report = table(["figure", "value"], rows);
   process.stdout.write(`\n${report}\n`);
   const rssLines = rss
     .filter((_, i) => i % Math.max(1, Math.floor(rss.length / 20)) === 0 || i >= rss.length - 2)
-    .map((r) => `| ${(r.at / 1000).toFixed(0)} s | ${r.what} | ${r.indexer.toFixed(0)} | ${r.server.toFixed(0)} |`);
+    .map(
+      (r) =>
+        `| ${(r.at / 1000).toFixed(0)} s | ${r.what} | ${r.indexer.toFixed(0)} | ${r.server.toFixed(0)} |`,
+    );
   const md = [
     `| figure | value |`,
     `|---|---|`,
