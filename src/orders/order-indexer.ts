@@ -18,6 +18,8 @@ import { MemoryOrderStore } from "./memory-order-store.js";
 import { type IndexEntry, type IndexedMessage, MEMORY_INDEX, type OrderStore } from "./order-store.js";
 import { StreamReader } from "./stream-reader.js";
 
+/** The reader counts as idle (its end may have been deleted) after this long without a message. */
+const IDLE_MS = 1_000;
 /** How often the stream's identity and end are checked (deleted and recreated, purged). */
 const STREAM_CHECK_MS = 2_000;
 
@@ -59,6 +61,9 @@ export class OrderIndexer {
   private flushTimer: NodeJS.Timeout | undefined;
   private writing: Promise<void> | undefined;
   private writeFailing = false;
+  /** Reading paused until the pending messages are written (see this.o.pauseAtPending). */
+  private paused = false;
+  private lastReadAt = 0;
   /** When the stream was created: another value later means it was deleted and made anew. */
   private streamCreated = "";
   private checker: NodeJS.Timeout | undefined;
@@ -219,7 +224,7 @@ export class OrderIndexer {
     // Messages deleted at the end leave last_seq where it was (and 2.9 may go on counting them
     // as pending for the reader): the stream's list of deleted sequences says whether anything
     // after what was read still exists.
-    if (this.startLastSeq > this.through) {
+    if (this.startLastSeq > this.through && !this.paused && Date.now() - this.lastReadAt > IDLE_MS) {
       const detail = await jsm.streams.info(this.topology.stream, { deleted_details: true });
       const last = detail.state.last_seq;
       const gone = (detail.state.deleted ?? []).filter((seq) => seq > this.through && seq <= last).length;
@@ -230,6 +235,7 @@ export class OrderIndexer {
   private async rebuild(): Promise<void> {
     const old = this.reader;
     old?.stop();
+    this.paused = false;
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     await this.writing;
@@ -306,6 +312,8 @@ export class OrderIndexer {
     this.readSeq = m.seq;
     // Nothing left after this one: messages up to the start's last_seq were deleted meanwhile.
     if (m.info.pending === 0) this.readEnd = true;
+    this.lastReadAt = Date.now();
+    if (this.pending.length >= this.o.pauseAtPending && !this.paused) this.pause();
     if (this.pending.length >= this.o.batchMessages || this.readEnd) this.scheduleFlush(0);
     else this.scheduleFlush(this.o.batchMs);
   }
@@ -358,6 +366,7 @@ export class OrderIndexer {
       )
       .finally(() => {
         this.writing = undefined;
+        if (this.paused && this.pending.length === 0) this.resume();
         if (this.pending.length > 0 || this.readEnd) {
           if (!this.stopping)
             this.scheduleFlush(
@@ -366,6 +375,37 @@ export class OrderIndexer {
         }
       });
     return this.writing;
+  }
+
+  private pause(): void {
+    this.paused = true;
+    const reader = this.reader;
+    // Unset first: the reader's watcher then knows this close is on purpose.
+    this.reader = undefined;
+    reader?.stop();
+    reader
+      ?.close()
+      .catch((err: unknown) =>
+        this.logger.warn({ err: errorMessage(err) }, "could not delete a paused stream reader"),
+      );
+    this.logger.debug(
+      { readSeq: this.readSeq, pending: this.pending.length },
+      "order index paused reading until its writes catch up",
+    );
+  }
+
+  private resume(): void {
+    if (this.stopping || this.rebuilding) return;
+    this.openReader(this.readSeq + 1).then(
+      () => {
+        this.paused = false;
+        if (this.pending.length >= this.o.pauseAtPending) this.pause();
+      },
+      (err: unknown) => {
+        this.logger.warn({ err: errorMessage(err) }, "order index could not resume reading; trying again");
+        setTimeout(() => this.resume(), 1_000).unref();
+      },
+    );
   }
 
   private reachedEnd(): void {

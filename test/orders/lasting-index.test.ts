@@ -1,4 +1,6 @@
+import pino from "pino";
 import { describe, expect, it } from "vitest";
+import { OrderIndexer } from "../../src/orders/order-indexer.js";
 import { lookupOrder } from "../../src/orders/order-lookup.js";
 import { DEFAULT_TOPOLOGY } from "../../src/topology/spec.js";
 import { type BackgroundCli, startCli, waitForLines } from "../helpers/background-cli.js";
@@ -86,6 +88,29 @@ describe("the order index on disk", () => {
     await killHard(b);
     expect(await missing(nc, 1, 2_100)).toEqual([]);
     expect(await a2.interrupt()).toBe(0);
+  });
+
+  it("pauses reading while its writes catch up, and resumes without missing a message", async () => {
+    const server = await startServer();
+    const nc = await connectTo(server);
+    await withTopology(nc);
+    await publishOrders(nc, 20_000);
+    const seen: string[] = [];
+    const logger = pino({ level: "debug" }, { write: (line: string) => void seen.push(line) });
+    const indexer = new OrderIndexer(
+      await connectTo(server, "indexer"),
+      t,
+      { indexDir: tempIndexDir(), pauseAtPending: 500, batchMessages: 200 },
+      { logger },
+    );
+    await indexer.start();
+    await indexer.ready();
+    expect(seen.filter((l) => l.includes("paused reading")).length).toBeGreaterThan(0);
+    expect(indexer.stats()).toMatchObject({ orders: 20_000, messages: 20_000, indexedThrough: 20_000 });
+    for (const n of [1, 499, 500, 501, 10_000, 19_999, 20_000]) {
+      expect(await indexer.lookup(String(n))).toEqual([n]);
+    }
+    await indexer.stop();
   });
 
   it("a directory already in use is one line naming it and the fix", async () => {
