@@ -3,7 +3,7 @@ import {
   headers,
   type Msg,
   type MsgHdrs,
-  type MsgHdrsImpl,
+  MsgHdrsImpl,
   type NatsConnection,
   PermissionViolationError,
 } from "@nats-io/nats-core";
@@ -84,7 +84,8 @@ class InFlight implements OrderInput {
   deadLetterReason: string | undefined = undefined;
   /** Acked or nak'ed: its place is free, and nothing more may be done with it. */
   settled = false;
-  readonly receivedAt = performance.now();
+  /** For the outcome's latency; read from the clock only while someone listens (onDelivery). */
+  receivedAt = 0;
   /** Only for handlers that take a context (see StageDefinition.handle). */
   ctx: OrderContext | undefined = undefined;
   /** The handler's result was taken (or given up on at its timeout): a late one is discarded. */
@@ -96,15 +97,23 @@ class InFlight implements OrderInput {
   keptAliveAt = 0;
   readonly data: Uint8Array;
   readonly reply: string;
-  readonly subject: string;
   constructor(private readonly msg: Msg) {
     this.data = msg.data;
     this.reply = msg.reply as string;
-    this.subject = msg.subject;
   }
 
-  /** Decoding headers can throw; only a context reads them, and inside a try. */
-  readonly inputHeaders = (): MsgHdrs | undefined => this.msg.headers;
+  /** Decoded on first read (the client decodes it from bytes): only a dead letter needs it. */
+  get subject(): string {
+    return this.msg.subject;
+  }
+
+  /**
+   * Decoding headers can throw; only a context reads them, and inside a try. A method, not an arrow
+   * property: that would be one closure per delivery.
+   */
+  inputHeaders(): MsgHdrs | undefined {
+    return this.msg.headers;
+  }
 }
 
 /** An InvalidOrderError, also from a handler module loaded with its own copy of orderflow. */
@@ -205,8 +214,8 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     this.window = new PubAckWindow<InFlight>(
       nc,
       {
-        pubAcked: (e) => this.settleSafely(e, () => this.onPubAck(e)),
-        pubFailed: (e, err) => this.settleSafely(e, () => this.onPubFailed(e, err)),
+        pubAcked: (e) => this.onPubAckSafely(e),
+        pubFailed: (e, err) => this.onPubFailedSafely(e, err),
         inboxFailed: guard(`${stage.name} PubAck inbox`, this.logger, (err: Error) =>
           this.onPullProblem(`PubAck inbox: ${err.message}`),
         ),
@@ -331,6 +340,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
 
   private onDelivery(msg: Msg): void {
     const e = new InFlight(msg);
+    if (this.listenerCount("outcome") > 0) e.receivedAt = performance.now();
     if (readDelivery(e.reply, this.delivery)) {
       e.seq = this.delivery.streamSeq;
       e.deliveryCount = this.delivery.deliveryCount;
@@ -516,10 +526,12 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
       if (e.ctx?.output) {
         h = headers();
         for (const [k, v] of e.ctx.output) h.set(k, v);
-      }
-      if (this.options.msgIds) {
-        h ??= headers();
-        h.set(MSG_ID, outputMsgId(this.stage, e.orderNo));
+        if (this.options.msgIds) h.set(MSG_ID, outputMsgId(this.stage, e.orderNo));
+      } else if (this.options.msgIds) {
+        // The common case, once per order: fromRecord skips what set() does per call (key lookups
+        // twice, MIME canonicalisation, a regex on the value). The id needs none of it: order
+        // numbers have no control characters (payload.ts), so no CR or LF, and it is not trimmed.
+        h = MsgHdrsImpl.fromRecord({ "Nats-Msg-Id": [outputMsgId(this.stage, e.orderNo)] });
       }
     } catch (err) {
       this.onHandlerError(e, err);
@@ -590,14 +602,27 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     return `-NAK {"delay":${this.options.infraRetryMs * 1_000_000}}`;
   }
 
-  /** Runs a settling step from a client callback, where nothing may throw. */
-  private settleSafely(e: InFlight, step: () => void): void {
+  // Settling runs in the client's PubAck callback, where nothing may throw. Two methods rather than
+  // one taking a step closure: that closure would be one more allocation per order.
+  private onPubAckSafely(e: InFlight): void {
     try {
-      step();
+      this.onPubAck(e);
     } catch (err) {
-      reportCallbackError(`${this.stage.name} PubAck`, err, this.logger);
-      if (!e.settled) this.release(e, OutcomeKind.Retried, this.infraNak(), errorMessage(err));
+      this.settleFailed(e, err);
     }
+  }
+
+  private onPubFailedSafely(e: InFlight, failure: PublishError): void {
+    try {
+      this.onPubFailed(e, failure);
+    } catch (err) {
+      this.settleFailed(e, err);
+    }
+  }
+
+  private settleFailed(e: InFlight, err: unknown): void {
+    reportCallbackError(`${this.stage.name} PubAck`, err, this.logger);
+    if (!e.settled) this.release(e, OutcomeKind.Retried, this.infraNak(), errorMessage(err));
   }
 
   private onPubAck(e: InFlight): void {
