@@ -84,8 +84,7 @@ class InFlight implements OrderInput {
   deadLetterReason: string | undefined = undefined;
   /** Acked or nak'ed: its place is free, and nothing more may be done with it. */
   settled = false;
-  /** For the outcome's latency; read from the clock only while someone listens (onDelivery). */
-  receivedAt = 0;
+  readonly receivedAt = performance.now();
   /** Only for handlers that take a context (see StageDefinition.handle). */
   ctx: OrderContext | undefined = undefined;
   /** The handler's result was taken (or given up on at its timeout): a late one is discarded. */
@@ -340,7 +339,6 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
 
   private onDelivery(msg: Msg): void {
     const e = new InFlight(msg);
-    if (this.listenerCount("outcome") > 0) e.receivedAt = performance.now();
     if (readDelivery(e.reply, this.delivery)) {
       e.seq = this.delivery.streamSeq;
       e.deliveryCount = this.delivery.deliveryCount;
