@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { constants } from "node:fs";
 import { access, mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
@@ -9,6 +9,8 @@ import { promisify } from "node:util";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { ErrorCode, errorMessage, OrderflowError, SeedMissingError, UsageError } from "../common/errors.js";
 import { findExecutable } from "../common/find-executable.js";
+import { LoggedChild, OutputWait } from "../common/logged-child.js";
+import { sleep } from "../common/sleep.js";
 
 /**
  * The seed tutorial's two Go programs, built from the seed text itself and run as child processes,
@@ -242,9 +244,7 @@ export async function buildSeedWorker(
  * has no shutdown, so {@link stop} kills it. Its log (stderr; two lines per order) is kept, bounded.
  */
 export class SeedWorker {
-  readonly child: ChildProcess;
-  private log = "";
-  private readonly exitPromise: Promise<number | null>;
+  private readonly process: LoggedChild;
 
   constructor(
     readonly program: SeedProgram,
@@ -252,59 +252,46 @@ export class SeedWorker {
     server: string,
     env: NodeJS.ProcessEnv = process.env,
   ) {
-    this.child = spawn(binary, [], {
-      env: { ...env, NATS_URL: server },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const append = (c: Buffer): void => {
-      this.log = (this.log + c.toString()).slice(-OUTPUT_LIMIT);
-    };
-    this.child.stdout?.on("data", append);
-    this.child.stderr?.on("data", append);
-    this.exitPromise = new Promise((resolve) => {
-      this.child.once("exit", (code) => resolve(code));
-      this.child.once("error", (err) => {
-        this.log += `\nspawn failed: ${err.message}`;
-        resolve(null);
-      });
-    });
+    this.process = new LoggedChild(binary, [], { env: { ...env, NATS_URL: server }, logLimit: OUTPUT_LIMIT });
+  }
+
+  get child(): ChildProcess {
+    return this.process.child;
   }
 
   get pid(): number | undefined {
-    return this.child.pid;
+    return this.process.pid;
   }
 
   get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null && this.child.pid !== undefined;
+    return this.process.running;
   }
 
   /** The last 64 KiB of what the program wrote. */
   output(): string {
-    return this.log;
+    return this.process.output();
   }
 
   exited(): Promise<number | null> {
-    return this.exitPromise;
+    return this.process.exited;
   }
 
   /** Resolves on the seed's start line; it is logged before connecting succeeds, see {@link waitUntilPulling}. */
   async started(timeoutMs = 15_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.log.includes(SEED_START_TEXT)) {
-      if (!this.running || Date.now() > deadline) throw this.notRunning("did not start");
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    const how = await this.process.waitForOutput(SEED_START_TEXT, timeoutMs);
+    if (how !== OutputWait.Seen) throw this.notRunning("did not start");
   }
 
   /** SIGKILL and wait: the seed has no graceful stop (unacked orders are redelivered after ack wait). */
   async stop(): Promise<number | null> {
-    if (this.running) this.child.kill("SIGKILL");
-    return this.exitPromise;
+    return this.process.kill("SIGKILL");
   }
 
   notRunning(what: string): OrderflowError {
-    const last = this.log.trim().split("\n").slice(-3).join(" | ");
-    return new OrderflowError(ErrorCode.Internal, `seed ${this.program} ${what}: ${last || "no output"}`);
+    return new OrderflowError(
+      ErrorCode.Internal,
+      `seed ${this.program} ${what}: ${this.process.lastLines(3) || "no output"}`,
+    );
   }
 }
 
@@ -325,7 +312,7 @@ export async function waitUntilPulling(
     const info = await jsm.consumers.info(stream, consumer);
     if (info.num_waiting > 0) return;
     if (Date.now() > deadline) throw worker.notRunning(`is not pulling from ${stream} > ${consumer}`);
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
 }
 

@@ -2,6 +2,7 @@
  * The benchmark's maths, apart from its orchestration: percentiles, rates, ratios and the report.
  * Pure functions, unit-tested.
  */
+import { percentile } from "../common/percentile.js";
 
 export interface Percentiles {
   p50: number;
@@ -15,12 +16,10 @@ export interface Percentiles {
 export function percentiles(samples: readonly number[]): Percentiles {
   if (samples.length === 0) return { p50: 0, p90: 0, p99: 0, max: 0, count: 0 };
   const sorted = Float64Array.from(samples).sort();
-  const rank = (p: number): number =>
-    sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
   return {
-    p50: rank(50),
-    p90: rank(90),
-    p99: rank(99),
+    p50: percentile(sorted, 0.5),
+    p90: percentile(sorted, 0.9),
+    p99: percentile(sorted, 0.99),
     max: sorted[sorted.length - 1] ?? 0,
     count: sorted.length,
   };

@@ -5,7 +5,7 @@ import { reportCallbackError } from "../common/callback-guard.js";
 import { errorMessage, TopologyError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
 import type { StageOrOther } from "../stages/order-key.js";
-import { consumerInfo, streamInfo } from "../topology/read.js";
+import { requireConsumer, streamInfo } from "../topology/read.js";
 import type { TopologyOptions } from "../topology/spec.js";
 import { type OrderEvent, toOrderEvent } from "./order-event.js";
 
@@ -106,12 +106,7 @@ export class MonitorFeed {
     const t = this.topology;
     const jsm = await jetstreamManager(this.nc);
     await streamInfo(jsm, t);
-    const ci = await consumerInfo(jsm, t.stream, t.monitorConsumer);
-    if (!ci) {
-      throw new TopologyError(`consumer ${t.stream} > ${t.monitorConsumer} not found`, {
-        hint: "run `orderflow setup` first",
-      });
-    }
+    const ci = await requireConsumer(jsm, t.stream, t.monitorConsumer);
     if (!ci.config.deliver_subject) {
       throw new TopologyError(`consumer ${t.stream} > ${t.monitorConsumer} is a pull consumer`, {
         hint: "MONITOR must push to a deliver subject (monitor.ORDERS); recreate it with `orderflow setup`",

@@ -1,7 +1,6 @@
 import { spawn } from "node:child_process";
-import { accessSync, constants } from "node:fs";
-import { delimiter, join } from "node:path";
 import { ErrorCode, errorMessage, OrderflowError, ServerBinaryMissingError } from "../common/errors.js";
+import { findExecutable } from "../common/find-executable.js";
 import { findNatsServerBinary } from "../common/nats-server.js";
 import { InstallMode } from "./up-options.js";
 
@@ -72,21 +71,10 @@ export function planNatsServerInstall(host: InstallHost): InstallPlan | undefine
 
 /** The machine this process runs on. */
 export function currentHost(env: NodeJS.ProcessEnv = process.env): InstallHost {
-  const dirs = (env.PATH ?? "").split(delimiter).filter(Boolean);
   return {
     platform: process.platform,
     isRoot: typeof process.geteuid === "function" && process.geteuid() === 0,
-    hasCommand: (name) =>
-      dirs.some((d) => {
-        try {
-          accessSync(join(d, name), constants.X_OK);
-          return true;
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          if (code === "ENOENT" || code === "EACCES" || code === "ENOTDIR") return false;
-          throw err;
-        }
-      }),
+    hasCommand: (name) => findExecutable(name, { env }).path !== undefined,
   };
 }
 

@@ -83,6 +83,16 @@ function setPill(node, kind, text) {
 }
 
 // ---- snapshot rendering -------------------------------------------------------------------------
+/** Each consumer box gets the same card, so the two cannot drift apart in the markup. */
+function fillConsumerCards() {
+  const card = $("#consumer-card");
+  for (const box of document.querySelectorAll(".consumer[data-consumer]")) {
+    box.append(card.content.cloneNode(true));
+    box.querySelector("[data-field-name]").textContent = box.dataset.consumer;
+    box.querySelector("[data-field-feeds]").textContent = box.dataset.feeds;
+  }
+}
+
 const VERDICT_KIND = {
   healthy: "ok",
   "failures-present": "warn",
@@ -407,6 +417,7 @@ function connect() {
   });
 }
 
+fillConsumerCards();
 makeChart();
 connect();
 
