@@ -1,5 +1,6 @@
 import { AckPolicy, DeliverPolicy, type JetStreamManager } from "@nats-io/jetstream";
 import { createInbox, type NatsConnection, nanos, type Subscription } from "@nats-io/nats-core";
+import { BenchCallbackError, BenchIncompleteError } from "../common/errors.js";
 
 const COMMA = 0x2c;
 
@@ -40,7 +41,7 @@ export class CompletionWatcher {
             this.onCompleted(n, at);
           } catch (e) {
             // Thrown here it would end the client's read loop and stall the benchmark silently.
-            this.error ??= e instanceof Error ? e : new Error(String(e));
+            this.error ??= new BenchCallbackError("the completion callback", e);
           }
         }
       },
@@ -60,7 +61,7 @@ export class CompletionWatcher {
     while (this.completed < count) {
       if (this.error) throw this.error;
       if (Date.now() > deadline) {
-        throw new Error(`only ${this.completed} of ${count} orders completed within ${timeoutMs / 1000} s`);
+        throw new BenchIncompleteError(this.completed, count, timeoutMs);
       }
       await new Promise((r) => setTimeout(r, 5));
     }

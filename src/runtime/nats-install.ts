@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { ErrorCode, errorMessage, OrderflowError, ServerBinaryMissingError } from "../common/errors.js";
+import { errorMessage, NatsInstallError, ServerBinaryMissingError } from "../common/errors.js";
 import { findExecutable } from "../common/find-executable.js";
 import { findNatsServerBinary } from "../common/nats-server.js";
 import { InstallMode } from "./up-options.js";
@@ -29,19 +29,6 @@ export interface InstallPlan {
   commands: string[][];
   /** Extra environment for the commands. */
   env: Record<string, string>;
-}
-
-/** Where neither package manager can be used: what to do instead, as one line. */
-export const MANUAL_INSTALL_HINT =
-  "install nats-server (`sudo apt-get install -y nats-server` on Debian/Ubuntu, `brew install nats-server` on macOS, " +
-  "or a release from https://github.com/nats-io/nats-server/releases) and set NATS_SERVER_BIN if it is not on PATH, " +
-  "or run one with `docker compose up -d` (docker-compose.yml) and then `npm start` again";
-
-export class NatsInstallError extends OrderflowError {
-  override name = "NatsInstallError";
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(ErrorCode.ServerBinaryMissing, message, { hint: MANUAL_INSTALL_HINT, ...options });
-  }
 }
 
 /** The install commands for this machine, or undefined when it has no package manager we may use. */

@@ -3,9 +3,7 @@ import { millis, nanos } from "@nats-io/nats-core";
 import {
   consumerConfigs,
   DEFAULT_TOPOLOGY,
-  Stage,
   streamConfig,
-  subjectOf,
   type TopologyOptions,
   topologyOptions,
 } from "./spec.js";
