@@ -1,27 +1,67 @@
+// @ts-check
 // orderflow dashboard: one server-sent event stream (/api/events) feeds everything on the page.
 // Plain browser JavaScript, no build step; uPlot is loaded before this file and served locally.
+// Checked against the types the server sends (../page-types.ts) by `npm run lint`.
 
-const $ = (sel) => document.querySelector(sel);
+/** @typedef {import("../page-types.js").PageSnapshot} PageSnapshot */
+/** @typedef {import("../page-types.js").HelloFrame} HelloFrame */
+/** @typedef {import("../page-types.js").OrdersFrame} OrdersFrame */
+/** @typedef {import("../page-types.js").PageFeedEvent} PageFeedEvent */
+/** @typedef {import("../page-types.js").PageChartPoint} PageChartPoint */
+/** @typedef {import("../page-types.js").PageLookup} PageLookup */
+/** @typedef {import("../page-types.js").PageDeadLetters} PageDeadLetters */
+/** @typedef {import("../page-types.js").PageDeadLetter} PageDeadLetter */
+/** @typedef {import("../page-types.js").PageReplaySummary} PageReplaySummary */
+/** @typedef {import("../page-types.js").PageError} PageError */
+/** @typedef {PageSnapshot["latency"]["e2e"]} LatencySummary */
+/** @typedef {PageSnapshot["publish"]} PublishView */
+/** @typedef {{ seqs?: number[]; all?: boolean; filter?: DlqFilter; dryRun?: boolean }} ReplayRequest */
+/** @typedef {{ stage: string; reason: string; orderNo: string }} DlqFilter */
+/** @typedef {"received" | "processed" | "completed" | "failed"} Stage */
+
+/**
+ * The element `sel` names. The page's markup always has it, so a missing one is a bug: say which.
+ * @template {Element} [T=HTMLElement]
+ * @param {string} sel
+ * @returns {T}
+ */
+function $(sel) {
+  const e = document.querySelector(sel);
+  if (!e) throw new Error(`the page has no ${sel}`);
+  return /** @type {T} */ (e);
+}
+/** @type {readonly Stage[]} */
 const STAGES = ["received", "processed", "completed", "failed"];
+/** @type {Record<Stage, string>} */
 const STAGE_COLOURS = { received: "#2563eb", processed: "#7c3aed", completed: "#15803d", failed: "#dc2626" };
 const FEED_MAX = 200;
 /** No frame for this long (snapshots come every second) means the dashboard itself is unreachable. */
 const STALE_MS = 6000;
 
 const nf = new Intl.NumberFormat("en-US");
-const fmt = (n) => (n === null || n === undefined ? "–" : nf.format(n));
-const rate = (n) => (n === null || n === undefined ? "–" : n < 10 ? n.toFixed(1) : nf.format(Math.round(n)));
+const fmt = (/** @type {number | null | undefined} */ n) =>
+  n === null || n === undefined ? "–" : nf.format(n);
+const rate = (/** @type {number | null | undefined} */ n) =>
+  n === null || n === undefined ? "–" : n < 10 ? n.toFixed(1) : nf.format(Math.round(n));
+/** @param {number | null | undefined} v */
 function ms(v) {
   if (v === null || v === undefined) return "–";
   if (v < 1) return `${v.toFixed(2)} ms`;
   if (v < 1000) return `${Math.round(v)} ms`;
   return `${(v / 1000).toFixed(2)} s`;
 }
+/** @param {string} iso */
 function clock(iso) {
   const d = new Date(iso);
-  const p = (n, w = 2) => String(n).padStart(w, "0");
+  const p = (/** @type {number} */ n, w = 2) => String(n).padStart(w, "0");
   return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
 }
+/**
+ * @param {string} tag
+ * @param {Record<string, string>} [attrs]
+ * @param {...(Node | string | number)} children
+ * @returns {HTMLElement}
+ */
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
@@ -33,9 +73,11 @@ function el(tag, attrs = {}, ...children) {
 }
 
 // ---- connection state and the banner ------------------------------------------------------------
+/** @type {{ lastFrameAt: number; snapshot: PageSnapshot | null; streamOpen: boolean }} */
 const live = { lastFrameAt: 0, snapshot: null, streamOpen: false };
 
-function showBanner(kind, title, text) {
+/** @param {"bad" | "warn" | null} kind @param {string} [title] @param {string} [text] */
+function showBanner(kind, title = "", text = "") {
   const b = $("#banner");
   if (!kind) {
     b.hidden = true;
@@ -77,6 +119,7 @@ function updateBanner() {
 }
 setInterval(updateBanner, 1000);
 
+/** @param {HTMLElement} node @param {string} kind @param {string} text */
 function setPill(node, kind, text) {
   node.className = `pill pill-${kind}`;
   node.textContent = text;
@@ -85,14 +128,23 @@ function setPill(node, kind, text) {
 // ---- snapshot rendering -------------------------------------------------------------------------
 /** Each consumer box gets the same card, so the two cannot drift apart in the markup. */
 function fillConsumerCards() {
-  const card = $("#consumer-card");
-  for (const box of document.querySelectorAll(".consumer[data-consumer]")) {
+  const card = /** @type {HTMLTemplateElement} */ ($("#consumer-card"));
+  for (const box of document.querySelectorAll(/** @type {".consumer"} */ (".consumer[data-consumer]"))) {
+    if (!(box instanceof HTMLElement)) continue;
     box.append(card.content.cloneNode(true));
-    box.querySelector("[data-field-name]").textContent = box.dataset.consumer;
-    box.querySelector("[data-field-feeds]").textContent = box.dataset.feeds;
+    $field(box, "[data-field-name]").textContent = box.dataset.consumer ?? "";
+    $field(box, "[data-field-feeds]").textContent = box.dataset.feeds ?? "";
   }
 }
 
+/** An element inside `box` that the card template always has. @param {Element} box @param {string} sel */
+function $field(box, sel) {
+  const e = box.querySelector(sel);
+  if (!e) throw new Error(`the page has no ${sel} in a consumer card`);
+  return e;
+}
+
+/** @type {Record<string, string>} */
 const VERDICT_KIND = {
   healthy: "ok",
   "failures-present": "warn",
@@ -101,6 +153,7 @@ const VERDICT_KIND = {
   "no-workers": "bad",
 };
 
+/** @param {PageSnapshot} s */
 function renderSnapshot(s) {
   live.snapshot = s;
   $("#stream").textContent = `stream ${s.stream}`;
@@ -126,11 +179,13 @@ function renderSnapshot(s) {
   for (const c of s.consumers || []) {
     const box = document.querySelector(`.consumer[data-feeds="${c.feeds}"]`);
     if (!box) continue;
-    box.querySelector("[data-field-name]").textContent = c.name;
+    $field(box, "[data-field-name]").textContent = c.name;
     for (const dd of box.querySelectorAll("dd[data-field]")) {
-      const v = c[dd.dataset.field];
+      if (!(dd instanceof HTMLElement)) continue;
+      const field = /** @type {ConsumerField} */ (dd.dataset.field);
+      const v = c[field];
       dd.textContent = fmt(v);
-      dd.classList.toggle("hot", dd.dataset.field === "pending" && v > 0);
+      dd.classList.toggle("hot", field === "pending" && v > 0);
     }
   }
   renderLatency("#lat-e2e", s.latency.e2e);
@@ -141,14 +196,19 @@ function renderSnapshot(s) {
   updateBanner();
 }
 
+/** @typedef {"pending" | "ackPending" | "redelivered" | "waiting" | "workersHere"} ConsumerField */
+
+/** @param {string} rowSel @param {LatencySummary | undefined} l */
 function renderLatency(rowSel, l) {
   const cells = $(rowSel).querySelectorAll("td");
   const values = l ? [ms(l.p50), ms(l.p90), ms(l.p99), ms(l.max), fmt(l.count)] : ["–", "–", "–", "–", "–"];
   values.forEach((v, i) => {
-    cells[i].textContent = v;
+    const cell = cells[i];
+    if (cell) cell.textContent = v;
   });
 }
 
+/** @param {PageSnapshot["deadLetters"]} rows @param {number | null} total */
 function renderDeadLetters(rows, total) {
   const body = $("#dlq tbody");
   body.replaceChildren(
@@ -174,11 +234,15 @@ function renderDeadLetters(rows, total) {
 }
 
 // ---- throughput chart ---------------------------------------------------------------------------
+/** Time, then one series per stage (uPlot's columns). @type {[number[], ...(number | null)[][]]} */
 const chartData = [[], [], [], [], []];
+const chartSeries = /** @type {(number | null)[][]} */ (chartData.slice(1));
+/** @type {uPlot | null} */
 let chart = null;
 
 function makeChart() {
   const box = $("#chart");
+  /** @type {uPlot.Options} */
   const opts = {
     width: Math.max(280, box.clientWidth),
     height: 240,
@@ -193,32 +257,36 @@ function makeChart() {
         width: s === "received" ? 5 : 2,
         alpha: s === "received" ? 0.45 : 1,
         dash: s === "processed" ? [6, 4] : undefined,
-        value: (_u, v) => (v === null ? "–" : `${rate(v)}/s`),
+        value: (/** @type {uPlot} */ _u, /** @type {number | null} */ v) =>
+          v === null ? "–" : `${rate(v)}/s`,
       })),
     ],
     legend: { live: true },
   };
-  chart = new uPlot(opts, chartData, box);
-  new ResizeObserver(() => chart.setSize({ width: Math.max(280, box.clientWidth), height: 240 })).observe(
-    box,
-  );
+  const made = new uPlot(opts, /** @type {uPlot.AlignedData} */ (chartData), box);
+  chart = made;
+  new ResizeObserver(() => made.setSize({ width: Math.max(280, box.clientWidth), height: 240 })).observe(box);
 }
 
+/** @param {PageChartPoint} p */
 function addChartPoint(p) {
   const ts = chartData[0];
-  if (ts.length > 0 && p.t <= ts[ts.length - 1]) return;
+  const last = ts[ts.length - 1];
+  if (last !== undefined && p.t <= last) return;
   ts.push(p.t);
   STAGES.forEach((s, i) => {
-    chartData[i + 1].push(p[s]);
+    chartSeries[i]?.push(p[s]);
   });
   const cutoff = p.t - 300;
-  while (ts.length > 0 && ts[0] < cutoff) for (const a of chartData) a.shift();
-  if (chart) chart.setData(chartData);
+  while (ts.length > 0 && (ts[0] ?? cutoff) < cutoff) for (const a of chartData) a.shift();
+  if (chart) chart.setData(/** @type {uPlot.AlignedData} */ (chartData));
 }
 
 // ---- live feed ----------------------------------------------------------------------------------
+/** @type {{ paused: boolean; held: PageFeedEvent[] }} */
 const feed = { paused: false, held: [] };
 
+/** @param {PageFeedEvent} e */
 function feedRow(e) {
   return el(
     "li",
@@ -236,6 +304,7 @@ function feedRow(e) {
 }
 
 /** Adds events (oldest first) at the top, newest first; while paused they wait in `held`. */
+/** @param {PageFeedEvent[]} events @param {number} skipped */
 function addEvents(events, skipped) {
   if (feed.paused) {
     feed.held.push(...events);
@@ -245,19 +314,20 @@ function addEvents(events, skipped) {
   }
   const list = $("#feed");
   const frag = document.createDocumentFragment();
-  for (let i = events.length - 1; i >= 0; i--) frag.append(feedRow(events[i]));
+  for (const e of events.slice().reverse()) frag.append(feedRow(e));
   if (skipped > 0)
     frag.append(
       el("li", {}, el("span", { class: "note" }, `… ${fmt(skipped)} more events not shown (busy)`)),
     );
   list.prepend(frag);
-  while (list.children.length > FEED_MAX) list.lastElementChild.remove();
+  while (list.children.length > FEED_MAX) list.lastElementChild?.remove();
 }
 
-$("#feed-pause").addEventListener("click", (ev) => {
+$("#feed-pause").addEventListener("click", () => {
+  const button = $("#feed-pause");
   feed.paused = !feed.paused;
-  ev.currentTarget.setAttribute("aria-pressed", String(feed.paused));
-  ev.currentTarget.textContent = feed.paused ? "Resume" : "Pause";
+  button.setAttribute("aria-pressed", String(feed.paused));
+  button.textContent = feed.paused ? "Resume" : "Pause";
   if (!feed.paused) {
     const held = feed.held;
     feed.held = [];
@@ -269,6 +339,7 @@ $("#feed-pause").addEventListener("click", (ev) => {
 });
 
 // ---- publish form -------------------------------------------------------------------------------
+/** @param {PublishView} p */
 function renderJobs(p) {
   $("#publish-card").hidden = !p.enabled;
   const list = $("#pub-jobs");
@@ -301,35 +372,46 @@ $("#pub-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const err = $("#pub-error");
   err.hidden = true;
-  const button = $("#pub-submit");
+  const button = /** @type {HTMLButtonElement} */ ($("#pub-submit"));
   button.disabled = true;
   try {
     const res = await fetch("/api/publish", {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({
-        count: Number($("#pub-count").value),
-        template: $("#pub-template").value,
-        interval: $("#pub-interval").value,
+        count: Number(inputValue("#pub-count")),
+        template: inputValue("#pub-template"),
+        interval: inputValue("#pub-interval"),
       }),
     });
     if (!res.ok) {
+      /** @type {PageError} */
       const body = await res.json().catch(() => ({ error: res.statusText }));
       err.textContent = body.error || res.statusText;
       err.hidden = false;
     }
   } catch (e) {
-    err.textContent = `could not reach the dashboard: ${e.message}`;
+    err.textContent = `could not reach the dashboard: ${messageOf(e)}`;
     err.hidden = false;
   } finally {
     button.disabled = false;
   }
 });
 
+/** The value of an input or select the markup always has. @param {string} sel */
+function inputValue(sel) {
+  return /** @type {HTMLInputElement} */ ($(sel)).value;
+}
+
+/** @param {unknown} e */
+function messageOf(e) {
+  return e instanceof Error ? e.message : String(e);
+}
+
 // ---- order lookup -------------------------------------------------------------------------------
 $("#lookup-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
-  const no = $("#lookup-no").value.trim();
+  const no = inputValue("#lookup-no").trim();
   const out = $("#lookup-result");
   if (!no) return;
   out.replaceChildren(el("span", { class: "muted" }, "looking up…"));
@@ -337,15 +419,18 @@ $("#lookup-form").addEventListener("submit", async (ev) => {
     const res = await fetch(`/api/order?no=${encodeURIComponent(no)}`);
     const body = await res.json();
     if (!res.ok) {
-      out.replaceChildren(el("p", { class: "error" }, body.error || res.statusText));
+      out.replaceChildren(
+        el("p", { class: "error" }, /** @type {PageError} */ (body).error || res.statusText),
+      );
       return;
     }
-    renderLookup(body);
+    renderLookup(/** @type {PageLookup} */ (body));
   } catch (e) {
-    out.replaceChildren(el("p", { class: "error" }, `could not reach the dashboard: ${e.message}`));
+    out.replaceChildren(el("p", { class: "error" }, `could not reach the dashboard: ${messageOf(e)}`));
   }
 });
 
+/** @param {PageLookup} l */
 function renderLookup(l) {
   const out = $("#lookup-result");
   if (!l.found) {
@@ -394,6 +479,7 @@ function connect() {
   };
   es.addEventListener("hello", (m) => {
     seen();
+    /** @type {HelloFrame} */
     const h = JSON.parse(m.data);
     for (const a of chartData) a.length = 0;
     for (const p of h.history) addChartPoint(p);
@@ -403,10 +489,11 @@ function connect() {
   });
   es.addEventListener("snapshot", (m) => {
     seen();
-    renderSnapshot(JSON.parse(m.data));
+    renderSnapshot(/** @type {PageSnapshot} */ (JSON.parse(m.data)));
   });
   es.addEventListener("orders", (m) => {
     seen();
+    /** @type {OrdersFrame} */
     const b = JSON.parse(m.data);
     addEvents(b.events, b.skipped);
   });
@@ -422,25 +509,34 @@ makeChart();
 connect();
 
 // ---- dead letters: inspect and replay (the API runs the CLI's replay code) ------------------------
+/** @type {{ rows: PageDeadLetter[]; pending: ReplayRequest | null }} */
 const dlq = { rows: [], pending: null };
 
+/** @returns {DlqFilter} */
 function dlqFilter() {
   return {
-    stage: $("#dlq-stage").value.trim(),
-    reason: $("#dlq-reason").value.trim(),
-    orderNo: $("#dlq-order").value.trim(),
+    stage: inputValue("#dlq-stage").trim(),
+    reason: inputValue("#dlq-reason").trim(),
+    orderNo: inputValue("#dlq-order").trim(),
   };
 }
 
+/** @param {string} message */
 function dlqError(message) {
   const e = $("#dlq-error");
   e.textContent = message;
   e.hidden = !message;
 }
 
+/**
+ * The body of a dead-letter API answer, or its error thrown.
+ * @template T
+ * @param {Response} res
+ * @returns {Promise<T>}
+ */
 async function dlqJson(res) {
   const body = await res.json().catch(() => ({ error: res.statusText }));
-  if (!res.ok) throw new Error(body.error || res.statusText);
+  if (!res.ok) throw new Error(/** @type {PageError} */ (body).error || res.statusText);
   return body;
 }
 
@@ -452,14 +548,16 @@ async function loadDeadLetters() {
   if (f.reason) q.set("reason", f.reason);
   if (f.orderNo) q.set("order", f.orderNo);
   try {
+    /** @type {PageDeadLetters} */
     const body = await dlqJson(await fetch(`/api/dead-letters?${q}`));
     dlq.rows = body.rows;
     renderManage(body.total);
   } catch (e) {
-    dlqError(e.message);
+    dlqError(messageOf(e));
   }
 }
 
+/** @param {number} total */
 function renderManage(total) {
   const body = $("#dlq-manage tbody");
   body.replaceChildren(
@@ -498,8 +596,10 @@ function renderManage(total) {
     `${fmt(total)} matching${total > dlq.rows.length ? `, newest ${dlq.rows.length} shown` : ""}`;
 }
 
+/** @param {number} seq */
 async function showDeadLetter(seq) {
   try {
+    /** @type {PageDeadLetter} */
     const d = await dlqJson(await fetch(`/api/dead-letters/${seq}`));
     const lines = [`dead letter seq ${d.seq}, stored ${d.time}, replayed: ${d.replayed ? "yes" : "no"}`];
     for (const [k, v] of Object.entries(d.headers)) lines.push(`  ${k}: ${v}`);
@@ -508,10 +608,11 @@ async function showDeadLetter(seq) {
     pre.textContent = lines.join("\n");
     pre.hidden = false;
   } catch (e) {
-    dlqError(e.message);
+    dlqError(messageOf(e));
   }
 }
 
+/** @param {ReplayRequest} request @returns {Promise<PageReplaySummary>} */
 async function replay(request) {
   return dlqJson(
     await fetch("/api/dead-letters/replay", {
@@ -522,6 +623,7 @@ async function replay(request) {
   );
 }
 
+/** @param {PageReplaySummary} s */
 function summaryText(s) {
   const verb = s.dryRun ? "would replay" : "replayed";
   const resumed = s.resumed > 0 ? ` (+${s.resumed} finished from an interrupted run)` : "";
@@ -529,6 +631,7 @@ function summaryText(s) {
 }
 
 /** First a dry run says what would happen; only the confirmation replays. */
+/** @param {ReplayRequest} request */
 async function askReplay(request) {
   dlqError("");
   try {
@@ -537,7 +640,7 @@ async function askReplay(request) {
     $("#dlq-confirm-text").textContent = `${summaryText(dry)}. Replay now?`;
     $("#dlq-confirm").hidden = false;
   } catch (e) {
-    dlqError(e.message);
+    dlqError(messageOf(e));
   }
 }
 
@@ -546,7 +649,9 @@ $("#dlq-filter").addEventListener("submit", (ev) => {
   loadDeadLetters();
 });
 $("#dlq-replay-selected").addEventListener("click", () => {
-  const seqs = [...document.querySelectorAll(".dlq-pick:checked")].map((c) => Number(c.value));
+  const seqs = [...document.querySelectorAll("input.dlq-pick:checked")].map((c) =>
+    Number(/** @type {HTMLInputElement} */ (c).value),
+  );
   if (seqs.length === 0) return dlqError("select dead letters first");
   askReplay({ seqs });
 });
@@ -569,7 +674,7 @@ $("#dlq-confirm-yes").addEventListener("click", async () => {
     await loadDeadLetters();
     $("#dlq-result").textContent = summaryText(s);
   } catch (e) {
-    dlqError(e.message);
+    dlqError(messageOf(e));
   }
 });
 loadDeadLetters();
