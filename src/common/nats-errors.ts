@@ -16,17 +16,25 @@ import {
 export const NatsFailure = {
   /** The message with its headers is over the server's max_payload (the client refuses it). */
   MaxPayload: "max-payload",
+  /** The server refused a subject to this user (publish, subscribe, or a reply inbox). */
   PermissionDenied: "permission-denied",
+  /** Credentials refused or expired, or a creds file nats.js cannot parse. */
   AuthRejected: "auth-rejected",
+  /** The TLS handshake failed: an unknown CA, a self-signed or mismatched certificate. */
   Tls: "tls",
   /** The stream's max_msg_size refused it. */
   MessageTooLarge: "message-too-large",
   /** Any other JetStream API refusal. */
   JetStreamApi: "jetstream-api",
+  /** The connection is closed or draining: nothing more goes out on it. */
   Closed: "closed",
+  /** No answer in time: the server is down, restarting or overloaded. */
   Timeout: "timeout",
+  /** Nobody subscribes to the subject (no stream takes it, no order index runs). */
   NoResponders: "no-responders",
+  /** The server, or this account, has no JetStream. */
   JetStreamDisabled: "jetstream-disabled",
+  /** Lost the connection for now; the client is reconnecting. */
   Disconnected: "disconnected",
   Other: "other",
 } as const;

@@ -126,6 +126,19 @@ function setPill(node, kind, text) {
 }
 
 // ---- snapshot rendering -------------------------------------------------------------------------
+/** Each stage box gets the same card, so the four cannot drift apart in the markup. */
+function fillStageCards() {
+  const card = /** @type {HTMLTemplateElement} */ ($("#stage-card"));
+  for (const box of document.querySelectorAll(".stage[data-stage]")) {
+    if (!(box instanceof HTMLElement)) continue;
+    const stage = box.dataset.stage ?? "";
+    box.append(card.content.cloneNode(true));
+    $field(box, ".stage-name").textContent = stage;
+    $field(box, ".stage-count").id = `count-${stage}`;
+    $field(box, ".stage-rate span").id = `rate-${stage}`;
+  }
+}
+
 /** Each consumer box gets the same card, so the two cannot drift apart in the markup. */
 function fillConsumerCards() {
   const card = /** @type {HTMLTemplateElement} */ ($("#consumer-card"));
@@ -137,10 +150,10 @@ function fillConsumerCards() {
   }
 }
 
-/** An element inside `box` that the card template always has. @param {Element} box @param {string} sel */
+/** An element inside `box` that its card template always has. @param {Element} box @param {string} sel */
 function $field(box, sel) {
   const e = box.querySelector(sel);
-  if (!e) throw new Error(`the page has no ${sel} in a consumer card`);
+  if (!e) throw new Error(`the page has no ${sel} in a card`);
   return e;
 }
 
@@ -504,6 +517,7 @@ function connect() {
   });
 }
 
+fillStageCards();
 fillConsumerCards();
 makeChart();
 connect();
