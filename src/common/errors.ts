@@ -259,6 +259,30 @@ export class HandlerTimeoutError extends OrderflowError {
   }
 }
 
+/**
+ * A long-running part whose stop() could not finish cleanly (a drain refused, a consumer not
+ * deleted): what is left over expires on the server by itself, but the operator should know.
+ */
+export class StopError extends OrderflowError {
+  override name = "StopError";
+  readonly part: string;
+  constructor(part: string, problem: string, options: OrderflowErrorOptions = {}) {
+    super(ErrorCode.Internal, `${part} did not stop cleanly: ${problem}`, {
+      hint: "what it left on the server (a subscription, an ephemeral consumer) expires by itself; if it recurs, check the server with `orderflow info`",
+      ...options,
+    });
+    this.part = part;
+  }
+}
+
+/** Start() called twice on one instance: a bug in the caller, not the operator's doing. */
+export class AlreadyStartedError extends OrderflowError {
+  override name = "AlreadyStartedError";
+  constructor(part: string) {
+    super(ErrorCode.Internal, `${part} already started`);
+  }
+}
+
 /** A stage name on the command line that is none of the pipeline's: the input is wrong, not the topology. */
 export class UnknownStageError extends UsageError {
   override name = "UnknownStageError";

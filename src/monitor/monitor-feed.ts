@@ -2,7 +2,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import { readDelivery } from "../common/ack-subject.js";
 import { reportCallbackError } from "../common/callback-guard.js";
-import { errorMessage, TopologyError } from "../common/errors.js";
+import { AlreadyStartedError, errorMessage, StopError, TopologyError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
 import type { StageOrOther } from "../stages/order-key.js";
 import { requireConsumer, streamInfo } from "../topology/read.js";
@@ -102,7 +102,7 @@ export class MonitorFeed {
    * own deliver subject (so a MONITOR made with another target still works).
    */
   async start(): Promise<void> {
-    if (this.sub) throw new Error("MonitorFeed already started");
+    if (this.sub) throw new AlreadyStartedError("MonitorFeed");
     const t = this.topology;
     const jsm = await jetstreamManager(this.nc);
     await streamInfo(jsm, t);
@@ -238,7 +238,7 @@ export class MonitorFeed {
       } catch (err) {
         // A closed connection has ended the subscription already: nothing left to drain.
         if (!this.nc.isClosed())
-          throw new Error(`monitor: cannot drain: ${errorMessage(err)}`, { cause: err });
+          throw new StopError("monitor", `cannot drain: ${errorMessage(err)}`, { cause: err });
       }
     })();
     return this.stopping;

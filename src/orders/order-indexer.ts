@@ -6,7 +6,7 @@ import {
   type Subscription,
 } from "@nats-io/nats-core";
 import { reportCallbackError } from "../common/callback-guard.js";
-import { errorMessage } from "../common/errors.js";
+import { AlreadyStartedError, errorMessage, StopError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
 import { orderKeyOf, stageOfSubject } from "../stages/order-key.js";
 import { streamInfo } from "../topology/read.js";
@@ -68,7 +68,7 @@ export class OrderIndexer {
 
   /** Starts reading the stream and answering lookups; fails with a one-line error if the stream is missing. */
   async start(): Promise<void> {
-    if (this.reader) throw new Error("OrderIndexer already started");
+    if (this.reader) throw new AlreadyStartedError("OrderIndexer");
     const t = this.topology;
     const si = await streamInfo(await jetstreamManager(this.nc), t);
     // An empty stream (purged, or every message deleted) has nothing to read, whatever last_seq says.
@@ -223,7 +223,7 @@ export class OrderIndexer {
       }
       this.progress.releaseAll();
       if (problems.length > 0 && !this.nc.isClosed()) {
-        throw new Error(`order index did not stop cleanly: ${problems.join("; ")}`);
+        throw new StopError("order index", problems.join("; "));
       }
     })();
     return this.stopping;

@@ -1,4 +1,5 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
+import { AlreadyStartedError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
 import { sleepUnlessAborted } from "../common/sleep.js";
 import type { TopologyOptions } from "../topology/spec.js";
@@ -75,7 +76,7 @@ export class StatusSampler {
    * sampling in the background until stop().
    */
   async start(): Promise<void> {
-    if (this.loop) throw new Error("StatusSampler already started");
+    if (this.loop) throw new AlreadyStartedError("StatusSampler");
     this.window.add(await collectStatus(this.jsm, this.topology));
     this.loop = this.run();
   }
