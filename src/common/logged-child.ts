@@ -38,7 +38,9 @@ export class LoggedChild {
     this.child.stdout?.on("data", (c: Buffer) => this.append(c.toString()));
     this.child.stderr?.on("data", (c: Buffer) => this.append(c.toString()));
     this.exited = new Promise((resolve) => {
-      this.child.once("exit", (code) => {
+      // "close", not "exit": by then its output has been read to the end, so a line written just
+      // before exiting is in the log when a wait ends with Exited.
+      this.child.once("close", (code) => {
         this.ended = true;
         resolve(code);
       });
