@@ -2,6 +2,7 @@ import { cpus, platform, release, totalmem } from "node:os";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { type ConnectOptions, connect } from "../common/connection.js";
+import { BenchInterruptedError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import { NatsServer } from "../common/nats-server.js";
 import { ensureTopology } from "../topology/ensure.js";
@@ -189,7 +190,7 @@ export async function runBench(o: BenchOptions, deps: BenchDeps): Promise<BenchR
 }
 
 function abortIfAsked(signal: AbortSignal): void {
-  if (signal.aborted) throw new Error("benchmark interrupted");
+  if (signal.aborted) throw new BenchInterruptedError();
 }
 
 /** Publish-only rate of the same payloads into a scratch stream with ORDERS' settings. */

@@ -6,7 +6,7 @@ import {
   type Subscription,
 } from "@nats-io/nats-core";
 import { reportCallbackError } from "../common/callback-guard.js";
-import { errorMessage } from "../common/errors.js";
+import { AlreadyStartedError, errorMessage, StopError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
 import { orderKeyOf, stageOfSubject } from "../stages/order-key.js";
 import { streamInfo } from "../topology/read.js";
@@ -14,6 +14,7 @@ import { Stage, type TopologyOptions } from "../topology/spec.js";
 import { type IndexLookupReply, IndexLookupRequest, isInboxReply } from "./index-protocol.js";
 import { type OrderIndexerOptions, orderIndexerOptions } from "./lookup-options.js";
 import { OrderIndex } from "./order-index.js";
+import { ReadProgress } from "./read-progress.js";
 import { StreamReader } from "./stream-reader.js";
 
 /** How often the stream's identity and end are checked (deleted and recreated, purged). */
@@ -26,11 +27,6 @@ export interface OrderIndexerStats {
   indexedThrough: number;
   /** True once the index has read what the stream held when start() ran. */
   caughtUp: boolean;
-}
-
-interface Waiter {
-  through: number;
-  resolve: () => void;
 }
 
 /**
@@ -52,11 +48,10 @@ export class OrderIndexer {
   private streamCreated = "";
   private checker: NodeJS.Timeout | undefined;
   private rebuilding: Promise<void> | undefined;
-  private through = 0;
+  private readonly progress = new ReadProgress();
   private startLastSeq = 0;
   private reader: StreamReader | undefined;
   private sub: Subscription | undefined;
-  private waiters: Waiter[] = [];
   private stopping: Promise<void> | undefined;
   private startedAt = 0;
   private caughtUpLogged = false;
@@ -73,7 +68,7 @@ export class OrderIndexer {
 
   /** Starts reading the stream and answering lookups; fails with a one-line error if the stream is missing. */
   async start(): Promise<void> {
-    if (this.reader) throw new Error("OrderIndexer already started");
+    if (this.reader) throw new AlreadyStartedError("OrderIndexer");
     const t = this.topology;
     const si = await streamInfo(await jetstreamManager(this.nc), t);
     // An empty stream (purged, or every message deleted) has nothing to read, whatever last_seq says.
@@ -117,8 +112,8 @@ export class OrderIndexer {
     return {
       orders: this.index.size,
       messages: this.index.messageCount,
-      indexedThrough: this.through,
-      caughtUp: this.through >= this.startLastSeq,
+      indexedThrough: this.progress.through,
+      caughtUp: this.progress.through >= this.startLastSeq,
     };
   }
 
@@ -155,7 +150,7 @@ export class OrderIndexer {
     }
     if (String(si.created) !== this.streamCreated) {
       this.logger.warn(
-        { stream: this.topology.stream, indexedThrough: this.through },
+        { stream: this.topology.stream, indexedThrough: this.progress.through },
         "the stream was deleted and created anew; rebuilding the order index from its start",
       );
       this.streamCreated = String(si.created);
@@ -166,18 +161,20 @@ export class OrderIndexer {
       await this.rebuilding;
       return;
     }
-    if (si.state.messages === 0 || si.state.last_seq <= this.through) {
+    if (si.state.messages === 0 || si.state.last_seq <= this.progress.through) {
       this.markReadThroughEnd();
       return;
     }
     // Messages deleted at the end leave last_seq where it was (and 2.9 may go on counting them
     // as pending for the reader): the stream's list of deleted sequences says whether anything
     // after what was read still exists.
-    if (this.startLastSeq > this.through) {
+    if (this.startLastSeq > this.progress.through) {
       const detail = await jsm.streams.info(this.topology.stream, { deleted_details: true });
       const last = detail.state.last_seq;
-      const gone = (detail.state.deleted ?? []).filter((seq) => seq > this.through && seq <= last).length;
-      if (gone === last - this.through) this.markReadThroughEnd();
+      const gone = (detail.state.deleted ?? []).filter(
+        (seq) => seq > this.progress.through && seq <= last,
+      ).length;
+      if (gone === last - this.progress.through) this.markReadThroughEnd();
     }
   }
 
@@ -185,7 +182,7 @@ export class OrderIndexer {
     const old = this.reader;
     old?.stop();
     this.index = new OrderIndex();
-    this.through = 0;
+    this.progress.reset();
     this.caughtUpLogged = false;
     await old
       ?.close()
@@ -198,11 +195,11 @@ export class OrderIndexer {
 
   /** Everything the stream holds has been read: what ready() waited for beyond it was deleted. */
   private markReadThroughEnd(): void {
-    if (this.startLastSeq > this.through) {
-      this.startLastSeq = this.through;
+    if (this.startLastSeq > this.progress.through) {
+      this.startLastSeq = this.progress.through;
       this.checkCaughtUp();
     }
-    if (this.waiters.length > 0) this.releaseWaiters();
+    this.progress.release();
   }
 
   /** Stops answering, then stops reading. Idempotent. */
@@ -224,10 +221,9 @@ export class OrderIndexer {
       } catch (err) {
         problems.push(`stream reader: ${errorMessage(err)}`);
       }
-      for (const w of this.waiters) w.resolve();
-      this.waiters = [];
+      this.progress.releaseAll();
       if (problems.length > 0 && !this.nc.isClosed()) {
-        throw new Error(`order index did not stop cleanly: ${problems.join("; ")}`);
+        throw new StopError("order index", problems.join("; "));
       }
     })();
     return this.stopping;
@@ -240,10 +236,9 @@ export class OrderIndexer {
       const key = orderKeyOf(stage, m.data, stage === Stage.Failed ? m.headers : undefined);
       if (key !== undefined) this.index.add(key, stage, m.seq);
     }
-    this.through = m.seq;
+    this.progress.advance(m.seq);
     // Nothing left after this one: messages up to the start's last_seq were deleted meanwhile.
     if (m.info.pending === 0) this.markReadThroughEnd();
-    if (this.waiters.length > 0) this.releaseWaiters();
     if (!this.caughtUpLogged) this.checkCaughtUp();
   }
 
@@ -260,7 +255,10 @@ export class OrderIndexer {
           s.type === "consumer_deleted" ||
           s.type === "ordered_consumer_recreated"
         ) {
-          this.logger.warn({ status: s.type, indexedThrough: this.through }, "order index reader notice");
+          this.logger.warn(
+            { status: s.type, indexedThrough: this.progress.through },
+            "order index reader notice",
+          );
         }
       }
     })().catch((err: unknown) => this.logger.error({ err }, "order index status watcher failed"));
@@ -269,7 +267,7 @@ export class OrderIndexer {
       // A reader replaced by rebuild() is closed on purpose.
       if (!this.stopping && !this.nc.isClosed() && reader === this.reader) {
         this.logger.error(
-          { err, indexedThrough: this.through },
+          { err, indexedThrough: this.progress.through },
           "order index stopped reading the stream; restart the indexer",
         );
       }
@@ -301,7 +299,7 @@ export class OrderIndexer {
   }
 
   private checkCaughtUp(): void {
-    if (this.caughtUpLogged || this.through < this.startLastSeq) return;
+    if (this.caughtUpLogged || this.progress.through < this.startLastSeq) return;
     this.caughtUpLogged = true;
     this.logger.info(
       { orders: this.index.size, messages: this.index.messageCount, ms: Date.now() - this.startedAt },
@@ -309,34 +307,9 @@ export class OrderIndexer {
     );
   }
 
-  private releaseWaiters(): void {
-    const still: Waiter[] = [];
-    for (const w of this.waiters) {
-      if (this.through >= w.through) w.resolve();
-      else still.push(w);
-    }
-    this.waiters = still;
-  }
-
-  /** Resolves once the index has read up to `through`, or after `maxMs`. */
+  /** Resolves once the index has read up to `through`, or after `maxMs`; at once when stopping. */
   private waitThrough(through: number, maxMs: number): Promise<void> {
-    if (this.through >= through || this.stopping) return Promise.resolve();
-    return new Promise((resolve) => {
-      const waiter: Waiter = {
-        through,
-        resolve: () => {
-          if (timer) clearTimeout(timer);
-          resolve();
-        },
-      };
-      const timer = Number.isFinite(maxMs)
-        ? setTimeout(() => {
-            this.waiters = this.waiters.filter((w) => w !== waiter);
-            resolve();
-          }, maxMs)
-        : undefined;
-      this.waiters.push(waiter);
-    });
+    return this.stopping ? Promise.resolve() : this.progress.waitThrough(through, maxMs);
   }
 
   private async answer(msg: Msg): Promise<void> {
@@ -365,7 +338,7 @@ export class OrderIndexer {
     return {
       orderNo: request.orderNo,
       seqs: this.index.lookup(request.orderNo),
-      indexedThrough: this.through,
+      indexedThrough: this.progress.through,
       orders: this.index.size,
     };
   }

@@ -1,3 +1,4 @@
+import { withDefaults } from "../common/defaults.js";
 import { UsageError } from "../common/errors.js";
 import { DEFAULT_STAGE_WORKER_OPTIONS } from "../stages/worker-options.js";
 
@@ -96,8 +97,7 @@ export const DEFAULT_UP_OPTIONS: Readonly<UpOptions> = Object.freeze({
 
 /** Merges defaults with the caller's options (never changing the caller's object) and checks them. */
 export function upOptions(overrides: Partial<UpOptions> = {}): UpOptions {
-  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
-  const o: UpOptions = { ...DEFAULT_UP_OPTIONS, ...defined };
+  const o = withDefaults<UpOptions>(DEFAULT_UP_OPTIONS, overrides);
   for (const [k, v, min, max] of [
     ["port", o.port, 0, 65_535],
     ["natsPort", o.natsPort, 0, 65_535],

@@ -1,3 +1,5 @@
+import { withDefaults } from "../common/defaults.js";
+
 /**
  * Options of a stage worker, with their defaults in one place. Milliseconds and counts, camelCase;
  * the server-shaped settings live in topology/spec.ts.
@@ -78,8 +80,7 @@ export const DEFAULT_STAGE_WORKER_OPTIONS: Readonly<StageWorkerOptions> = Object
 
 /** Merges defaults with the caller's options (never changing the caller's object) and checks them. */
 export function stageWorkerOptions(overrides: Partial<StageWorkerOptions> = {}): StageWorkerOptions {
-  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
-  const o: StageWorkerOptions = { ...DEFAULT_STAGE_WORKER_OPTIONS, ...defined };
+  const o = withDefaults<StageWorkerOptions>(DEFAULT_STAGE_WORKER_OPTIONS, overrides);
   const positive: Array<keyof StageWorkerOptions> = [
     "batch",
     "maxInFlight",

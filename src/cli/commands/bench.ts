@@ -2,8 +2,8 @@ import { writeFile } from "node:fs/promises";
 import { SingleBar } from "cli-progress";
 import { Command, Option } from "commander";
 import { type BenchOptions, DEFAULT_BENCH_OPTIONS as D } from "../../bench/bench-options.js";
+import { markdownReport, reportRows } from "../../bench/report.js";
 import { type BenchProgress, runBench } from "../../bench/run.js";
-import { markdownReport, reportRows } from "../../bench/stats.js";
 import { printJson, table } from "../../common/format.js";
 import { commandContext, intFlag } from "../context.js";
 
