@@ -147,6 +147,8 @@ export class OrderflowSystem {
             inboxPrefix: this.config.connect.inboxPrefix,
             handlerTimeoutMs: o.handlerTimeoutMs,
             concurrency: o.concurrency,
+            rateLimit: o.rateLimit,
+            drainTimeoutMs: o.drainTimeoutMs,
             ackWaitMs: ackWaitMs(consumer.config.ack_wait),
           },
           { logger: this.logger },

@@ -37,6 +37,7 @@ import {
   type StageDefinition,
   type StageOutput,
 } from "./stage.js";
+import { StartGate } from "./start-gate.js";
 import { retryDelayMs, type StageWorkerOptions, stageWorkerOptions } from "./worker-options.js";
 
 export const OutcomeKind = { Done: "done", DeadLettered: "dead-lettered", Retried: "retried" } as const;
@@ -119,6 +120,8 @@ function isInvalidOrder(err: unknown): err is InvalidOrderError {
 
 const ACK = new TextEncoder().encode("+ACK");
 const WPI = new TextEncoder().encode("+WPI");
+/** No delay: a worker that is stopping gives an input back for another worker to take at once. */
+const NAK_NOW = new TextEncoder().encode("-NAK");
 const MSG_ID = "Nats-Msg-Id";
 /** Room kept under max_payload for the protocol line and headers when sizing a payload. */
 const SMALL_ENOUGH = 4_096;
@@ -161,6 +164,11 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
   private calls = 0;
   private readonly queue: InFlight[] = [];
   private queueHead = 0;
+  /** `rateLimit`'s gate, and the timer that starts the queue's head when the gate opens again. */
+  private readonly gate: StartGate | undefined;
+  private gateTimer: NodeJS.Timeout | undefined;
+  /** Stopping past the drain timeout: every delivery still arriving is given back at once. */
+  private givingBack = false;
   private state: State = "new";
   private stopPromise: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -186,6 +194,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     this.options = stageWorkerOptions(options);
     this.logger = (deps.logger ?? silentLogger).child({ stage: stage.name, consumer: stage.consumer });
     this.debug = this.logger.isLevelEnabled("debug");
+    this.gate = this.options.rateLimit ? new StartGate(this.options.rateLimit) : undefined;
     const inboxPrefix = this.options.inboxPrefix;
     this.pulls = new PullRequester(
       nc,
@@ -271,12 +280,16 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     }
     this.state = "stopping";
     this.emit("stopping");
-    const deadline = Date.now() + this.options.pullExpiresMs + this.options.pubAckTimeoutMs + 2_000;
-    while ((this.counts.inFlight > 0 || this.pulls.outstanding > 0) && Date.now() < deadline) {
-      this.pulls.sweep();
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    // Not started yet: another worker can start them now rather than after this one's drain.
+    this.giveBackWaiting(`${this.stage.name} is stopping`);
+    await this.settle(Date.now() + this.options.drainTimeoutMs);
     if (this.handling.size > 0 || this.queued() > 0) this.abandonHandlers();
+    // Pull requests still open (a drain timeout shorter than their expiry) may deliver more: those
+    // are given back as they come, and publishes already sent get their PubAck's time.
+    this.givingBack = true;
+    await this.settle(
+      Date.now() + Math.max(this.options.pullExpiresMs, this.options.pubAckTimeoutMs) + 1_000,
+    );
     if (this.counts.inFlight > 0) {
       this.logger.warn(
         { inFlight: this.counts.inFlight },
@@ -296,12 +309,21 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     }
     clearInterval(this.timer);
     clearInterval(this.summaryTimer);
+    clearTimeout(this.gateTimer);
     this.pulls.stop();
     this.window.stop();
     this.state = "stopped";
     this.logSummary();
     this.logger.info(`${this.stage.name} stopped`);
     this.emit("stopped");
+  }
+
+  /** Waits until nothing is in flight and no pull request is open, or the deadline. */
+  private async settle(deadline: number): Promise<void> {
+    while ((this.counts.inFlight > 0 || this.pulls.outstanding > 0) && Date.now() < deadline) {
+      this.pulls.sweep();
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   /** Keeps pull requests out for as many orders as there is room for, in whole batches. */
@@ -356,23 +378,40 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
       this.onHandlerError(e, err);
       return;
     }
-    const { concurrency } = this.options;
-    if (concurrency > 0 && this.calls >= concurrency) {
-      e.keptAliveAt = performance.now();
-      this.queue.push(e);
+    if (this.givingBack) {
+      this.release(e, OutcomeKind.Retried, NAK_NOW, `${this.stage.name} is stopping`);
       return;
     }
-    this.invoke(e);
+    const { concurrency } = this.options;
+    // FIFO: while anyone waits, a new delivery waits behind them.
+    const wait =
+      (concurrency > 0 && this.calls >= concurrency) ||
+      this.queued() > 0 ||
+      (this.gate !== undefined && !this.gate.tryTake());
+    if (!wait) {
+      this.invoke(e);
+    } else if (this.state !== "running") {
+      this.release(e, OutcomeKind.Retried, NAK_NOW, `${this.stage.name} is stopping`);
+    } else {
+      e.keptAliveAt = performance.now();
+      this.queue.push(e);
+      if (this.gate) this.wakeWhenGateOpens();
+    }
   }
 
   private queued(): number {
     return this.queue.length - this.queueHead;
   }
 
-  /** Starts queued handlers while there are free slots. */
+  /** Starts queued handlers while there are free slots (and the rate gate lets them). */
   private next(): void {
-    while (this.queued() > 0 && this.calls < this.options.concurrency) {
+    const { concurrency } = this.options;
+    while (this.queued() > 0 && (concurrency === 0 || this.calls < concurrency)) {
       const e = this.queue[this.queueHead] as InFlight;
+      if (!e.settled && this.gate !== undefined && !this.gate.tryTake()) {
+        this.wakeWhenGateOpens();
+        return;
+      }
       this.queue[this.queueHead++] = undefined as unknown as InFlight;
       if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
         this.queue.splice(0, this.queueHead);
@@ -386,6 +425,17 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
         this.release(e, OutcomeKind.Retried, this.infraNak(), errorMessage(err));
       }
     }
+  }
+
+  private wakeWhenGateOpens(): void {
+    if (this.gateTimer !== undefined || this.gate === undefined) return;
+    this.gateTimer = setTimeout(
+      guard(`${this.stage.name} rate limit timer`, this.logger, () => {
+        this.gateTimer = undefined;
+        this.next();
+      }),
+      Math.max(1, Math.ceil(this.gate.waitMs())),
+    );
   }
 
   /** A delivery waiting for a handler slot longer than a third of the ack wait gets a +WPI. */
@@ -493,17 +543,28 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     return true;
   }
 
-  /** Stopping and out of time: abort the handlers still running and give their inputs back. */
-  private abandonHandlers(): void {
-    const reason = new Error(`${this.stage.name} is stopping`);
+  /** Gives the deliveries still waiting for a start back to the server, for any worker. */
+  private giveBackWaiting(reason: string): void {
     const waiting = this.queue.slice(this.queueHead);
     this.queue.length = 0;
     this.queueHead = 0;
-    for (const e of waiting) this.release(e, OutcomeKind.Retried, this.infraNak(), reason.message);
+    for (const e of waiting) this.release(e, OutcomeKind.Retried, NAK_NOW, reason);
+  }
+
+  /** Stopping past the drain timeout: abort the handlers still running and give their inputs back. */
+  private abandonHandlers(): void {
+    const reason = new Error(`${this.stage.name} is stopping`);
+    this.giveBackWaiting(reason.message);
+    if (this.handling.size > 0) {
+      this.logger.warn(
+        { handlers: this.handling.size, drainTimeoutMs: this.options.drainTimeoutMs },
+        "drain timeout: aborting running handlers and giving their orders back",
+      );
+    }
     for (const e of [...this.handling]) {
       this.handlerFinished(e);
       e.ctx?.abort(reason);
-      this.release(e, OutcomeKind.Retried, this.infraNak(), reason.message);
+      this.release(e, OutcomeKind.Retried, NAK_NOW, reason.message);
     }
   }
 
