@@ -65,10 +65,26 @@ export interface StageStats {
   inFlight: number;
   /** Messages asked for in pull requests and not yet delivered: the open part of the pull window. */
   pullsOutstanding: number;
+  /** Handler calls running now (async ones between start and result or timeout). */
+  handlersRunning: number;
+  /** Handler calls given up on at `handlerTimeoutMs`. */
+  handlerTimeouts: number;
+}
+
+/** One async handler call that ended; emitted as `handler` only when someone listens. */
+export interface HandlerCall {
+  stage: string;
+  durationMs: number;
+  timedOut: boolean;
 }
 
 export interface StageWorkerEvents {
   outcome: [Outcome];
+  /**
+   * An async handler call ended (result, error, timeout or abandoned on stop). Synchronous handlers,
+   * the built-in stages among them, are not timed: they take microseconds.
+   */
+  handler: [HandlerCall];
   /** The worker stopped itself: the connection closed or the server refused it permission. */
   fatal: [Error];
   stopping: [];
@@ -175,13 +191,14 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
   private summaryTimer: NodeJS.Timeout | undefined;
   private pausedUntil = 0;
   private lastProblem = "";
-  private readonly counts: Omit<StageStats, "pullsOutstanding"> = {
+  private readonly counts: Omit<StageStats, "pullsOutstanding" | "handlersRunning"> = {
     processed: 0,
     deadLettered: 0,
     retried: 0,
     infraErrors: 0,
     redelivered: 0,
     inFlight: 0,
+    handlerTimeouts: 0,
   };
 
   constructor(
@@ -225,7 +242,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
   }
 
   stats(): StageStats {
-    return { ...this.counts, pullsOutstanding: this.pulls.outstanding };
+    return { ...this.counts, pullsOutstanding: this.pulls.outstanding, handlersRunning: this.calls };
   }
 
   get running(): boolean {
@@ -522,7 +539,8 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
   private onHandlerTimer(e: InFlight): void {
     if (e.handlerDone || e.settled) return;
     if (performance.now() - e.handlerStartedAt >= this.options.handlerTimeoutMs) {
-      this.handlerFinished(e);
+      this.counts.handlerTimeouts++;
+      this.handlerFinished(e, true);
       const err = new HandlerTimeoutError(this.options.handlerTimeoutMs);
       e.ctx?.abort(err);
       this.logger.warn({ seq: e.seq, orderNo: e.orderNo, attempt: e.attempt }, err.message);
@@ -534,12 +552,20 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
   }
 
   /** Takes an async handler's result once; false when it came too late (timed out or abandoned). */
-  private handlerFinished(e: InFlight): boolean {
+  private handlerFinished(e: InFlight, timedOut = false): boolean {
     if (e.handlerDone) return false;
     e.handlerDone = true;
     clearTimeout(e.timer);
     this.handling.delete(e);
     this.callEnded();
+    if (this.listenerCount("handler") > 0) {
+      const call = { stage: this.stage.name, durationMs: performance.now() - e.handlerStartedAt, timedOut };
+      try {
+        this.emit("handler", call);
+      } catch (err) {
+        reportCallbackError(`${this.stage.name} handler listener`, err, this.logger);
+      }
+    }
     return true;
   }
 

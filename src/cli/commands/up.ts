@@ -221,6 +221,7 @@ Ctrl-C drains in-flight orders, stops every part in reverse order and exits 0.`,
           natsDescription: description,
           managed: endpoint.managed,
           stages,
+          handlerFiles: { processor: flags.processorHandler, dispatcher: flags.dispatcherHandler },
         },
         { logger: ctx.logger },
       );

@@ -122,6 +122,13 @@ function renderSnapshot(s) {
       dd.textContent = fmt(v);
       dd.classList.toggle("hot", dd.dataset.field === "pending" && v > 0);
     }
+    // This process's worker on the consumer, if it runs one: what it runs and how often it timed out.
+    const w = (s.workers || []).find((x) => x.consumer === c.name);
+    for (const dd of box.querySelectorAll("dd[data-worker-field]")) {
+      const v = w ? w[dd.dataset.workerField] : undefined;
+      dd.textContent = v === undefined ? "–" : typeof v === "number" ? fmt(v) : v;
+      dd.classList.toggle("hot", dd.dataset.workerField === "handlerTimeouts" && v > 0);
+    }
   }
   renderLatency("#lat-e2e", s.latency.e2e);
   for (const stage of ["processor", "dispatcher"]) renderLatency(`#lat-${stage}`, s.latency.stages[stage]);
