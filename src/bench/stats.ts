@@ -69,6 +69,8 @@ export interface BenchResult {
     maxInFlight: number;
     rate: number;
     latencyOrders: number;
+    /** Handler module file names the workers ran; absent: the built-in stages. */
+    handlers?: { processor?: string; dispatcher?: string };
   };
   ingest?: { plainMsgsPerSec: number; msgIdMsgsPerSec: number; messages: number };
   throughput: {
@@ -85,6 +87,8 @@ export interface BenchResult {
   };
   /** The seed's Go workers on the same server and stream settings, for the ratio. */
   seed?: { orders: number; ms: number; ordersPerSec: number; exact: boolean; orderflowRatio: number };
+  /** `--compare-built-in`: the built-in stages' throughput phase in the same run; ratio = handlers ÷ built-in. */
+  builtIn?: { orders: number; ms: number; ordersPerSec: number; exact: boolean; handlerRatio: number };
   latency?: Percentiles & {
     offeredRate: number;
     achievedRate: number;
@@ -132,8 +136,15 @@ export function reportRows(r: BenchResult): Array<[string, string]> {
     rows.push(["raw ingest (publish only, with Nats-Msg-Id)", `${f0(r.ingest.msgIdMsgsPerSec)} msgs/s`]);
   }
   const t = r.throughput;
+  const h = r.settings.handlers;
+  if (h) {
+    rows.push([
+      "handler modules",
+      `processor: ${h.processor ?? "built-in"}, dispatcher: ${h.dispatcher ?? "built-in"}`,
+    ]);
+  }
   rows.push([
-    `end-to-end throughput (${f0(t.orders)} orders)`,
+    `end-to-end throughput${h ? " with the handler modules" : ""} (${f0(t.orders)} orders)`,
     `${f0(t.ordersPerSec)} orders/s (${f2(t.ms / 1000)} s)`,
   ]);
   rows.push(["stored messages/s in the pipeline (3 per order)", `${f0(t.storedMsgsPerSec)} msgs/s`]);
@@ -150,6 +161,13 @@ export function reportRows(r: BenchResult): Array<[string, string]> {
       `${f0(r.seed.ordersPerSec)} orders/s (${f2(r.seed.ms / 1000)} s, counts ${r.seed.exact ? "exact" : "MISMATCH"})`,
     ]);
     rows.push(["orderflow ÷ seed's Go workers", `${f2(r.seed.orderflowRatio)}×`]);
+  }
+  if (r.builtIn) {
+    rows.push([
+      `end-to-end throughput, built-in stages, same run (${f0(r.builtIn.orders)} orders)`,
+      `${f0(r.builtIn.ordersPerSec)} orders/s (${f2(r.builtIn.ms / 1000)} s, counts ${r.builtIn.exact ? "exact" : "MISMATCH"})`,
+    ]);
+    rows.push(["handler modules ÷ built-in stages", `${f2(r.builtIn.handlerRatio)}×`]);
   }
   const v = t.verified;
   rows.push([
