@@ -21,8 +21,15 @@ export function reportRows(r: BenchResult): Array<[string, string]> {
     rows.push(["raw ingest (publish only, with Nats-Msg-Id)", `${f0(r.ingest.msgIdMsgsPerSec)} msgs/s`]);
   }
   const t = r.throughput;
+  const h = r.settings.handlers;
+  if (h) {
+    rows.push([
+      "handler modules",
+      `processor: ${h.processor ?? "built-in"}, dispatcher: ${h.dispatcher ?? "built-in"}`,
+    ]);
+  }
   rows.push([
-    `end-to-end throughput (${f0(t.orders)} orders)`,
+    `end-to-end throughput${h ? " with the handler modules" : ""} (${f0(t.orders)} orders)`,
     `${f0(t.ordersPerSec)} orders/s (${f2(t.ms / 1000)} s)`,
   ]);
   rows.push(["stored messages/s in the pipeline (3 per order)", `${f0(t.storedMsgsPerSec)} msgs/s`]);
@@ -39,6 +46,13 @@ export function reportRows(r: BenchResult): Array<[string, string]> {
       `${f0(r.seed.ordersPerSec)} orders/s (${f2(r.seed.ms / 1000)} s, counts ${r.seed.exact ? "exact" : "MISMATCH"})`,
     ]);
     rows.push(["orderflow ÷ seed's Go workers", `${f2(r.seed.orderflowRatio)}×`]);
+  }
+  if (r.builtIn) {
+    rows.push([
+      `end-to-end throughput, built-in stages, same run (${f0(r.builtIn.orders)} orders)`,
+      `${f0(r.builtIn.ordersPerSec)} orders/s (${f2(r.builtIn.ms / 1000)} s, counts ${r.builtIn.exact ? "exact" : "MISMATCH"})`,
+    ]);
+    rows.push(["handler modules ÷ built-in stages", `${f2(r.builtIn.handlerRatio)}×`]);
   }
   const v = t.verified;
   rows.push([

@@ -68,6 +68,8 @@ export interface BenchResult {
     maxInFlight: number;
     rate: number;
     latencyOrders: number;
+    /** Handler module file names the workers ran; absent: the built-in stages. */
+    handlers?: { processor?: string; dispatcher?: string };
   };
   ingest?: { plainMsgsPerSec: number; msgIdMsgsPerSec: number; messages: number };
   throughput: {
@@ -84,6 +86,8 @@ export interface BenchResult {
   };
   /** The seed's Go workers on the same server and stream settings, for the ratio. */
   seed?: { orders: number; ms: number; ordersPerSec: number; exact: boolean; orderflowRatio: number };
+  /** `--compare-built-in`: the built-in stages' throughput phase in the same run; ratio = handlers ÷ built-in. */
+  builtIn?: { orders: number; ms: number; ordersPerSec: number; exact: boolean; handlerRatio: number };
   latency?: Percentiles & {
     offeredRate: number;
     achievedRate: number;

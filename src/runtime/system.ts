@@ -1,3 +1,4 @@
+import { basename } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { type ConnectOptions, connect } from "../common/connection.js";
@@ -24,6 +25,9 @@ import { ConnectionTracker } from "./connection-tracker.js";
 import type { ManagedNats } from "./nats-endpoint.js";
 import { Part, type UpOptions } from "./up-options.js";
 
+/** How the dashboard names a stage that runs the seed's own transformation. */
+export const BUILT_IN_HANDLER = "seed built-in";
+
 export interface SystemConfig {
   /** How to reach NATS; each connection gets its own name (`orderflow-up`, `orderflow-processor`, …). */
   connect: ConnectOptions;
@@ -38,6 +42,8 @@ export interface SystemConfig {
    * run instead of the built-in ones.
    */
   stages?: Partial<Record<typeof Part.Processor | typeof Part.Dispatcher, StageDefinition>>;
+  /** The files those stages were loaded from, as the dashboard names them. */
+  handlerFiles?: Partial<Record<typeof Part.Processor | typeof Part.Dispatcher, string>>;
 }
 
 export interface SystemDeps {
@@ -129,6 +135,11 @@ export class OrderflowSystem {
       ...(o.parts.includes(Part.Processor) ? [custom.processor ?? processorStage(t)] : []),
       ...(o.parts.includes(Part.Dispatcher) ? [custom.dispatcher ?? dispatcherStage(t)] : []),
     ];
+    const files = this.config.handlerFiles ?? {};
+    const handlerNames = [
+      ...(o.parts.includes(Part.Processor) ? [handlerName(files.processor)] : []),
+      ...(o.parts.includes(Part.Dispatcher) ? [handlerName(files.dispatcher)] : []),
+    ];
     const workers: StageWorker[] = [];
     const mainJsm = await jetstreamManager(main);
     for (const stage of stages) {
@@ -147,15 +158,18 @@ export class OrderflowSystem {
             inboxPrefix: this.config.connect.inboxPrefix,
             handlerTimeoutMs: o.handlerTimeoutMs,
             concurrency: o.concurrency,
+            rateLimit: o.rateLimit,
+            drainTimeoutMs: o.drainTimeoutMs,
             ackWaitMs: ackWaitMs(consumer.config.ack_wait),
           },
           { logger: this.logger },
         ),
       );
     }
-    const views: WorkerView[] = workers.map((w) => ({
+    const views: WorkerView[] = workers.map((w, i) => ({
       stage: w.stage.name,
       consumer: w.stage.consumer,
+      handler: handlerNames[i] as string,
       get running() {
         return w.running;
       },
@@ -185,6 +199,7 @@ export class OrderflowSystem {
     this.running.push({ name: "stage workers", stop: () => stopAll(started) });
     for (const w of workers) {
       w.on("outcome", (outcome) => state.onOutcome(outcome));
+      w.on("handler", (call) => state.onHandlerCall(call));
       w.once("fatal", (err) => this.failed(err));
       await w.start();
       started.push(w);
@@ -295,6 +310,10 @@ export class OrderflowSystem {
     })();
     return this.stopPromise;
   }
+}
+
+function handlerName(file: string | undefined): string {
+  return file ? basename(file) : BUILT_IN_HANDLER;
 }
 
 async function stopAll(workers: readonly StageWorker[]): Promise<void> {

@@ -1,5 +1,6 @@
 import { withDefaults } from "../common/defaults.js";
 import { UsageError } from "../common/errors.js";
+import type { StartRate } from "../stages/start-gate.js";
 import { DEFAULT_STAGE_WORKER_OPTIONS } from "../stages/worker-options.js";
 
 /** What `orderflow up` runs in its own process (the monitor feed and the dashboard always run). */
@@ -57,6 +58,10 @@ export interface UpOptions {
   handlerTimeoutMs: number;
   /** Most handler calls at once per stage (`--concurrency`, `ORDERFLOW_CONCURRENCY`); 0: no limit. Default 0. */
   concurrency: number;
+  /** Most handler starts per second (or minute) per stage (`--rate-limit`, `ORDERFLOW_RATE_LIMIT`). Default no limit. */
+  rateLimit: StartRate | undefined;
+  /** How long running handlers may finish on stop (`--drain-timeout`, `ORDERFLOW_DRAIN_TIMEOUT`). Default 10,000 ms. */
+  drainTimeoutMs: number;
   /** How often the dashboard and the gauges read the stream and consumers (`--refresh`, `ORDERFLOW_REFRESH`). Default 1,000 ms. */
   refreshMs: number;
   /** The dashboard's publish form (`--publish-form`, `ORDERFLOW_PUBLISH_FORM`, on|off). Default on. */
@@ -87,6 +92,8 @@ export const DEFAULT_UP_OPTIONS: Readonly<UpOptions> = Object.freeze({
   maxAttempts: DEFAULT_STAGE_WORKER_OPTIONS.maxAttempts,
   handlerTimeoutMs: DEFAULT_STAGE_WORKER_OPTIONS.handlerTimeoutMs,
   concurrency: DEFAULT_STAGE_WORKER_OPTIONS.concurrency,
+  rateLimit: DEFAULT_STAGE_WORKER_OPTIONS.rateLimit,
+  drainTimeoutMs: DEFAULT_STAGE_WORKER_OPTIONS.drainTimeoutMs,
   refreshMs: 1_000,
   publishForm: true,
   dashboardToken: undefined,

@@ -1,4 +1,5 @@
 import { withDefaults } from "../common/defaults.js";
+import type { StartRate } from "./start-gate.js";
 
 /**
  * Options of a stage worker, with their defaults in one place. Milliseconds and counts, camelCase;
@@ -57,6 +58,16 @@ export interface StageWorkerOptions {
    * get +WPI while they wait). 0: no limit other than `maxInFlight`. Default 0.
    */
   concurrency: number;
+  /**
+   * Most handler starts per window (`--rate-limit`, e.g. 50 per 1,000 ms), per worker; deliveries
+   * over it wait in the `concurrency` queue (with +WPI). Undefined: no limit. Default undefined.
+   */
+  rateLimit: StartRate | undefined;
+  /**
+   * On stop, how long running handlers may go on finishing (`--drain-timeout`); then they are
+   * aborted (`ctx.signal`) and their inputs nak'ed without delay, for another worker. Default 10,000 ms.
+   */
+  drainTimeoutMs: number;
 }
 
 export const DEFAULT_STAGE_WORKER_OPTIONS: Readonly<StageWorkerOptions> = Object.freeze({
@@ -76,6 +87,8 @@ export const DEFAULT_STAGE_WORKER_OPTIONS: Readonly<StageWorkerOptions> = Object
   handlerTimeoutMs: 30_000,
   ackWaitMs: 30_000,
   concurrency: 0,
+  rateLimit: undefined,
+  drainTimeoutMs: 10_000,
 });
 
 /** Merges defaults with the caller's options (never changing the caller's object) and checks them. */
@@ -97,6 +110,8 @@ export function stageWorkerOptions(overrides: Partial<StageWorkerOptions> = {}):
   }
   if (!Number.isInteger(o.concurrency) || o.concurrency < 0)
     throw new RangeError(`concurrency must be a whole number (0: no limit), got ${String(o.concurrency)}`);
+  if (!Number.isInteger(o.drainTimeoutMs) || o.drainTimeoutMs < 0)
+    throw new RangeError(`drainTimeoutMs must be a whole number of ms, got ${String(o.drainTimeoutMs)}`);
   if (o.batch > o.maxInFlight)
     throw new RangeError(`batch (${o.batch}) must not exceed maxInFlight (${o.maxInFlight})`);
   return o;

@@ -138,6 +138,15 @@ function renderSnapshot(s) {
       dd.textContent = fmt(v);
       dd.classList.toggle("hot", field === "pending" && v > 0);
     }
+    // This process's worker on the consumer, if it runs one: what it runs and how often it timed out.
+    const w = (s.workers || []).find((x) => x.consumer === c.name);
+    for (const dd of box.querySelectorAll("dd[data-worker-field]")) {
+      if (!(dd instanceof HTMLElement)) continue;
+      const field = /** @type {"handler" | "handlerTimeouts"} */ (dd.dataset.workerField);
+      const v = w ? w[field] : undefined;
+      dd.textContent = v === undefined ? "–" : typeof v === "number" ? fmt(v) : v;
+      dd.classList.toggle("hot", field === "handlerTimeouts" && typeof v === "number" && v > 0);
+    }
   }
   renderLatency("#lat-e2e", s.latency.e2e);
   for (const stage of ["processor", "dispatcher"]) renderLatency(`#lat-${stage}`, s.latency.stages[stage]);
