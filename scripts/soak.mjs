@@ -9,13 +9,13 @@
 // Prints the per-subject counts and "0 lost, 0 duplicated" (exit 0), or how many were lost and
 // duplicated (exit 1). Starts its own nats-server with a fresh store; never touches another one.
 
-import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { formatNumber, table } from "../dist/common/format.js";
+import { LoggedChild, OutputWait } from "../dist/common/logged-child.js";
 import { NatsServer } from "../dist/common/nats-server.js";
 import { ensureTopology } from "../dist/topology/ensure.js";
 import { DEFAULT_TOPOLOGY } from "../dist/topology/spec.js";
@@ -71,36 +71,34 @@ class Worker {
   /** @param {"processor" | "dispatcher"} stage @param {string} url */
   constructor(stage, url, args = []) {
     this.stage = stage;
-    this.output = "";
-    this.child = spawn(process.execPath, [CLI, "worker", stage, "-s", url, ...args], {
+    this.process = new LoggedChild(process.execPath, [CLI, "worker", stage, "-s", url, ...args], {
       env: { ...process.env, ORDERFLOW_LOG_LEVEL: "info" },
-      stdio: ["ignore", "pipe", "pipe"],
+      logLimit: 1_000_000,
     });
-    const append = (/** @type {Buffer} */ c) => {
-      this.output = (this.output + c.toString()).slice(-1_000_000);
-    };
-    this.child.stdout.on("data", append);
-    this.child.stderr.on("data", append);
-    this.exited = new Promise((resolve) => this.child.once("exit", (code) => resolve(code)));
+    this.child = this.process.child;
+    this.exited = this.process.exited;
+  }
+
+  get output() {
+    return this.process.output();
   }
 
   get alive() {
-    return this.child.exitCode === null && this.child.signalCode === null;
+    return this.process.running;
   }
 
   /** True once the worker logged its start line; false when it exited first (server down). */
   async started() {
-    while (!this.output.includes(`"${this.stage} started"`)) {
-      if (!this.alive) return false;
-      checkDeadline(`starting the ${this.stage}`);
-      await sleep(25);
-    }
-    return true;
+    const how = await this.process.waitForOutput(
+      `"${this.stage} started"`,
+      Math.max(0, DEADLINE - Date.now()),
+    );
+    if (how === OutputWait.TimedOut) checkDeadline(`starting the ${this.stage}`);
+    return how === OutputWait.Seen;
   }
 
   async kill() {
-    if (this.alive) this.child.kill("SIGKILL");
-    await this.exited;
+    await this.process.kill("SIGKILL");
   }
 
   /** @returns {Array<Record<string, unknown>>} */

@@ -28,7 +28,13 @@ export {
   type StageDefinition,
   type StageOutput,
 } from "./stages/stage.js";
-export { type Outcome, OutcomeKind, type StageStats, StageWorker } from "./stages/stage-worker.js";
+export {
+  type HandlerCall,
+  type Outcome,
+  OutcomeKind,
+  type StageStats,
+  StageWorker,
+} from "./stages/stage-worker.js";
 export {
   DEFAULT_STAGE_WORKER_OPTIONS,
   type StageWorkerOptions,

@@ -29,6 +29,15 @@ export interface BenchOptions {
   compareSeed: number;
   /** Write a V8 CPU profile of each worker into this directory (`--cpu-prof`). Default none. */
   cpuProf?: string;
+  /** Handler module the processor workers run (`--processor-handler`, worker `--handler`). Default built-in. */
+  processorHandler?: string;
+  /** Handler module the dispatcher workers run (`--dispatcher-handler`). Default built-in. */
+  dispatcherHandler?: string;
+  /**
+   * With a handler module: run the throughput phase again with the built-in stages, in the same run,
+   * and report both rates and their ratio (`--compare-built-in`). Default false.
+   */
+  compareBuiltIn: boolean;
 }
 
 export const DEFAULT_BENCH_OPTIONS: Readonly<BenchOptions> = Object.freeze({
@@ -43,4 +52,5 @@ export const DEFAULT_BENCH_OPTIONS: Readonly<BenchOptions> = Object.freeze({
   publishWindow: 2_000,
   sampleMs: 1_000,
   compareSeed: 0,
+  compareBuiltIn: false,
 });

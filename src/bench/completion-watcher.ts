@@ -1,5 +1,6 @@
 import { AckPolicy, DeliverPolicy, type JetStreamManager } from "@nats-io/jetstream";
 import { createInbox, type NatsConnection, nanos, type Subscription } from "@nats-io/nats-core";
+import { BenchCallbackError, BenchIncompleteError } from "../common/errors.js";
 
 const COMMA = 0x2c;
 
@@ -14,6 +15,8 @@ export class CompletionWatcher {
   private consumer = "";
   onCompleted: ((orderNo: number, at: number) => void) | undefined;
   error: Error | undefined;
+  /** The one waitFor() in progress: woken by the completion that reaches its count, or an error. */
+  private waiter: { count: number; wake: () => void } | undefined;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -28,10 +31,12 @@ export class CompletionWatcher {
       callback: (err, msg) => {
         if (err) {
           this.error = err;
+          this.waiter?.wake();
           return;
         }
         const at = performance.now();
         this.completed++;
+        if (this.waiter && this.completed >= this.waiter.count) this.waiter.wake();
         if (this.onCompleted) {
           const d = msg.data;
           let n = 0;
@@ -40,7 +45,8 @@ export class CompletionWatcher {
             this.onCompleted(n, at);
           } catch (e) {
             // Thrown here it would end the client's read loop and stall the benchmark silently.
-            this.error ??= e instanceof Error ? e : new Error(String(e));
+            this.error ??= new BenchCallbackError("the completion callback", e);
+            this.waiter?.wake();
           }
         }
       },
@@ -55,15 +61,20 @@ export class CompletionWatcher {
     this.consumer = ci.name;
   }
 
+  /** Resolves once `count` orders have completed; rejects on an error or after `timeoutMs`. */
   async waitFor(count: number, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.completed < count) {
-      if (this.error) throw this.error;
-      if (Date.now() > deadline) {
-        throw new Error(`only ${this.completed} of ${count} orders completed within ${timeoutMs / 1000} s`);
-      }
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    if (this.error) throw this.error;
+    if (this.completed >= count) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), timeoutMs);
+      this.waiter = { count, wake: () => resolve(false) };
+    }).finally(() => {
+      clearTimeout(timer);
+      this.waiter = undefined;
+    });
+    if (this.error) throw this.error;
+    if (timedOut && this.completed < count) throw new BenchIncompleteError(this.completed, count, timeoutMs);
   }
 
   async stop(): Promise<void> {

@@ -1,5 +1,6 @@
 import { headers, type NatsConnection } from "@nats-io/nats-core";
 import { PublishError } from "../common/errors.js";
+import { sleep } from "../common/sleep.js";
 import { PubAckWindow } from "../stages/pub-ack-window.js";
 
 export interface PublishRun {
@@ -69,7 +70,7 @@ export async function publishRun(nc: NatsConnection, run: PublishRun): Promise<v
       if (run.ratePerSec > 0) {
         const due = started + (i * 1000) / run.ratePerSec;
         const now = performance.now();
-        if (due > now + 1) await new Promise((r) => setTimeout(r, due - now));
+        if (due > now + 1) await sleep(due - now);
       } else if (i % 1000 === 999) {
         // Let socket writes and PubAcks through between bursts.
         await new Promise((r) => setImmediate(r));

@@ -1,13 +1,15 @@
 import { cpus, platform, release, totalmem } from "node:os";
+import { basename, resolve } from "node:path";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { type ConnectOptions, connect } from "../common/connection.js";
+import { BenchInterruptedError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import { NatsServer } from "../common/nats-server.js";
-import { ensureTopology } from "../topology/ensure.js";
 import { findStream } from "../topology/read.js";
 import { Stage, streamConfig, subjectOf, type TopologyOptions } from "../topology/spec.js";
 import type { BenchOptions } from "./bench-options.js";
+import { measureBuiltIn } from "./built-in-compare.js";
 import { CompletionWatcher } from "./completion-watcher.js";
 import { publishRun } from "./order-publisher.js";
 import {
@@ -17,21 +19,19 @@ import {
   startSeedWorker,
   waitUntilPulling,
 } from "./seed-go.js";
+import { type BenchResult, type CpuPerOrder, type Percentiles, percentiles, rate } from "./stats.js";
 import {
-  type BenchResult,
-  type CpuPerOrder,
-  type Percentiles,
-  percentiles,
-  rate,
-  windowRates,
-} from "./stats.js";
+  type BenchProgress,
+  FIRST_ORDER,
+  freshTopology,
+  measureThroughput,
+  verify,
+  WARM_UP_ORDERS,
+  warmUp,
+} from "./throughput-phase.js";
 import { readCpuSeconds, WorkerProcess } from "./worker-processes.js";
 
-export interface BenchProgress {
-  phase(name: string, total: number): void;
-  update(done: number): void;
-  done(): void;
-}
+export type { BenchProgress } from "./throughput-phase.js";
 
 export interface BenchDeps {
   /** Server URLs; undefined = start a managed nats-server with a fresh store. */
@@ -43,7 +43,6 @@ export interface BenchDeps {
   signal: AbortSignal;
 }
 
-const FIRST_ORDER = 1_000_000;
 interface CpuSnapshot {
   workers: number[];
   server: number | undefined;
@@ -83,9 +82,6 @@ function cpuPerOrder(
   };
 }
 
-/** Orders sent through the pipeline before the latency phase, so JIT and pools are warm. */
-const WARM_UP_ORDERS = 2_000;
-
 /**
  * Runs the benchmark phases in order: raw ingest bound (publish only), end-to-end throughput with the
  * real worker processes, then latency at a fixed offered rate; verifies counts from the stream.
@@ -117,6 +113,14 @@ export async function runBench(o: BenchOptions, deps: BenchDeps): Promise<BenchR
         maxInFlight: o.maxInFlight,
         rate: o.rate,
         latencyOrders: o.rate > 0 ? o.latencyOrders : 0,
+        ...(o.processorHandler || o.dispatcherHandler
+          ? {
+              handlers: {
+                processor: o.processorHandler && basename(o.processorHandler),
+                dispatcher: o.dispatcherHandler && basename(o.dispatcherHandler),
+              },
+            }
+          : {}),
       },
       throughput: {
         orders: o.orders,
@@ -137,11 +141,22 @@ export async function runBench(o: BenchOptions, deps: BenchDeps): Promise<BenchR
     const server = connectOptions.servers.join(",");
     const args = ["--batch", String(o.batch), "--max-in-flight", String(o.maxInFlight), "--stream", t.stream];
     const nodeArgs = o.cpuProf ? ["--cpu-prof", "--cpu-prof-dir", o.cpuProf] : [];
-    for (let i = 0; i < o.processors; i++)
-      workers.push(new WorkerProcess("processor", server, args, nodeArgs));
-    for (let i = 0; i < o.dispatchers; i++)
-      workers.push(new WorkerProcess("dispatcher", server, args, nodeArgs));
-    await Promise.all(workers.map((w) => w.started()));
+    const startWorkers = async (handlers: Pick<BenchOptions, "processorHandler" | "dispatcherHandler">) => {
+      const started: WorkerProcess[] = [];
+      const withHandler = (file: string | undefined) => (file ? [...args, "--handler", resolve(file)] : args);
+      for (let i = 0; i < o.processors; i++)
+        started.push(
+          new WorkerProcess("processor", server, withHandler(handlers.processorHandler), nodeArgs),
+        );
+      for (let i = 0; i < o.dispatchers; i++)
+        started.push(
+          new WorkerProcess("dispatcher", server, withHandler(handlers.dispatcherHandler), nodeArgs),
+        );
+      workers.push(...started);
+      await Promise.all(started.map((w) => w.started()));
+      return started;
+    };
+    await startWorkers(o);
     const sampler = setInterval(() => {
       Promise.all(workers.map((w) => w.sample())).catch((err: unknown) =>
         deps.logger.warn({ err }, "could not sample worker CPU/RSS"),
@@ -175,6 +190,18 @@ export async function runBench(o: BenchOptions, deps: BenchDeps): Promise<BenchR
     const expected = o.orders + (result.latency ? o.latencyOrders + WARM_UP_ORDERS : 0);
     result.throughput.verified = await verify(jsm, t, expected);
     await Promise.all(workers.map((w) => w.stop()));
+    if (o.compareBuiltIn) {
+      abortIfAsked(deps.signal);
+      result.builtIn = await measureBuiltIn(
+        nc,
+        jsm,
+        t,
+        o,
+        deps,
+        () => startWorkers({}),
+        result.throughput.ordersPerSec,
+      );
+    }
     if (o.compareSeed > 0) {
       abortIfAsked(deps.signal);
       const seed = await measureSeed(nc, jsm, t, o, deps, server);
@@ -189,7 +216,7 @@ export async function runBench(o: BenchOptions, deps: BenchDeps): Promise<BenchR
 }
 
 function abortIfAsked(signal: AbortSignal): void {
-  if (signal.aborted) throw new Error("benchmark interrupted");
+  if (signal.aborted) throw new BenchInterruptedError();
 }
 
 /** Publish-only rate of the same payloads into a scratch stream with ORDERS' settings. */
@@ -227,65 +254,6 @@ async function measureIngest(
   const plainMsgsPerSec = await run(false);
   const msgIdMsgsPerSec = await run(true);
   return { plainMsgsPerSec, msgIdMsgsPerSec, messages };
-}
-
-async function warmUp(nc: NatsConnection, watcher: CompletionWatcher, t: TopologyOptions, o: BenchOptions) {
-  const before = watcher.completed;
-  await publishRun(nc, {
-    subject: subjectOf(t, Stage.Received),
-    first: FIRST_ORDER + o.orders + o.latencyOrders,
-    count: WARM_UP_ORDERS,
-    msgIds: false,
-    window: o.publishWindow,
-    ratePerSec: 0,
-  });
-  await watcher.waitFor(before + WARM_UP_ORDERS, 60_000);
-}
-
-async function measureThroughput(
-  nc: NatsConnection,
-  watcher: CompletionWatcher,
-  t: TopologyOptions,
-  o: BenchOptions,
-  deps: BenchDeps,
-  ingest: BenchResult["ingest"],
-): Promise<BenchResult["throughput"]> {
-  const base = watcher.completed;
-  deps.progress.phase("throughput", o.orders);
-  const progressTimer = setInterval(() => deps.progress.update(watcher.completed - base), 200);
-  const samples: Array<[number, number]> = [];
-  const started = performance.now();
-  const sampleTimer = setInterval(
-    () => samples.push([performance.now() - started, watcher.completed - base]),
-    100,
-  );
-  try {
-    await publishRun(nc, {
-      subject: subjectOf(t, Stage.Received),
-      first: FIRST_ORDER,
-      count: o.orders,
-      msgIds: false,
-      window: o.publishWindow,
-      ratePerSec: 0,
-    });
-    await watcher.waitFor(base + o.orders, Math.max(120_000, o.orders));
-  } finally {
-    clearInterval(sampleTimer);
-    clearInterval(progressTimer);
-  }
-  const ms = performance.now() - started;
-  samples.push([ms, watcher.completed - base]);
-  deps.progress.done();
-  const ordersPerSec = rate(o.orders, ms);
-  return {
-    orders: o.orders,
-    ms,
-    ordersPerSec,
-    storedMsgsPerSec: ordersPerSec * 3,
-    ratioToIngest: ingest ? ordersPerSec / ingest.msgIdMsgsPerSec : undefined,
-    windows: windowRates(samples, Math.max(10_000, Math.floor(o.orders / 10))),
-    verified: { received: 0, processed: 0, completed: 0, failed: 0, exact: false },
-  };
 }
 
 /**
@@ -415,28 +383,6 @@ async function measureLatency(
     offeredRate: o.rate,
     achievedRate: rate(seen, elapsed),
     floor,
-  };
-}
-
-async function freshTopology(jsm: JetStreamManager, t: TopologyOptions): Promise<void> {
-  // Only "not found" means there is nothing to delete; any other error stops the bench.
-  if (await findStream(jsm, t.stream)) await jsm.streams.delete(t.stream);
-  await ensureTopology(jsm, t);
-}
-
-async function verify(jsm: JetStreamManager, t: TopologyOptions, expected: number) {
-  const info = await jsm.streams.info(t.stream, { subjects_filter: ">" });
-  const s = info.state.subjects ?? {};
-  const received = s[subjectOf(t, Stage.Received)] ?? 0;
-  const processed = s[subjectOf(t, Stage.Processed)] ?? 0;
-  const completed = s[subjectOf(t, Stage.Completed)] ?? 0;
-  const failed = s[subjectOf(t, Stage.Failed)] ?? 0;
-  return {
-    received,
-    processed,
-    completed,
-    failed,
-    exact: received === expected && processed === expected && completed === expected && failed === 0,
   };
 }
 

@@ -1,7 +1,8 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { ErrorCode, OrderflowError } from "../common/errors.js";
+import { LoggedChild, OutputWait } from "../common/logged-child.js";
 import { NODE_FLAGS } from "../common/runtime-flags.js";
 import type { ProcessUsage } from "./stats.js";
 
@@ -17,12 +18,10 @@ export async function readCpuSeconds(pid: number): Promise<number> {
 
 /** One `orderflow worker` child process, sampled for CPU time and RSS from /proc. */
 export class WorkerProcess {
-  readonly child: ChildProcess;
-  private log = "";
+  private readonly process: LoggedChild;
   readonly rssMb: number[] = [];
   peakRssMb = 0;
   cpuSeconds = 0;
-  private readonly exited: Promise<number | null>;
 
   constructor(
     readonly role: "processor" | "dispatcher",
@@ -30,29 +29,24 @@ export class WorkerProcess {
     args: string[],
     nodeArgs: string[] = [],
   ) {
-    this.child = spawn(
+    this.process = new LoggedChild(
       process.execPath,
       [...NODE_FLAGS, ...nodeArgs, MAIN, "worker", role, "-s", server, "--log-level", "info", ...args],
-      {
-        stdio: ["ignore", "ignore", "pipe"],
-      },
+      { keepStdout: false, logLimit: 20_000 },
     );
-    this.child.stderr?.on("data", (c: Buffer) => {
-      this.log = (this.log + c.toString()).slice(-20_000);
-    });
-    this.exited = new Promise((resolve) => this.child.once("exit", (code) => resolve(code)));
+  }
+
+  get child(): ChildProcess {
+    return this.process.child;
   }
 
   async started(timeoutMs = 20_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.log.includes(`"${this.role} started"`)) {
-      if (this.child.exitCode !== null || Date.now() > deadline) {
-        throw new OrderflowError(
-          ErrorCode.Internal,
-          `${this.role} worker did not start: ${this.log.trim().split("\n").at(-1)}`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, 20));
+    const how = await this.process.waitForOutput(`"${this.role} started"`, timeoutMs);
+    if (how !== OutputWait.Seen) {
+      throw new OrderflowError(
+        ErrorCode.Internal,
+        `${this.role} worker did not start: ${this.process.lastLines()}`,
+      );
     }
   }
 
@@ -85,7 +79,6 @@ export class WorkerProcess {
 
   /** SIGTERM and wait: the worker drains and exits 0. */
   async stop(): Promise<number | null> {
-    if (this.child.exitCode === null) this.child.kill("SIGTERM");
-    return this.exited;
+    return this.process.kill("SIGTERM");
   }
 }

@@ -1,6 +1,7 @@
 import { PermissionViolationError } from "@nats-io/nats-core";
 import { CommanderError } from "commander";
 import { ErrorCode, OrderflowError, PermissionError } from "../common/errors.js";
+import { NatsFailure, natsFailure } from "../common/nats-errors.js";
 
 /**
  * Turns any error that reached the top into one line on stderr and an exit code. Stack traces only
@@ -40,7 +41,7 @@ function isJetStreamDisabled(err: unknown): boolean {
   return (
     err instanceof Error &&
     !(err instanceof OrderflowError) &&
-    (err.name === "JetStreamNotEnabled" || /jetstream (is )?not enabled/i.test(err.message))
+    natsFailure(err) === NatsFailure.JetStreamDisabled
   );
 }
 

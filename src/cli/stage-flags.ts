@@ -2,6 +2,7 @@ import { type Command, Option } from "commander";
 import { durationFlag } from "../common/duration.js";
 import { UsageError } from "../common/errors.js";
 import { LateRedeliveries } from "../stages/output-ledger.js";
+import { parseStartRate, type StartRate } from "../stages/start-gate.js";
 import { DEFAULT_STAGE_WORKER_OPTIONS as D } from "../stages/worker-options.js";
 import { intFlag } from "./context.js";
 
@@ -13,6 +14,8 @@ export interface StageFlags {
   handlerTimeout: number;
   concurrency: number;
   lateRedeliveries: LateRedeliveries;
+  rateLimit?: StartRate;
+  drainTimeout: number;
 }
 
 /** Longest --handler-timeout: +WPI keeps the input alive, but a worker stuck for an hour is a bug. */
@@ -47,6 +50,16 @@ export function stageFlagOptions(): Option[] {
       .choices(Object.values(LateRedeliveries))
       .env("ORDERFLOW_LATE_REDELIVERIES")
       .default(D.lateRedeliveries),
+    new Option("--rate-limit <n/s>", "most handler starts per second (or n/m per minute); default no limit")
+      .argParser(rateLimitFlag)
+      .env("ORDERFLOW_RATE_LIMIT"),
+    new Option(
+      "--drain-timeout <duration>",
+      "on SIGINT/SIGTERM, how long running handlers may finish before they are aborted and given back",
+    )
+      .argParser((v) => Math.round(durationFlag("drain-timeout")(v)))
+      .env("ORDERFLOW_DRAIN_TIMEOUT")
+      .default(D.drainTimeoutMs, "10s"),
   ];
 }
 
@@ -58,6 +71,16 @@ function handlerTimeoutFlag(v: string): number {
     });
   }
   return n;
+}
+
+function rateLimitFlag(v: string): StartRate | undefined {
+  const rate = parseStartRate(v);
+  if (!rate) {
+    throw new UsageError(`--rate-limit: "${v}" is not a rate`, {
+      hint: "use starts per second or per minute, e.g. 50/s or 600/m (0 = no limit)",
+    });
+  }
+  return rate.limit === 0 ? undefined : rate;
 }
 
 /** Adds the stage flags to a command (in the chain: `withStageFlags(new Command(…)).option(…)`). */

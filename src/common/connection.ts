@@ -10,6 +10,7 @@ import {
 import { connect as natsConnect } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { ConnectionError, errorMessage, OrderflowError, PermissionError, UsageError } from "./errors.js";
+import { NatsFailure, natsFailure } from "./nats-errors.js";
 import { mergeCredential, splitUrlCredentials } from "./url-credentials.js";
 
 /** The URL every command uses when neither `--server` nor `$NATS_URL` says otherwise. */
@@ -132,14 +133,15 @@ export function toConnectionError(
   // Settings from a nats context are as likely the culprit as flags: name the file too.
   const orContext = contextFile ? `, or the nats context ${contextFile}` : "";
   // "unable to parse credentials" is nats.js refusing a --creds file that is not one.
-  if (/authorization|authentication|user.*password|credentials/i.test(message)) {
+  const kind = natsFailure(err);
+  if (kind === NatsFailure.AuthRejected) {
     return new ConnectionError(shown, message, {
       hint: `check --user/--password, --token, --creds or --nkey (or the credentials in the URL${orContext})`,
       cause: err,
     });
   }
-  if (/permission/i.test(message)) return new PermissionError(message, { cause: err });
-  if (/certificate|self[- ]signed|\btls\b|\bssl\b/i.test(message)) {
+  if (kind === NatsFailure.PermissionDenied) return new PermissionError(message, { cause: err });
+  if (kind === NatsFailure.Tls) {
     return new ConnectionError(shown, message, {
       hint: `check --tlsca (the CA that signed the server's certificate) and, when the server verifies clients, --tlscert/--tlskey${orContext}`,
       cause: err,

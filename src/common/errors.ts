@@ -20,6 +20,7 @@ export const ErrorCode = {
   HandlerModule: "HANDLER_MODULE",
   HandlerTimeout: "HANDLER_TIMEOUT",
   IndexStore: "INDEX_STORE",
+  Bench: "BENCH",
   Internal: "INTERNAL",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -193,6 +194,20 @@ export class ServerBinaryMissingError extends OrderflowError {
   }
 }
 
+/** Where neither package manager can be used: what to do instead, as one line. */
+export const MANUAL_INSTALL_HINT =
+  "install nats-server (`sudo apt-get install -y nats-server` on Debian/Ubuntu, `brew install nats-server` on macOS, " +
+  "or a release from https://github.com/nats-io/nats-server/releases) and set NATS_SERVER_BIN if it is not on PATH, " +
+  "or run one with `docker compose up -d` (docker-compose.yml) and then `npm start` again";
+
+/** `up` needed a nats-server, found none, and could not (or might not) install one. */
+export class NatsInstallError extends OrderflowError {
+  override name = "NatsInstallError";
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(ErrorCode.ServerBinaryMissing, message, { hint: MANUAL_INSTALL_HINT, ...options });
+  }
+}
+
 /** A nats CLI context (ADR-21) that is missing, unreadable or not valid; `file` names it. */
 export class NatsContextError extends OrderflowError {
   override name = "NatsContextError";
@@ -242,6 +257,75 @@ export class HandlerTimeoutError extends OrderflowError {
   constructor(timeoutMs: number) {
     super(ErrorCode.HandlerTimeout, `the handler did not finish within ${timeoutMs} ms`);
     this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * A long-running part whose stop() could not finish cleanly (a drain refused, a consumer not
+ * deleted): what is left over expires on the server by itself, but the operator should know.
+ */
+export class StopError extends OrderflowError {
+  override name = "StopError";
+  readonly part: string;
+  constructor(part: string, problem: string, options: OrderflowErrorOptions = {}) {
+    super(ErrorCode.Internal, `${part} did not stop cleanly: ${problem}`, {
+      hint: "what it left on the server (a subscription, an ephemeral consumer) expires by itself; if it recurs, check the server with `orderflow info`",
+      ...options,
+    });
+    this.part = part;
+  }
+}
+
+/** Start() called twice on one instance: a bug in the caller, not the operator's doing. */
+export class AlreadyStartedError extends OrderflowError {
+  override name = "AlreadyStartedError";
+  constructor(part: string) {
+    super(ErrorCode.Internal, `${part} already started`);
+  }
+}
+
+/** A stage name on the command line that is none of the pipeline's: the input is wrong, not the topology. */
+export class UnknownStageError extends UsageError {
+  override name = "UnknownStageError";
+  readonly stage: string;
+  constructor(stage: string, known: readonly string[], options: OrderflowErrorOptions = {}) {
+    super(`unknown stage "${stage}"`, { hint: `use ${known.join(" or ")}`, ...options });
+    this.stage = stage;
+  }
+}
+
+/** The benchmark did not see every order complete in time: workers stopped, stalled or are too slow. */
+export class BenchIncompleteError extends OrderflowError {
+  override name = "BenchIncompleteError";
+  readonly completed: number;
+  readonly expected: number;
+  readonly timeoutMs: number;
+  constructor(completed: number, expected: number, timeoutMs: number, options: OrderflowErrorOptions = {}) {
+    super(ErrorCode.Bench, `only ${completed} of ${expected} orders completed within ${timeoutMs / 1000} s`, {
+      hint: "a worker may have exited or stalled, or the machine is too busy for this many orders; try fewer --orders, or check the server with `orderflow status`",
+      ...options,
+    });
+    this.completed = completed;
+    this.expected = expected;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** The benchmark was stopped (Ctrl-C, SIGTERM) before it finished; its figures would be partial. */
+export class BenchInterruptedError extends OrderflowError {
+  override name = "BenchInterruptedError";
+  constructor() {
+    super(ErrorCode.Bench, "benchmark interrupted", {
+      hint: "nothing was written; run it again to get figures",
+    });
+  }
+}
+
+/** A callback of the benchmark's (the latency phase's completion hook) threw; the run cannot be trusted. */
+export class BenchCallbackError extends OrderflowError {
+  override name = "BenchCallbackError";
+  constructor(what: string, cause: unknown) {
+    super(ErrorCode.Internal, `${what} failed: ${errorMessage(cause)}`, { cause });
   }
 }
 

@@ -1,10 +1,11 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ErrorCode, OrderflowError, ServerBinaryMissingError } from "./errors.js";
 import { findExecutable } from "./find-executable.js";
+import { LoggedChild } from "./logged-child.js";
+import { sleep } from "./sleep.js";
+import { probe } from "./tcp-probe.js";
 
 /** Where we look for nats-server: `$NATS_SERVER_BIN`, then PATH, then Debian's `/usr/sbin`. */
 export function findNatsServerBinary(env: NodeJS.ProcessEnv = process.env): string {
@@ -57,9 +58,9 @@ const LOG_LIMIT = 64 * 1024;
  * same ports and store.
  */
 export class NatsServer {
-  private child: ChildProcess | undefined;
-  private exited: Promise<void> = Promise.resolve();
-  private log = "";
+  private child: LoggedChild | undefined;
+  /** The log of the runs before this one (restarts), bounded like the current one's. */
+  private earlierLog = "";
   private workDir = "";
   port = 0;
   monitorPort = 0;
@@ -83,12 +84,12 @@ export class NatsServer {
   }
 
   get running(): boolean {
-    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+    return this.child?.running ?? false;
   }
 
   /** The server's own log lines (last 64 KiB), for failing tests. */
   logs(): string {
-    return this.log;
+    return (this.earlierLog + (this.child?.output() ?? "")).slice(-LOG_LIMIT);
   }
 
   private async init(): Promise<void> {
@@ -128,31 +129,15 @@ export class NatsServer {
     const confPath = join(this.workDir, "nats-server.conf");
     await writeFile(confPath, this.config());
     await this.removePortsFiles();
-    const child = spawn(binary, ["-c", confPath], {
-      stdio: ["ignore", "pipe", "pipe"],
+    this.earlierLog = this.logs();
+    const child = new LoggedChild(binary, ["-c", confPath], {
       detached: this.opts.detached ?? false,
+      logLimit: LOG_LIMIT,
     });
     this.child = child;
-    const append = (chunk: Buffer): void => {
-      this.log = (this.log + chunk.toString()).slice(-LOG_LIMIT);
-    };
-    child.stdout?.on("data", append);
-    child.stderr?.on("data", append);
-    let exitedEarly = false;
-    this.exited = new Promise((resolve) => {
-      child.once("exit", () => {
-        exitedEarly = true;
-        resolve();
-      });
-      child.once("error", (err) => {
-        append(Buffer.from(`spawn error: ${err.message}\n`));
-        exitedEarly = true;
-        resolve();
-      });
-    });
     const deadline = Date.now() + (this.opts.startTimeoutMs ?? 15_000);
     while (Date.now() < deadline) {
-      if (exitedEarly) break;
+      if (child.hasExited) break;
       const ports = await this.readPorts(child.pid);
       if (ports) {
         this.port = portOf(ports.nats[0]);
@@ -161,11 +146,14 @@ export class NatsServer {
       }
       await sleep(25);
     }
-    child.kill("SIGKILL");
-    await this.exited;
-    throw new OrderflowError(ErrorCode.ServerStart, `nats-server did not start: ${lastLine(this.log)}`, {
-      hint: `full log: ${this.log.length > 0 ? "see above" : "empty"}; config ${confPath}`,
-    });
+    await child.kill("SIGKILL");
+    throw new OrderflowError(
+      ErrorCode.ServerStart,
+      `nats-server did not start: ${child.lastLines() || "(no output)"}`,
+      {
+        hint: `full log: ${child.output().length > 0 ? "see above" : "empty"}; config ${confPath}`,
+      },
+    );
   }
 
   private async removePortsFiles(): Promise<void> {
@@ -196,9 +184,7 @@ export class NatsServer {
   }
 
   private async signal(sig: NodeJS.Signals): Promise<void> {
-    if (!this.running) return;
-    this.child?.kill(sig);
-    await this.exited;
+    await this.child?.kill(sig);
   }
 
   /** Starts again on the same ports and store dir. */
@@ -225,27 +211,4 @@ function portOf(hostPort: string | undefined): number {
   const m = /:(\d+)$/.exec(hostPort ?? "");
   if (!m?.[1]) throw new OrderflowError(ErrorCode.ServerStart, `bad ports file entry "${hostPort}"`);
   return Number(m[1]);
-}
-
-function lastLine(log: string): string {
-  const lines = log.trim().split("\n");
-  return lines[lines.length - 1] ?? "(no output)";
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** True when something accepts TCP connections on host:port. */
-export function probe(host: string, port: number, timeoutMs = 500): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host, port });
-    const done = (ok: boolean): void => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once("connect", () => done(true));
-    socket.once("error", () => done(false));
-  });
 }

@@ -1,12 +1,6 @@
-import { JetStreamApiError } from "@nats-io/jetstream";
-import {
-  ClosedConnectionError,
-  DrainingConnectionError,
-  type NatsConnection,
-  PermissionViolationError,
-  TimeoutError,
-} from "@nats-io/nats-core";
+import { type NatsConnection, PermissionViolationError } from "@nats-io/nats-core";
 import { errorMessage, PayloadTooLargeError, PublishError } from "./errors.js";
+import { causeOf, NatsFailure, natsFailure } from "./nats-errors.js";
 
 /**
  * What a failed JetStream publish of `orderflow pub` or the dashboard's form means, each cause with
@@ -24,9 +18,6 @@ export interface PublishAttempt {
   timeoutMs: number;
 }
 
-/** JetStream's error code for a message over the stream's max_msg_size. */
-const STREAM_MSG_SIZE_EXCEEDED = 10054;
-
 /**
  * Refuses a body larger than the server's max_payload (nc.info.max_payload, 1 MB by default) before
  * sending it: the client would refuse it too, but only with "max_payload size exceeded".
@@ -40,37 +31,35 @@ export function publishFailure(nc: NatsConnection, a: PublishAttempt, err: unkno
   if (err instanceof PublishError) return err;
   const message = errorMessage(err);
   const fail = (text: string, hint: string) => new PublishError(a.subject, text, { hint, cause: err });
+  const kind = natsFailure(err);
   // The body fitted, but with the headers (Nats-Msg-Id, -H) the client found it over the limit.
-  if (/max_payload/i.test(message)) {
+  if (kind === NatsFailure.MaxPayload) {
     return new PayloadTooLargeError(a.subject, a.bytes, nc.info?.max_payload ?? 0, {
       withHeaders: true,
       cause: err,
     });
   }
   // The server's refusal becomes the cause, which the one-line report turns into a permission error.
-  const refusal =
-    err instanceof PermissionViolationError
-      ? err
-      : err instanceof Error && err.cause instanceof PermissionViolationError
-        ? err.cause
-        : undefined;
-  if (refusal) return new PublishError(a.subject, refusal.message, { cause: refusal });
-  if (err instanceof JetStreamApiError) {
-    if (err.code === STREAM_MSG_SIZE_EXCEEDED || /message size exceeds/i.test(message)) {
-      return fail(
-        `stream ${a.stream} refused a message of ${a.bytes.toLocaleString("en-US")} bytes: ${message}`,
-        `send a smaller message, or raise the stream's max message size (\`orderflow setup --interactive\`; \`orderflow info\` shows it)`,
-      );
-    }
+  const refusal = causeOf(err, PermissionViolationError);
+  if (kind === NatsFailure.PermissionDenied && refusal) {
+    return new PublishError(a.subject, refusal.message, { cause: refusal });
+  }
+  if (kind === NatsFailure.MessageTooLarge) {
+    return fail(
+      `stream ${a.stream} refused a message of ${a.bytes.toLocaleString("en-US")} bytes: ${message}`,
+      `send a smaller message, or raise the stream's max message size (\`orderflow setup --interactive\`; \`orderflow info\` shows it)`,
+    );
+  }
+  if (kind === NatsFailure.JetStreamApi) {
     return fail(
       `stream ${a.stream} refused it: ${message}`,
       "see the stream's limits and state with `orderflow info`",
     );
   }
-  if (err instanceof ClosedConnectionError || err instanceof DrainingConnectionError) {
+  if (kind === NatsFailure.Closed) {
     return fail(message, "the connection to NATS closed; check the server is up and run the command again");
   }
-  if (err instanceof TimeoutError || /timeout/i.test(message)) {
+  if (kind === NatsFailure.Timeout) {
     return fail(
       `no PubAck within ${a.timeoutMs} ms`,
       `the server may be down, restarting or overloaded; check it is up and that stream ${a.stream} exists (\`orderflow info\`)`,
@@ -78,7 +67,7 @@ export function publishFailure(nc: NatsConnection, a: PublishAttempt, err: unkno
   }
   // nats.js reports "no responders" for a publish as "jetstream is not enabled", but with the
   // stream checked just before, the likelier cause is that no stream takes the subject (any more).
-  if (err instanceof Error && (err.name === "JetStreamNotEnabled" || /no responders/i.test(message))) {
+  if (kind === NatsFailure.JetStreamDisabled || kind === NatsFailure.NoResponders) {
     return fail(
       "no stream stored it (no responders)",
       `check that stream ${a.stream} still exists and takes ${a.subject} (\`orderflow info\`; \`orderflow setup\` creates it), and that the server has JetStream`,

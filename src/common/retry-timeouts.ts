@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { TimeoutError } from "@nats-io/nats-core";
 import type { Logger } from "./logger.js";
+import { causeOf } from "./nats-errors.js";
 
 /**
  * Runs a start-up step again when a request of it timed out. A server busy with a burst (MONITOR
@@ -17,17 +18,9 @@ export async function retryTimeouts<T>(
     try {
       return await step();
     } catch (err) {
-      if (!isTimeout(err) || attempt >= attempts) throw err;
+      if (!causeOf(err, TimeoutError) || attempt >= attempts) throw err;
       logger.warn({ step: what, attempt }, `${what} timed out; trying again`);
       await sleep(pauseMs);
     }
   }
-}
-
-/** A request timeout, also when the JetStream client wraps it. */
-function isTimeout(err: unknown): boolean {
-  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    if (e instanceof TimeoutError) return true;
-  }
-  return false;
 }

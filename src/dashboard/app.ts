@@ -1,6 +1,7 @@
 import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
 import { ErrorCode, errorMessage, OrderflowError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
+import { NatsFailure, natsFailure } from "../common/nats-errors.js";
 import type { OrderLookup } from "../orders/order-lookup.js";
 import { timelineJson, timelineText } from "../orders/timeline-text.js";
 import { type Asset, loadAssets } from "./assets.js";
@@ -31,6 +32,14 @@ export interface DashboardDeps {
 }
 
 /** Status codes for our errors: the client's mistake, or a dependency (NATS) that is not there now. */
+/** NATS failures that mean "not now" (NATS away or slow) rather than a bad request or a bug. */
+const UNAVAILABLE: ReadonlySet<NatsFailure> = new Set([
+  NatsFailure.Timeout,
+  NatsFailure.Disconnected,
+  NatsFailure.Closed,
+  NatsFailure.NoResponders,
+]);
+
 function statusOf(err: unknown): number {
   if (err instanceof OrderflowError) {
     if (err.code === ErrorCode.Usage || err.code === ErrorCode.InvalidOrder) return 400;
@@ -40,7 +49,7 @@ function statusOf(err: unknown): number {
   const fastifyStatus = (err as FastifyError).statusCode;
   if (typeof fastifyStatus === "number" && fastifyStatus >= 400 && fastifyStatus < 500) return fastifyStatus;
   // Timeouts and "disconnected" from the client while NATS is away.
-  if (err instanceof Error && /timeout|disconnect|closed|no responders/i.test(err.message)) return 503;
+  if (err instanceof Error && UNAVAILABLE.has(natsFailure(err))) return 503;
   return 500;
 }
 

@@ -14,10 +14,25 @@ export const PUBLIC_DIR = fileURLToPath(new URL("./public/", import.meta.url));
 
 const require = createRequire(import.meta.url);
 
+const PAGE_MODULES = [
+  "app.js",
+  "page.js",
+  "chart.js",
+  "feed.js",
+  "publish.js",
+  "lookup.js",
+  "dead-letters.js",
+];
+
 /** URL path → where the file is. Nothing else is served: no directory listing, no path from the request. */
 const FILES: ReadonlyArray<{ path: string; file: () => string; contentType: string }> = [
   { path: "/", file: () => `${PUBLIC_DIR}index.html`, contentType: "text/html; charset=utf-8" },
-  { path: "/app.js", file: () => `${PUBLIC_DIR}app.js`, contentType: "text/javascript; charset=utf-8" },
+  // The page's ES modules: app.js imports the others.
+  ...PAGE_MODULES.map((name) => ({
+    path: `/${name}`,
+    file: () => `${PUBLIC_DIR}${name}`,
+    contentType: "text/javascript; charset=utf-8",
+  })),
   { path: "/style.css", file: () => `${PUBLIC_DIR}style.css`, contentType: "text/css; charset=utf-8" },
   { path: "/favicon.svg", file: () => `${PUBLIC_DIR}favicon.svg`, contentType: "image/svg+xml" },
   // uPlot straight from its package: served by us, so the page works offline (no CDN).

@@ -1,3 +1,5 @@
+import { percentile } from "../common/percentile.js";
+
 /** Percentiles of the recent latencies, as the page shows them. Milliseconds. */
 export interface LatencySummary {
   /** Samples in the window. */
@@ -49,10 +51,4 @@ export class LatencyWindow {
       max: recent[recent.length - 1] as number,
     };
   }
-}
-
-/** Nearest-rank percentile of sorted values. */
-export function percentile(sorted: readonly number[], q: number): number {
-  const rank = Math.max(1, Math.ceil(q * sorted.length));
-  return sorted[Math.min(sorted.length, rank) - 1] as number;
 }

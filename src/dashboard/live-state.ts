@@ -2,7 +2,7 @@ import type { ConnectionState, ConnectionStates } from "../common/connection-sta
 import { errorMessage, OrderflowError } from "../common/errors.js";
 import type { OrderEvent } from "../monitor/order-event.js";
 import type { StageOrOther } from "../stages/order-key.js";
-import type { Outcome, StageStats } from "../stages/stage-worker.js";
+import type { HandlerCall, Outcome, StageStats } from "../stages/stage-worker.js";
 import { type StatusReport, VERDICT_TEXT, type Verdict, Verdict as VerdictKind } from "../status/assess.js";
 import { STAGES, type Stage, type TopologyOptions } from "../topology/spec.js";
 import { DeadLetterLog, type DeadLetterRow } from "./dead-letters.js";
@@ -18,6 +18,8 @@ export interface WorkerView {
   stage: string;
   consumer: string;
   running: boolean;
+  /** What the stage runs: the handler module's file name, or "seed built-in". */
+  handler: string;
   stats(): StageStats;
 }
 
@@ -57,7 +59,7 @@ export interface DashboardSnapshot {
   consumers: ConsumerView[] | null;
   verdict: { kind: Verdict; text: string; findings: string[] } | null;
   latency: { e2e: LatencySummary; stages: Record<string, LatencySummary> };
-  workers: Array<{ stage: string; consumer: string; running: boolean } & StageStats>;
+  workers: Array<{ stage: string; consumer: string; running: boolean; handler: string } & StageStats>;
   monitorEvents: number;
   deadLetters: DeadLetterRow[];
   publish: { enabled: boolean; jobs: PublishJob[] };
@@ -110,6 +112,9 @@ export class LiveState {
       this.stageWindows.set(w.stage, new LatencyWindow());
       deps.metrics.registerStage(w.stage);
     }
+    deps.metrics.readHandlersRunning(() =>
+      deps.workers.map((w) => ({ stage: w.stage, running: w.stats().handlersRunning })),
+    );
     deps.connections.on((s) => deps.metrics.recordConnection(s));
     for (const s of deps.connections.all()) deps.metrics.recordConnection(s);
   }
@@ -137,6 +142,10 @@ export class LiveState {
   onOutcome(o: Outcome): void {
     this.deps.metrics.recordOutcome(o);
     this.stageWindows.get(o.stage)?.add(o.latencyMs);
+  }
+
+  onHandlerCall(c: HandlerCall): void {
+    this.deps.metrics.recordHandlerCall(c);
   }
 
   /** Returns the event as the page shows it. */
@@ -228,6 +237,7 @@ export class LiveState {
         stage: w.stage,
         consumer: w.consumer,
         running: w.running,
+        handler: w.handler,
         ...w.stats(),
       })),
       monitorEvents: this.monitorEvents,

@@ -2,7 +2,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 import { callbackErrorCounts } from "../common/callback-guard.js";
 import type { ConnectionState } from "../common/connection-state.js";
 import type { StageOrOther } from "../stages/order-key.js";
-import { type Outcome, OutcomeKind } from "../stages/stage-worker.js";
+import { type HandlerCall, type Outcome, OutcomeKind } from "../stages/stage-worker.js";
 import type { ConsumerSample, StatusSample } from "../status/collect.js";
 import { STAGES } from "../topology/spec.js";
 
@@ -11,6 +11,8 @@ export const METRIC_PREFIX = "orderflow_";
 
 /** Stage latencies span sub-millisecond acks to retries after backoff. Seconds. */
 const STAGE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Handlers range from in-memory work to calls of slow services, up to the 1 h timeout cap. Seconds. */
+const HANDLER_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 /** End to end includes backlogs and outages. Seconds. */
 const E2E_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900];
 
@@ -49,6 +51,33 @@ export class OrderflowMetrics {
     buckets: E2E_BUCKETS,
     registers: [this.registry],
   });
+  private readonly handlerDuration = new Histogram({
+    name: `${METRIC_PREFIX}handler_duration_seconds`,
+    help: "Time an async handler call took, from its start to its result, error, timeout or abort on stop, by stage (synchronous handlers, the built-ins among them, are not timed).",
+    labelNames: ["stage"],
+    buckets: HANDLER_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly handlerTimeouts = this.counter(
+    "handler_timeouts_total",
+    "Handler calls given up on at --handler-timeout (aborted and counted as a failed attempt).",
+    ["stage"],
+  );
+  /** Where the in-progress gauge reads its values at each scrape (set by whoever runs the workers). */
+  private handlersRunningNow: () => ReadonlyArray<{ stage: string; running: number }> = () => [];
+  /** Public only so nothing flags it unused: prom-client reads it through the registry. */
+  readonly handlersRunning = (() => {
+    const read = () => this.handlersRunningNow();
+    return new Gauge({
+      name: `${METRIC_PREFIX}handlers_in_progress`,
+      help: "Handler calls running now, by stage.",
+      labelNames: ["stage"],
+      registers: [this.registry],
+      collect() {
+        for (const { stage, running } of read()) this.set({ stage }, running);
+      },
+    });
+  })();
   private readonly streamMessages = this.gauge(
     "stream_messages",
     "Messages stored in the stream per stage subject.",
@@ -118,7 +147,18 @@ export class OrderflowMetrics {
 
   /** Makes a stage's counters appear (at 0) before its first order. */
   registerStage(stage: string): void {
-    for (const c of [this.processed, this.deadLettered, this.retried]) c.inc({ stage }, 0);
+    for (const c of [this.processed, this.deadLettered, this.retried, this.handlerTimeouts])
+      c.inc({ stage }, 0);
+  }
+
+  /** Where `handlers_in_progress` is read from at each scrape. */
+  readHandlersRunning(read: () => ReadonlyArray<{ stage: string; running: number }>): void {
+    this.handlersRunningNow = read;
+  }
+
+  recordHandlerCall(c: HandlerCall): void {
+    this.handlerDuration.observe({ stage: c.stage }, c.durationMs / 1000);
+    if (c.timedOut) this.handlerTimeouts.inc({ stage: c.stage });
   }
 
   recordOutcome(o: Outcome): void {

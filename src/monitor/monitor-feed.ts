@@ -2,10 +2,10 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import { readDelivery } from "../common/ack-subject.js";
 import { reportCallbackError } from "../common/callback-guard.js";
-import { errorMessage, TopologyError } from "../common/errors.js";
+import { AlreadyStartedError, errorMessage, StopError, TopologyError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
 import type { StageOrOther } from "../stages/order-key.js";
-import { consumerInfo, streamInfo } from "../topology/read.js";
+import { requireConsumer, streamInfo } from "../topology/read.js";
 import type { TopologyOptions } from "../topology/spec.js";
 import { type OrderEvent, toOrderEvent } from "./order-event.js";
 
@@ -102,16 +102,11 @@ export class MonitorFeed {
    * own deliver subject (so a MONITOR made with another target still works).
    */
   async start(): Promise<void> {
-    if (this.sub) throw new Error("MonitorFeed already started");
+    if (this.sub) throw new AlreadyStartedError("MonitorFeed");
     const t = this.topology;
     const jsm = await jetstreamManager(this.nc);
     await streamInfo(jsm, t);
-    const ci = await consumerInfo(jsm, t.stream, t.monitorConsumer);
-    if (!ci) {
-      throw new TopologyError(`consumer ${t.stream} > ${t.monitorConsumer} not found`, {
-        hint: "run `orderflow setup` first",
-      });
-    }
+    const ci = await requireConsumer(jsm, t.stream, t.monitorConsumer);
     if (!ci.config.deliver_subject) {
       throw new TopologyError(`consumer ${t.stream} > ${t.monitorConsumer} is a pull consumer`, {
         hint: "MONITOR must push to a deliver subject (monitor.ORDERS); recreate it with `orderflow setup`",
@@ -243,7 +238,7 @@ export class MonitorFeed {
       } catch (err) {
         // A closed connection has ended the subscription already: nothing left to drain.
         if (!this.nc.isClosed())
-          throw new Error(`monitor: cannot drain: ${errorMessage(err)}`, { cause: err });
+          throw new StopError("monitor", `cannot drain: ${errorMessage(err)}`, { cause: err });
       }
     })();
     return this.stopping;

@@ -1,3 +1,4 @@
+import { withDefaults } from "../common/defaults.js";
 import { DEFAULT_INDEX_SUBJECT } from "./index-protocol.js";
 
 /** The client's own default reply-inbox prefix. */
@@ -71,11 +72,6 @@ export const DEFAULT_ORDER_LOOKUP_OPTIONS: Readonly<OrderLookupOptions> = Object
   inboxPrefix: DEFAULT_INBOX_PREFIX,
 });
 
-function merged<T extends object>(defaults: Readonly<T>, overrides: Partial<T>): T {
-  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
-  return { ...defaults, ...defined } as T;
-}
-
 function positive(name: string, v: number): void {
   if (!Number.isInteger(v) || v < 1)
     throw new RangeError(`${name} must be a positive whole number, got ${v}`);
@@ -91,7 +87,7 @@ function inboxPrefixOk(prefix: string): void {
 }
 
 export function orderIndexerOptions(overrides: Partial<OrderIndexerOptions> = {}): OrderIndexerOptions {
-  const o = merged(DEFAULT_ORDER_INDEXER_OPTIONS, overrides);
+  const o = withDefaults(DEFAULT_ORDER_INDEXER_OPTIONS, overrides);
   positive("catchUpWaitMs", o.catchUpWaitMs);
   positive("batchMessages", o.batchMessages);
   positive("batchMs", o.batchMs);
@@ -102,7 +98,7 @@ export function orderIndexerOptions(overrides: Partial<OrderIndexerOptions> = {}
 }
 
 export function orderLookupOptions(overrides: Partial<OrderLookupOptions> = {}): OrderLookupOptions {
-  const o = merged(DEFAULT_ORDER_LOOKUP_OPTIONS, overrides);
+  const o = withDefaults(DEFAULT_ORDER_LOOKUP_OPTIONS, overrides);
   positive("indexTimeoutMs", o.indexTimeoutMs);
   if (!Number.isInteger(o.scanLast) || o.scanLast < 0) {
     throw new RangeError(`scanLast must be a whole number >= 0, got ${o.scanLast}`);

@@ -6,7 +6,7 @@ import {
   type Subscription,
 } from "@nats-io/nats-core";
 import { reportCallbackError } from "../common/callback-guard.js";
-import { errorMessage } from "../common/errors.js";
+import { AlreadyStartedError, errorMessage, StopError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
 import { orderKeyOf, stageOfSubject } from "../stages/order-key.js";
 import { streamInfo } from "../topology/read.js";
@@ -16,6 +16,7 @@ import { type IndexLookupReply, IndexLookupRequest, isInboxReply } from "./index
 import { type OrderIndexerOptions, orderIndexerOptions } from "./lookup-options.js";
 import { MemoryOrderStore } from "./memory-order-store.js";
 import { type IndexEntry, type IndexedMessage, MEMORY_INDEX, type OrderStore } from "./order-store.js";
+import { ReadProgress } from "./read-progress.js";
 import { StreamReader } from "./stream-reader.js";
 
 /** The reader counts as idle (its end may have been deleted) after this long without a message. */
@@ -30,11 +31,6 @@ export interface OrderIndexerStats {
   indexedThrough: number;
   /** True once the index has read what the stream held when start() ran. */
   caughtUp: boolean;
-}
-
-interface Waiter {
-  through: number;
-  resolve: () => void;
 }
 
 /**
@@ -68,11 +64,10 @@ export class OrderIndexer {
   private streamCreated = "";
   private checker: NodeJS.Timeout | undefined;
   private rebuilding: Promise<void> | undefined;
-  private through = 0;
+  private readonly progress = new ReadProgress();
   private startLastSeq = 0;
   private reader: StreamReader | undefined;
   private sub: Subscription | undefined;
-  private waiters: Waiter[] = [];
   private readonly readyPromise: Promise<void>;
   private markReady!: () => void;
   private stopping: Promise<void> | undefined;
@@ -96,7 +91,7 @@ export class OrderIndexer {
 
   /** Starts reading the stream and answering lookups; fails with a one-line error if the stream is missing. */
   async start(): Promise<void> {
-    if (this.reader) throw new Error("OrderIndexer already started");
+    if (this.reader) throw new AlreadyStartedError("OrderIndexer");
     const t = this.topology;
     const si = await streamInfo(await jetstreamManager(this.nc), t);
     // An empty stream (purged, or every message deleted) has nothing to read, whatever last_seq says.
@@ -109,10 +104,10 @@ export class OrderIndexer {
       checkpoint.streamCreated === this.streamCreated &&
       checkpoint.through <= si.state.last_seq
     ) {
-      this.through = checkpoint.through;
+      this.progress.advance(checkpoint.through);
       this.readSeq = checkpoint.through;
       this.logger.info(
-        { store: this.store.description, indexedThrough: this.through, ...this.store.counts() },
+        { store: this.store.description, indexedThrough: this.progress.through, ...this.store.counts() },
         "order index resumed from its store",
       );
     } else if (checkpoint) {
@@ -122,7 +117,7 @@ export class OrderIndexer {
       );
       await this.store.clear();
     }
-    await this.openReader(this.through + 1);
+    await this.openReader(this.progress.through + 1);
     this.checker = setInterval(
       () =>
         this.checkStream().catch((err: unknown) =>
@@ -163,8 +158,8 @@ export class OrderIndexer {
     return {
       orders: c.orders,
       messages: c.messages,
-      indexedThrough: this.through,
-      caughtUp: this.through >= this.startLastSeq,
+      indexedThrough: this.progress.through,
+      caughtUp: this.progress.through >= this.startLastSeq,
     };
   }
 
@@ -206,7 +201,7 @@ export class OrderIndexer {
     }
     if (String(si.created) !== this.streamCreated) {
       this.logger.warn(
-        { stream: this.topology.stream, indexedThrough: this.through },
+        { stream: this.topology.stream, indexedThrough: this.progress.through },
         "the stream was deleted and created anew; rebuilding the order index from its start",
       );
       this.streamCreated = String(si.created);
@@ -217,18 +212,20 @@ export class OrderIndexer {
       await this.rebuilding;
       return;
     }
-    if (si.state.messages === 0 || si.state.last_seq <= this.through) {
+    if (si.state.messages === 0 || si.state.last_seq <= this.progress.through) {
       this.markReadThroughEnd();
       return;
     }
     // Messages deleted at the end leave last_seq where it was (and 2.9 may go on counting them
     // as pending for the reader): the stream's list of deleted sequences says whether anything
     // after what was read still exists.
-    if (this.startLastSeq > this.through && !this.paused && Date.now() - this.lastReadAt > IDLE_MS) {
+    if (this.startLastSeq > this.progress.through && !this.paused && Date.now() - this.lastReadAt > IDLE_MS) {
       const detail = await jsm.streams.info(this.topology.stream, { deleted_details: true });
       const last = detail.state.last_seq;
-      const gone = (detail.state.deleted ?? []).filter((seq) => seq > this.through && seq <= last).length;
-      if (gone === last - this.through) this.markReadThroughEnd();
+      const gone = (detail.state.deleted ?? []).filter(
+        (seq) => seq > this.progress.through && seq <= last,
+      ).length;
+      if (gone === last - this.progress.through) this.markReadThroughEnd();
     }
   }
 
@@ -242,7 +239,7 @@ export class OrderIndexer {
     this.pending = [];
     this.readEnd = false;
     await this.store.clear();
-    this.through = 0;
+    this.progress.reset();
     this.readSeq = 0;
     this.caughtUpLogged = false;
     await old
@@ -256,11 +253,11 @@ export class OrderIndexer {
 
   /** Everything the stream holds has been read: what ready() waited for beyond it was deleted. */
   private markReadThroughEnd(): void {
-    if (this.startLastSeq > this.through) {
-      this.startLastSeq = this.through;
+    if (this.startLastSeq > this.progress.through) {
+      this.startLastSeq = this.progress.through;
       this.checkCaughtUp();
     }
-    if (this.waiters.length > 0) this.releaseWaiters();
+    this.progress.release();
   }
 
   /** Stops answering, then stops reading. Idempotent. */
@@ -291,11 +288,10 @@ export class OrderIndexer {
       } catch (err) {
         problems.push(`index store: ${errorMessage(err)}`);
       }
-      for (const w of this.waiters) w.resolve();
-      this.waiters = [];
+      this.progress.releaseAll();
       this.markReady();
       if (problems.length > 0 && !this.nc.isClosed()) {
-        throw new Error(`order index did not stop cleanly: ${problems.join("; ")}`);
+        throw new StopError("order index", problems.join("; "));
       }
     })();
     return this.stopping;
@@ -331,7 +327,7 @@ export class OrderIndexer {
   /** Writes what was read as one batch with its checkpoint; only then is it answerable. */
   private flush(): Promise<void> {
     if (this.writing) return this.writing;
-    if (this.readSeq === this.through && this.pending.length === 0) {
+    if (this.readSeq === this.progress.through && this.pending.length === 0) {
       if (this.readEnd) this.reachedEnd();
       return Promise.resolve();
     }
@@ -344,11 +340,11 @@ export class OrderIndexer {
       .write(entries, { streamCreated: this.streamCreated, through })
       .then(
         () => {
-          this.through = through;
+          this.progress.advance(through);
           if (this.writeFailing) this.logger.info("order index writes again");
           this.writeFailing = false;
           if (end) this.reachedEnd();
-          if (this.waiters.length > 0) this.releaseWaiters();
+          this.progress.release();
           if (!this.caughtUpLogged) this.checkCaughtUp();
         },
         (err: unknown) => {
@@ -410,7 +406,7 @@ export class OrderIndexer {
 
   private reachedEnd(): void {
     this.markReadThroughEnd();
-    if (this.waiters.length > 0) this.releaseWaiters();
+    this.progress.release();
     if (!this.caughtUpLogged) this.checkCaughtUp();
   }
 
@@ -427,7 +423,10 @@ export class OrderIndexer {
           s.type === "consumer_deleted" ||
           s.type === "ordered_consumer_recreated"
         ) {
-          this.logger.warn({ status: s.type, indexedThrough: this.through }, "order index reader notice");
+          this.logger.warn(
+            { status: s.type, indexedThrough: this.progress.through },
+            "order index reader notice",
+          );
         }
       }
     })().catch((err: unknown) => this.logger.error({ err }, "order index status watcher failed"));
@@ -436,7 +435,7 @@ export class OrderIndexer {
       // A reader replaced by rebuild() is closed on purpose.
       if (!this.stopping && !this.nc.isClosed() && reader === this.reader) {
         this.logger.error(
-          { err, indexedThrough: this.through },
+          { err, indexedThrough: this.progress.through },
           "order index stopped reading the stream; restart the indexer",
         );
       }
@@ -468,7 +467,7 @@ export class OrderIndexer {
   }
 
   private checkCaughtUp(): void {
-    if (this.caughtUpLogged || this.through < this.startLastSeq) return;
+    if (this.caughtUpLogged || this.progress.through < this.startLastSeq) return;
     this.caughtUpLogged = true;
     this.markReady();
     this.logger.info(
@@ -477,34 +476,9 @@ export class OrderIndexer {
     );
   }
 
-  private releaseWaiters(): void {
-    const still: Waiter[] = [];
-    for (const w of this.waiters) {
-      if (this.through >= w.through) w.resolve();
-      else still.push(w);
-    }
-    this.waiters = still;
-  }
-
-  /** Resolves once the index has read up to `through`, or after `maxMs`. */
+  /** Resolves once the index has written up to `through`, or after `maxMs`. */
   private waitThrough(through: number, maxMs: number): Promise<void> {
-    if (this.through >= through || this.stopping) return Promise.resolve();
-    return new Promise((resolve) => {
-      const waiter: Waiter = {
-        through,
-        resolve: () => {
-          if (timer) clearTimeout(timer);
-          resolve();
-        },
-      };
-      const timer = Number.isFinite(maxMs)
-        ? setTimeout(() => {
-            this.waiters = this.waiters.filter((w) => w !== waiter);
-            resolve();
-          }, maxMs)
-        : undefined;
-      this.waiters.push(waiter);
-    });
+    return this.stopping ? Promise.resolve() : this.progress.waitThrough(through, maxMs);
   }
 
   private async answer(msg: Msg): Promise<void> {
@@ -531,7 +505,7 @@ export class OrderIndexer {
     }
     await this.waitThrough(request.through, this.o.catchUpWaitMs);
     // Read before the lookup: what it reports covered is then at most what the lookup saw.
-    const indexedThrough = this.through;
+    const indexedThrough = this.progress.through;
     const messages = await this.store.lookup(request.orderNo);
     return {
       orderNo: request.orderNo,

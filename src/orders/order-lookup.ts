@@ -1,8 +1,9 @@
 import { jetstreamManager } from "@nats-io/jetstream";
-import { type NatsConnection, NoRespondersError, TimeoutError } from "@nats-io/nats-core";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { errorMessage } from "../common/errors.js";
 import { formatNumber } from "../common/format.js";
 import { type Logger, silentLogger } from "../common/logger.js";
+import { NatsFailure, natsFailure } from "../common/nats-errors.js";
 import { orderKeyOf, stageOfSubject } from "../stages/order-key.js";
 import { streamInfo } from "../topology/read.js";
 import { Stage, type TopologyOptions } from "../topology/spec.js";
@@ -54,13 +55,11 @@ export async function askIndex(
     if ("error" in reply) return { problem: `the order index refused the lookup: ${reply.error}` };
     return { reply };
   } catch (err) {
-    if (
-      err instanceof NoRespondersError ||
-      (err instanceof Error && err.cause instanceof NoRespondersError)
-    ) {
+    const kind = natsFailure(err);
+    if (kind === NatsFailure.NoResponders) {
       return { problem: "no order index is running (start one with `orderflow indexer`)" };
     }
-    if (err instanceof TimeoutError || (err instanceof Error && err.cause instanceof TimeoutError)) {
+    if (kind === NatsFailure.Timeout) {
       return { problem: `the order index did not answer within ${o.indexTimeoutMs} ms` };
     }
     return { problem: `the order index could not be asked: ${errorMessage(err)}` };

@@ -1,7 +1,7 @@
 import { formatNumber } from "../common/format.js";
 import { describeDeadLetter } from "../stages/dead-letter-info.js";
 import type { LookupCoverage, OrderLookup } from "./order-lookup.js";
-import { orderState } from "./timeline.js";
+import { type OrderState, orderState, type TimelineEntry } from "./timeline.js";
 
 /** `5ms`, `1.250s`, `2m03s`: the gaps between stages span milliseconds to hours. */
 export function formatGap(ms: number): string {
@@ -55,8 +55,18 @@ export function timelineText(l: OrderLookup): string {
   return lines.join("\n");
 }
 
+/** The JSON document of `orderflow order --json` (and of the page's lookup). */
+export interface TimelineJson {
+  orderNo: string;
+  found: boolean;
+  state: OrderState;
+  entries: Array<Omit<TimelineEntry, "time"> & { time: string; sincePreviousMs: number | null }>;
+  coverage: OrderLookup["coverage"];
+  notice?: string;
+}
+
 /** The JSON document of `orderflow order --json`. */
-export function timelineJson(l: OrderLookup): Record<string, unknown> {
+export function timelineJson(l: OrderLookup): TimelineJson {
   return {
     orderNo: l.orderNo,
     found: l.entries.length > 0,

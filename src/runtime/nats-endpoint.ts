@@ -1,7 +1,7 @@
-import { createConnection } from "node:net";
 import { resolve } from "node:path";
 import { type Logger, silentLogger } from "../common/logger.js";
 import { NatsServer } from "../common/nats-server.js";
+import { probeTcp } from "../common/tcp-probe.js";
 import { ensureNatsServerBinary } from "./nats-install.js";
 import { type InstallMode, ManagedServerMode } from "./up-options.js";
 
@@ -32,30 +32,17 @@ function readGreeting(line: string): PortAnswer {
 }
 
 /** Connects, reads the greeting line and hangs up. */
-export function probeNats(host: string, port: number, timeoutMs = 1_000): Promise<PortAnswer> {
-  return new Promise((resolvePromise) => {
-    const socket = createConnection({ host, port });
-    let connected = false;
-    let greeting = "";
-    const done = (answer: PortAnswer): void => {
-      socket.destroy();
-      resolvePromise(answer);
-    };
-    const silent = () => done(connected ? PortAnswer.Other : PortAnswer.None);
-    socket.setTimeout(timeoutMs, silent);
-    socket.once("connect", () => {
-      connected = true;
-    });
-    socket.on("data", (chunk: Buffer) => {
-      greeting += chunk.toString("latin1");
-      const eol = greeting.indexOf("\r\n");
-      if (eol >= 0) done(readGreeting(greeting.slice(0, eol)));
-      else if (!"INFO ".startsWith(greeting.slice(0, 5)) || greeting.length > 64 * 1024)
-        done(PortAnswer.Other);
-    });
-    socket.once("error", silent);
-    socket.once("end", silent);
+export async function probeNats(host: string, port: number, timeoutMs = 1_000): Promise<PortAnswer> {
+  const { connected, answer } = await probeTcp(host, port, {
+    timeoutMs,
+    read: (received): PortAnswer | undefined => {
+      const eol = received.indexOf("\r\n");
+      if (eol >= 0) return readGreeting(received.slice(0, eol));
+      if (!"INFO ".startsWith(received.slice(0, 5)) || received.length > 64 * 1024) return PortAnswer.Other;
+      return undefined;
+    },
   });
+  return answer ?? (connected ? PortAnswer.Other : PortAnswer.None);
 }
 
 /** Where `up` connects, and the server it started for that, if any. */

@@ -1,7 +1,6 @@
 import { spawn } from "node:child_process";
-import { accessSync, constants } from "node:fs";
-import { delimiter, join } from "node:path";
-import { ErrorCode, errorMessage, OrderflowError, ServerBinaryMissingError } from "../common/errors.js";
+import { errorMessage, NatsInstallError, ServerBinaryMissingError } from "../common/errors.js";
+import { findExecutable } from "../common/find-executable.js";
 import { findNatsServerBinary } from "../common/nats-server.js";
 import { InstallMode } from "./up-options.js";
 
@@ -32,19 +31,6 @@ export interface InstallPlan {
   env: Record<string, string>;
 }
 
-/** Where neither package manager can be used: what to do instead, as one line. */
-export const MANUAL_INSTALL_HINT =
-  "install nats-server (`sudo apt-get install -y nats-server` on Debian/Ubuntu, `brew install nats-server` on macOS, " +
-  "or a release from https://github.com/nats-io/nats-server/releases) and set NATS_SERVER_BIN if it is not on PATH, " +
-  "or run one with `docker compose up -d` (docker-compose.yml) and then `npm start` again";
-
-export class NatsInstallError extends OrderflowError {
-  override name = "NatsInstallError";
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(ErrorCode.ServerBinaryMissing, message, { hint: MANUAL_INSTALL_HINT, ...options });
-  }
-}
-
 /** The install commands for this machine, or undefined when it has no package manager we may use. */
 export function planNatsServerInstall(host: InstallHost): InstallPlan | undefined {
   if (host.platform === "linux" && host.hasCommand("apt-get") && (host.isRoot || host.hasCommand("sudo"))) {
@@ -72,21 +58,10 @@ export function planNatsServerInstall(host: InstallHost): InstallPlan | undefine
 
 /** The machine this process runs on. */
 export function currentHost(env: NodeJS.ProcessEnv = process.env): InstallHost {
-  const dirs = (env.PATH ?? "").split(delimiter).filter(Boolean);
   return {
     platform: process.platform,
     isRoot: typeof process.geteuid === "function" && process.geteuid() === 0,
-    hasCommand: (name) =>
-      dirs.some((d) => {
-        try {
-          accessSync(join(d, name), constants.X_OK);
-          return true;
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          if (code === "ENOENT" || code === "EACCES" || code === "ENOTDIR") return false;
-          throw err;
-        }
-      }),
+    hasCommand: (name) => findExecutable(name, { env }).path !== undefined,
   };
 }
 

@@ -1,4 +1,4 @@
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { type ConnectOptions, connect } from "../common/connection.js";
@@ -26,6 +26,9 @@ import { ConnectionTracker } from "./connection-tracker.js";
 import type { ManagedNats } from "./nats-endpoint.js";
 import { Part, type UpOptions } from "./up-options.js";
 
+/** How the dashboard names a stage that runs the seed's own transformation. */
+export const BUILT_IN_HANDLER = "seed built-in";
+
 export interface SystemConfig {
   /** How to reach NATS; each connection gets its own name (`orderflow-up`, `orderflow-processor`, …). */
   connect: ConnectOptions;
@@ -40,6 +43,8 @@ export interface SystemConfig {
    * run instead of the built-in ones.
    */
   stages?: Partial<Record<typeof Part.Processor | typeof Part.Dispatcher, StageDefinition>>;
+  /** The files those stages were loaded from, as the dashboard names them. */
+  handlerFiles?: Partial<Record<typeof Part.Processor | typeof Part.Dispatcher, string>>;
 }
 
 export interface SystemDeps {
@@ -131,6 +136,11 @@ export class OrderflowSystem {
       ...(o.parts.includes(Part.Processor) ? [custom.processor ?? processorStage(t)] : []),
       ...(o.parts.includes(Part.Dispatcher) ? [custom.dispatcher ?? dispatcherStage(t)] : []),
     ];
+    const files = this.config.handlerFiles ?? {};
+    const handlerNames = [
+      ...(o.parts.includes(Part.Processor) ? [handlerName(files.processor)] : []),
+      ...(o.parts.includes(Part.Dispatcher) ? [handlerName(files.dispatcher)] : []),
+    ];
     const workers: StageWorker[] = [];
     const mainJsm = await jetstreamManager(main);
     const streamConfig = (await mainJsm.streams.info(t.stream)).config;
@@ -150,6 +160,8 @@ export class OrderflowSystem {
             inboxPrefix: this.config.connect.inboxPrefix,
             handlerTimeoutMs: o.handlerTimeoutMs,
             concurrency: o.concurrency,
+            rateLimit: o.rateLimit,
+            drainTimeoutMs: o.drainTimeoutMs,
             ackWaitMs: ackWaitMs(consumer.config.ack_wait),
             duplicateWindowMs: duplicateWindowMs(streamConfig.duplicate_window),
             lateRedeliveries: o.lateRedeliveries,
@@ -161,9 +173,10 @@ export class OrderflowSystem {
         ),
       );
     }
-    const views: WorkerView[] = workers.map((w) => ({
+    const views: WorkerView[] = workers.map((w, i) => ({
       stage: w.stage.name,
       consumer: w.stage.consumer,
+      handler: handlerNames[i] as string,
       get running() {
         return w.running;
       },
@@ -193,6 +206,7 @@ export class OrderflowSystem {
     this.running.push({ name: "stage workers", stop: () => stopAll(started) });
     for (const w of workers) {
       w.on("outcome", (outcome) => state.onOutcome(outcome));
+      w.on("handler", (call) => state.onHandlerCall(call));
       w.once("fatal", (err) => this.failed(err));
       await w.start();
       started.push(w);
@@ -303,6 +317,10 @@ export class OrderflowSystem {
     })();
     return this.stopPromise;
   }
+}
+
+function handlerName(file: string | undefined): string {
+  return file ? basename(file) : BUILT_IN_HANDLER;
 }
 
 async function stopAll(workers: readonly StageWorker[]): Promise<void> {

@@ -1,5 +1,7 @@
+import { withDefaults } from "../common/defaults.js";
 import { UsageError } from "../common/errors.js";
 import type { LateRedeliveries } from "../stages/output-ledger.js";
+import type { StartRate } from "../stages/start-gate.js";
 import { DEFAULT_STAGE_WORKER_OPTIONS } from "../stages/worker-options.js";
 
 /** What `orderflow up` runs in its own process (the monitor feed and the dashboard always run). */
@@ -64,6 +66,10 @@ export interface UpOptions {
   concurrency: number;
   /** A redelivery past the duplicate window (`--late-redeliveries`, `ORDERFLOW_LATE_REDELIVERIES`): verify or publish. Default verify. */
   lateRedeliveries: LateRedeliveries;
+  /** Most handler starts per second (or minute) per stage (`--rate-limit`, `ORDERFLOW_RATE_LIMIT`). Default no limit. */
+  rateLimit: StartRate | undefined;
+  /** How long running handlers may finish on stop (`--drain-timeout`, `ORDERFLOW_DRAIN_TIMEOUT`). Default 10,000 ms. */
+  drainTimeoutMs: number;
   /** How often the dashboard and the gauges read the stream and consumers (`--refresh`, `ORDERFLOW_REFRESH`). Default 1,000 ms. */
   refreshMs: number;
   /** The dashboard's publish form (`--publish-form`, `ORDERFLOW_PUBLISH_FORM`, on|off). Default on. */
@@ -96,6 +102,8 @@ export const DEFAULT_UP_OPTIONS: Readonly<UpOptions> = Object.freeze({
   handlerTimeoutMs: DEFAULT_STAGE_WORKER_OPTIONS.handlerTimeoutMs,
   concurrency: DEFAULT_STAGE_WORKER_OPTIONS.concurrency,
   lateRedeliveries: DEFAULT_STAGE_WORKER_OPTIONS.lateRedeliveries,
+  rateLimit: DEFAULT_STAGE_WORKER_OPTIONS.rateLimit,
+  drainTimeoutMs: DEFAULT_STAGE_WORKER_OPTIONS.drainTimeoutMs,
   refreshMs: 1_000,
   publishForm: true,
   dashboardToken: undefined,
@@ -106,8 +114,7 @@ export const DEFAULT_UP_OPTIONS: Readonly<UpOptions> = Object.freeze({
 
 /** Merges defaults with the caller's options (never changing the caller's object) and checks them. */
 export function upOptions(overrides: Partial<UpOptions> = {}): UpOptions {
-  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
-  const o: UpOptions = { ...DEFAULT_UP_OPTIONS, ...defined };
+  const o = withDefaults<UpOptions>(DEFAULT_UP_OPTIONS, overrides);
   for (const [k, v, min, max] of [
     ["port", o.port, 0, 65_535],
     ["natsPort", o.natsPort, 0, 65_535],

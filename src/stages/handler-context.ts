@@ -39,7 +39,8 @@ export interface DeliveryView {
 
 /** One handler call's context. Built only for handlers that take one; its parts lazily. */
 export class OrderContext implements HandlerContext {
-  private readonly controller = new AbortController();
+  /** Made on first use: most handlers never read the signal, and one per order is not free. */
+  private controller: AbortController | undefined;
   private headerMap: Map<string, string> | undefined;
   private childLogger: Logger | undefined;
   /** Output headers the handler set, in order; undefined until it sets one. */
@@ -52,6 +53,7 @@ export class OrderContext implements HandlerContext {
   ) {}
 
   get signal(): AbortSignal {
+    this.controller ??= new AbortController();
     return this.controller.signal;
   }
 
@@ -89,6 +91,8 @@ export class OrderContext implements HandlerContext {
   }
 
   abort(reason: Error): void {
+    // Also when the signal was not read yet: a handler that reads it later sees it aborted.
+    this.controller ??= new AbortController();
     this.controller.abort(reason);
   }
 

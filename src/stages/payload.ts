@@ -125,7 +125,20 @@ function percentEncode(c: string): string {
  * keys, and no key has a character a header would lose.
  */
 export function orderIdKey(orderNo: string): string {
-  return ID_ESCAPED.test(orderNo) ? orderNo.replace(ID_ESCAPED_ALL, percentEncode) : orderNo;
+  return needsEscape(orderNo) ? orderNo.replace(ID_ESCAPED_ALL, percentEncode) : orderNo;
+}
+
+/**
+ * {@link ID_ESCAPED} as a scan: this runs once per order, and printable ASCII (no space, no `%`) is
+ * decided without the regex. Order numbers have no control characters, so only space, `%` and
+ * non-ASCII (which holds Unicode's other white space) need a closer look.
+ */
+function needsEscape(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c <= 0x25 || c >= 0x7f) return ID_ESCAPED.test(s);
+  }
+  return false;
 }
 
 /**

@@ -3,6 +3,7 @@ import {
   type Msg,
   type MsgHdrs,
   type NatsConnection,
+  type PublishOptions,
   type Subscription,
 } from "@nats-io/nats-core";
 import { PublishError } from "../common/errors.js";
@@ -47,6 +48,7 @@ export class PubAckWindow<T> {
   private nextId = 1;
   private sub: Subscription | undefined;
   private sweeper: NodeJS.Timeout | undefined;
+  private readonly options: PublishOptions = { reply: "", headers: undefined };
 
   constructor(
     private readonly nc: NatsConnection,
@@ -68,8 +70,12 @@ export class PubAckWindow<T> {
 
   publish(subject: string, data: Uint8Array, headers: MsgHdrs | undefined, token: T): void {
     const id = this.nextId++;
+    // One options object for every publish: the client reads it during the call and keeps nothing.
+    const options = this.options;
+    options.reply = this.prefix + id;
+    options.headers = headers;
     try {
-      this.nc.publish(subject, data, { reply: this.prefix + id, headers });
+      this.nc.publish(subject, data, options);
     } catch (err) {
       this.listener.pubFailed(token, refusedByClient(subject, err));
       return;

@@ -32,6 +32,12 @@ interface OpenRequest {
   deadline: number;
 }
 
+const encoder = new TextEncoder();
+
+function pullJson(batch: number, expiresMs: number): string {
+  return `{"batch":${batch},"expires":${nanos(expiresMs)}}`;
+}
+
 /** How long after a request's expiry its 408 may still be on the way. */
 const ANSWER_GRACE_MS = 1_000;
 
@@ -58,6 +64,7 @@ export class PullRequester {
   /** Oldest first; at most maxInFlight / batch long, so a scan is cheap. */
   private open: OpenRequest[] = [];
   outstanding = 0;
+  private fullBody: Uint8Array | undefined;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -85,11 +92,16 @@ export class PullRequester {
   /** Asks the consumer for up to `batch` messages. */
   pull(batch = this.opts.batch): void {
     const id = this.nextId++;
-    this.nc.publish(this.nextSubject, `{"batch":${batch},"expires":${nanos(this.opts.expiresMs)}}`, {
-      reply: `${this.prefix}${id}`,
-    });
+    this.nc.publish(this.nextSubject, this.requestBody(batch), { reply: `${this.prefix}${id}` });
     this.open.push({ id, remaining: batch, deadline: Date.now() + this.opts.expiresMs + ANSWER_GRACE_MS });
     this.outstanding += batch;
+  }
+
+  /** The request's JSON, encoded once: every pull but the odd short one has the same batch. */
+  private requestBody(batch: number): Uint8Array {
+    if (batch !== this.opts.batch) return encoder.encode(pullJson(batch, this.opts.expiresMs));
+    this.fullBody ??= encoder.encode(pullJson(batch, this.opts.expiresMs));
+    return this.fullBody;
   }
 
   private onMessage(msg: Msg): void {

@@ -3,7 +3,7 @@ import {
   headers,
   type Msg,
   type MsgHdrs,
-  type MsgHdrsImpl,
+  MsgHdrsImpl,
   type NatsConnection,
   PermissionViolationError,
 } from "@nats-io/nats-core";
@@ -38,6 +38,7 @@ import {
   type StageDefinition,
   type StageOutput,
 } from "./stage.js";
+import { StartGate } from "./start-gate.js";
 import { retryDelayMs, type StageWorkerOptions, stageWorkerOptions } from "./worker-options.js";
 
 export const OutcomeKind = { Done: "done", DeadLettered: "dead-lettered", Retried: "retried" } as const;
@@ -69,10 +70,26 @@ export interface StageStats {
   inFlight: number;
   /** Messages asked for in pull requests and not yet delivered: the open part of the pull window. */
   pullsOutstanding: number;
+  /** Handler calls running now (async ones between start and result or timeout). */
+  handlersRunning: number;
+  /** Handler calls given up on at `handlerTimeoutMs`. */
+  handlerTimeouts: number;
+}
+
+/** One async handler call that ended; emitted as `handler` only when someone listens. */
+export interface HandlerCall {
+  stage: string;
+  durationMs: number;
+  timedOut: boolean;
 }
 
 export interface StageWorkerEvents {
   outcome: [Outcome];
+  /**
+   * An async handler call ended (result, error, timeout or abandoned on stop). Synchronous handlers,
+   * the built-in stages among them, are not timed: they take microseconds.
+   */
+  handler: [HandlerCall];
   /** The worker stopped itself: the connection closed or the server refused it permission. */
   fatal: [Error];
   stopping: [];
@@ -101,15 +118,23 @@ class InFlight implements OrderInput {
   keptAliveAt = 0;
   readonly data: Uint8Array;
   readonly reply: string;
-  readonly subject: string;
   constructor(private readonly msg: Msg) {
     this.data = msg.data;
     this.reply = msg.reply as string;
-    this.subject = msg.subject;
   }
 
-  /** Decoding headers can throw; only a context reads them, and inside a try. */
-  readonly inputHeaders = (): MsgHdrs | undefined => this.msg.headers;
+  /** Decoded on first read (the client decodes it from bytes): only a dead letter needs it. */
+  get subject(): string {
+    return this.msg.subject;
+  }
+
+  /**
+   * Decoding headers can throw; only a context reads them, and inside a try. A method, not an arrow
+   * property: that would be one closure per delivery.
+   */
+  inputHeaders(): MsgHdrs | undefined {
+    return this.msg.headers;
+  }
 }
 
 /** An InvalidOrderError, also from a handler module loaded with its own copy of orderflow. */
@@ -124,6 +149,8 @@ function isInvalidOrder(err: unknown): err is InvalidOrderError {
 
 const ACK = new TextEncoder().encode("+ACK");
 const WPI = new TextEncoder().encode("+WPI");
+/** No delay: a worker that is stopping gives an input back for another worker to take at once. */
+const NAK_NOW = new TextEncoder().encode("-NAK");
 const MSG_ID = "Nats-Msg-Id";
 /** Room kept under max_payload for the protocol line and headers when sizing a payload. */
 const SMALL_ENOUGH = 4_096;
@@ -166,13 +193,18 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
   private calls = 0;
   private readonly queue: InFlight[] = [];
   private queueHead = 0;
+  /** `rateLimit`'s gate, and the timer that starts the queue's head when the gate opens again. */
+  private readonly gate: StartGate | undefined;
+  private gateTimer: NodeJS.Timeout | undefined;
+  /** Stopping past the drain timeout: every delivery still arriving is given back at once. */
+  private givingBack = false;
   private state: State = "new";
   private stopPromise: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private summaryTimer: NodeJS.Timeout | undefined;
   private pausedUntil = 0;
   private lastProblem = "";
-  private readonly counts: Omit<StageStats, "pullsOutstanding"> = {
+  private readonly counts: Omit<StageStats, "pullsOutstanding" | "handlersRunning"> = {
     processed: 0,
     deadLettered: 0,
     retried: 0,
@@ -181,6 +213,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     alreadyStored: 0,
     lateHeld: 0,
     inFlight: 0,
+    handlerTimeouts: 0,
   };
   private readonly ledger: OutputLedger | undefined;
   private lateWarnedAt = 0;
@@ -196,6 +229,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     this.ledger = deps.outputLedger;
     this.logger = (deps.logger ?? silentLogger).child({ stage: stage.name, consumer: stage.consumer });
     this.debug = this.logger.isLevelEnabled("debug");
+    this.gate = this.options.rateLimit ? new StartGate(this.options.rateLimit) : undefined;
     const inboxPrefix = this.options.inboxPrefix;
     this.pulls = new PullRequester(
       nc,
@@ -215,8 +249,8 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     this.window = new PubAckWindow<InFlight>(
       nc,
       {
-        pubAcked: (e) => this.settleSafely(e, () => this.onPubAck(e)),
-        pubFailed: (e, err) => this.settleSafely(e, () => this.onPubFailed(e, err)),
+        pubAcked: (e) => this.onPubAckSafely(e),
+        pubFailed: (e, err) => this.onPubFailedSafely(e, err),
         inboxFailed: guard(`${stage.name} PubAck inbox`, this.logger, (err: Error) =>
           this.onPullProblem(`PubAck inbox: ${err.message}`),
         ),
@@ -226,7 +260,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
   }
 
   stats(): StageStats {
-    return { ...this.counts, pullsOutstanding: this.pulls.outstanding };
+    return { ...this.counts, pullsOutstanding: this.pulls.outstanding, handlersRunning: this.calls };
   }
 
   get running(): boolean {
@@ -281,12 +315,16 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     }
     this.state = "stopping";
     this.emit("stopping");
-    const deadline = Date.now() + this.options.pullExpiresMs + this.options.pubAckTimeoutMs + 2_000;
-    while ((this.counts.inFlight > 0 || this.pulls.outstanding > 0) && Date.now() < deadline) {
-      this.pulls.sweep();
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    // Not started yet: another worker can start them now rather than after this one's drain.
+    this.giveBackWaiting(`${this.stage.name} is stopping`);
+    await this.settle(Date.now() + this.options.drainTimeoutMs);
     if (this.handling.size > 0 || this.queued() > 0) this.abandonHandlers();
+    // Pull requests still open (a drain timeout shorter than their expiry) may deliver more: those
+    // are given back as they come, and publishes already sent get their PubAck's time.
+    this.givingBack = true;
+    await this.settle(
+      Date.now() + Math.max(this.options.pullExpiresMs, this.options.pubAckTimeoutMs) + 1_000,
+    );
     if (this.counts.inFlight > 0) {
       this.logger.warn(
         { inFlight: this.counts.inFlight },
@@ -306,12 +344,21 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     }
     clearInterval(this.timer);
     clearInterval(this.summaryTimer);
+    clearTimeout(this.gateTimer);
     this.pulls.stop();
     this.window.stop();
     this.state = "stopped";
     this.logSummary();
     this.logger.info(`${this.stage.name} stopped`);
     this.emit("stopped");
+  }
+
+  /** Waits until nothing is in flight and no pull request is open, or the deadline. */
+  private async settle(deadline: number): Promise<void> {
+    while ((this.counts.inFlight > 0 || this.pulls.outstanding > 0) && Date.now() < deadline) {
+      this.pulls.sweep();
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   /** Keeps pull requests out for as many orders as there is room for, in whole batches. */
@@ -373,15 +420,27 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     this.admit(e);
   }
 
-  /** Runs the handler now, or queues the delivery for a free slot (`concurrency`). */
+  /** Runs the handler now, or queues the delivery (`concurrency`, `rateLimit`). */
   private admit(e: InFlight): void {
-    const { concurrency } = this.options;
-    if (concurrency > 0 && this.calls >= concurrency) {
-      e.keptAliveAt = performance.now();
-      this.queue.push(e);
+    if (this.givingBack) {
+      this.release(e, OutcomeKind.Retried, NAK_NOW, `${this.stage.name} is stopping`);
       return;
     }
-    this.invoke(e);
+    const { concurrency } = this.options;
+    // FIFO: while anyone waits, a new delivery waits behind them.
+    const wait =
+      (concurrency > 0 && this.calls >= concurrency) ||
+      this.queued() > 0 ||
+      (this.gate !== undefined && !this.gate.tryTake());
+    if (!wait) {
+      this.invoke(e);
+    } else if (this.state !== "running") {
+      this.release(e, OutcomeKind.Retried, NAK_NOW, `${this.stage.name} is stopping`);
+    } else {
+      e.keptAliveAt = performance.now();
+      this.queue.push(e);
+      if (this.gate) this.wakeWhenGateOpens();
+    }
   }
 
   private isLate(e: InFlight): boolean {
@@ -446,10 +505,15 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     return this.queue.length - this.queueHead;
   }
 
-  /** Starts queued handlers while there are free slots. */
+  /** Starts queued handlers while there are free slots (and the rate gate lets them). */
   private next(): void {
-    while (this.queued() > 0 && this.calls < this.options.concurrency) {
+    const { concurrency } = this.options;
+    while (this.queued() > 0 && (concurrency === 0 || this.calls < concurrency)) {
       const e = this.queue[this.queueHead] as InFlight;
+      if (!e.settled && this.gate !== undefined && !this.gate.tryTake()) {
+        this.wakeWhenGateOpens();
+        return;
+      }
       this.queue[this.queueHead++] = undefined as unknown as InFlight;
       if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
         this.queue.splice(0, this.queueHead);
@@ -463,6 +527,17 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
         this.release(e, OutcomeKind.Retried, this.infraNak(), errorMessage(err));
       }
     }
+  }
+
+  private wakeWhenGateOpens(): void {
+    if (this.gateTimer !== undefined || this.gate === undefined) return;
+    this.gateTimer = setTimeout(
+      guard(`${this.stage.name} rate limit timer`, this.logger, () => {
+        this.gateTimer = undefined;
+        this.next();
+      }),
+      Math.max(1, Math.ceil(this.gate.waitMs())),
+    );
   }
 
   /** A delivery waiting for a handler slot longer than a third of the ack wait gets a +WPI. */
@@ -549,7 +624,8 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
   private onHandlerTimer(e: InFlight): void {
     if (e.handlerDone || e.settled) return;
     if (performance.now() - e.handlerStartedAt >= this.options.handlerTimeoutMs) {
-      this.handlerFinished(e);
+      this.counts.handlerTimeouts++;
+      this.handlerFinished(e, true);
       const err = new HandlerTimeoutError(this.options.handlerTimeoutMs);
       e.ctx?.abort(err);
       this.logger.warn({ seq: e.seq, orderNo: e.orderNo, attempt: e.attempt }, err.message);
@@ -561,26 +637,45 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
   }
 
   /** Takes an async handler's result once; false when it came too late (timed out or abandoned). */
-  private handlerFinished(e: InFlight): boolean {
+  private handlerFinished(e: InFlight, timedOut = false): boolean {
     if (e.handlerDone) return false;
     e.handlerDone = true;
     clearTimeout(e.timer);
     this.handling.delete(e);
     this.callEnded();
+    if (this.listenerCount("handler") > 0) {
+      const call = { stage: this.stage.name, durationMs: performance.now() - e.handlerStartedAt, timedOut };
+      try {
+        this.emit("handler", call);
+      } catch (err) {
+        reportCallbackError(`${this.stage.name} handler listener`, err, this.logger);
+      }
+    }
     return true;
   }
 
-  /** Stopping and out of time: abort the handlers still running and give their inputs back. */
-  private abandonHandlers(): void {
-    const reason = new Error(`${this.stage.name} is stopping`);
+  /** Gives the deliveries still waiting for a start back to the server, for any worker. */
+  private giveBackWaiting(reason: string): void {
     const waiting = this.queue.slice(this.queueHead);
     this.queue.length = 0;
     this.queueHead = 0;
-    for (const e of waiting) this.release(e, OutcomeKind.Retried, this.infraNak(), reason.message);
+    for (const e of waiting) this.release(e, OutcomeKind.Retried, NAK_NOW, reason);
+  }
+
+  /** Stopping past the drain timeout: abort the handlers still running and give their inputs back. */
+  private abandonHandlers(): void {
+    const reason = new Error(`${this.stage.name} is stopping`);
+    this.giveBackWaiting(reason.message);
+    if (this.handling.size > 0) {
+      this.logger.warn(
+        { handlers: this.handling.size, drainTimeoutMs: this.options.drainTimeoutMs },
+        "drain timeout: aborting running handlers and giving their orders back",
+      );
+    }
     for (const e of [...this.handling]) {
       this.handlerFinished(e);
       e.ctx?.abort(reason);
-      this.release(e, OutcomeKind.Retried, this.infraNak(), reason.message);
+      this.release(e, OutcomeKind.Retried, NAK_NOW, reason.message);
     }
   }
 
@@ -593,10 +688,12 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
       if (e.ctx?.output) {
         h = headers();
         for (const [k, v] of e.ctx.output) h.set(k, v);
-      }
-      if (this.options.msgIds) {
-        h ??= headers();
-        h.set(MSG_ID, outputMsgId(this.stage, e.orderNo));
+        if (this.options.msgIds) h.set(MSG_ID, outputMsgId(this.stage, e.orderNo));
+      } else if (this.options.msgIds) {
+        // The common case, once per order: fromRecord skips what set() does per call (key lookups
+        // twice, MIME canonicalisation, a regex on the value). The id needs none of it: order
+        // numbers have no control characters (payload.ts), so no CR or LF, and it is not trimmed.
+        h = MsgHdrsImpl.fromRecord({ "Nats-Msg-Id": [outputMsgId(this.stage, e.orderNo)] });
       }
     } catch (err) {
       this.onHandlerError(e, err);
@@ -667,14 +764,27 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     return `-NAK {"delay":${this.options.infraRetryMs * 1_000_000}}`;
   }
 
-  /** Runs a settling step from a client callback, where nothing may throw. */
-  private settleSafely(e: InFlight, step: () => void): void {
+  // Settling runs in the client's PubAck callback, where nothing may throw. Two methods rather than
+  // one taking a step closure: that closure would be one more allocation per order.
+  private onPubAckSafely(e: InFlight): void {
     try {
-      step();
+      this.onPubAck(e);
     } catch (err) {
-      reportCallbackError(`${this.stage.name} PubAck`, err, this.logger);
-      if (!e.settled) this.release(e, OutcomeKind.Retried, this.infraNak(), errorMessage(err));
+      this.settleFailed(e, err);
     }
+  }
+
+  private onPubFailedSafely(e: InFlight, failure: PublishError): void {
+    try {
+      this.onPubFailed(e, failure);
+    } catch (err) {
+      this.settleFailed(e, err);
+    }
+  }
+
+  private settleFailed(e: InFlight, err: unknown): void {
+    reportCallbackError(`${this.stage.name} PubAck`, err, this.logger);
+    if (!e.settled) this.release(e, OutcomeKind.Retried, this.infraNak(), errorMessage(err));
   }
 
   private onPubAck(e: InFlight): void {

@@ -87,9 +87,13 @@ export function dispatcherStage(t: TopologyOptions): StageDefinition {
     outputStage: Stage.Completed,
     parse: (data) => orderNoOf(data, PROCESSED),
     handle: (order) => {
-      const out = new Uint8Array(order.data.length - PROCESSED.length + COMPLETED.length);
-      out.set(order.data.subarray(0, order.data.length - PROCESSED.length), 0);
-      out.set(COMPLETED, order.data.length - PROCESSED.length);
+      const data = order.data;
+      const n = data.length - PROCESSED.length;
+      const out = new Uint8Array(n + COMPLETED.length);
+      // A loop, not set(data.subarray()): the input is a Node Buffer, whose subarray() makes a new
+      // Buffer object per order, for an order number of a few bytes.
+      for (let i = 0; i < n; i++) out[i] = data[i] as number;
+      out.set(COMPLETED, n);
       return out;
     },
   });

@@ -1,4 +1,7 @@
+import { withDefaults } from "../common/defaults.js";
 import { LateRedeliveries } from "./output-ledger.js";
+import type { StartRate } from "./start-gate.js";
+
 /**
  * Options of a stage worker, with their defaults in one place. Milliseconds and counts, camelCase;
  * the server-shaped settings live in topology/spec.ts.
@@ -69,6 +72,16 @@ export interface StageWorkerOptions {
   lateRedeliveries: LateRedeliveries;
   /** How long a late redelivery the index cannot vouch for waits before it is tried again. Default 10,000 ms. */
   lateHoldMs: number;
+  /**
+   * Most handler starts per window (`--rate-limit`, e.g. 50 per 1,000 ms), per worker; deliveries
+   * over it wait in the `concurrency` queue (with +WPI). Undefined: no limit. Default undefined.
+   */
+  rateLimit: StartRate | undefined;
+  /**
+   * On stop, how long running handlers may go on finishing (`--drain-timeout`); then they are
+   * aborted (`ctx.signal`) and their inputs nak'ed without delay, for another worker. Default 10,000 ms.
+   */
+  drainTimeoutMs: number;
 }
 
 export const DEFAULT_STAGE_WORKER_OPTIONS: Readonly<StageWorkerOptions> = Object.freeze({
@@ -91,12 +104,13 @@ export const DEFAULT_STAGE_WORKER_OPTIONS: Readonly<StageWorkerOptions> = Object
   duplicateWindowMs: 120_000,
   lateRedeliveries: LateRedeliveries.Verify,
   lateHoldMs: 10_000,
+  rateLimit: undefined,
+  drainTimeoutMs: 10_000,
 });
 
 /** Merges defaults with the caller's options (never changing the caller's object) and checks them. */
 export function stageWorkerOptions(overrides: Partial<StageWorkerOptions> = {}): StageWorkerOptions {
-  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
-  const o: StageWorkerOptions = { ...DEFAULT_STAGE_WORKER_OPTIONS, ...defined };
+  const o = withDefaults<StageWorkerOptions>(DEFAULT_STAGE_WORKER_OPTIONS, overrides);
   const positive: Array<keyof StageWorkerOptions> = [
     "batch",
     "maxInFlight",
@@ -117,6 +131,8 @@ export function stageWorkerOptions(overrides: Partial<StageWorkerOptions> = {}):
     throw new RangeError(`concurrency must be a whole number (0: no limit), got ${String(o.concurrency)}`);
   if (!Object.values(LateRedeliveries).includes(o.lateRedeliveries))
     throw new RangeError(`lateRedeliveries must be verify or publish, got ${String(o.lateRedeliveries)}`);
+  if (!Number.isInteger(o.drainTimeoutMs) || o.drainTimeoutMs < 0)
+    throw new RangeError(`drainTimeoutMs must be a whole number of ms, got ${String(o.drainTimeoutMs)}`);
   if (o.batch > o.maxInFlight)
     throw new RangeError(`batch (${o.batch}) must not exceed maxInFlight (${o.maxInFlight})`);
   return o;

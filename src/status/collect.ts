@@ -1,6 +1,5 @@
 import type { ConsumerInfo, JetStreamManager } from "@nats-io/jetstream";
-import { ConsumerMissingError } from "../common/errors.js";
-import { consumerInfo, streamInfo } from "../topology/read.js";
+import { requireConsumer, streamInfo } from "../topology/read.js";
 import { STAGES, type Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
 
 /** What one pull consumer's info says about the stage behind it. */
@@ -46,9 +45,7 @@ function consumerSample(ci: ConsumerInfo): ConsumerSample {
 }
 
 async function requiredConsumer(jsm: JetStreamManager, t: TopologyOptions, name: string) {
-  const ci = await consumerInfo(jsm, t.stream, name);
-  if (!ci) throw new ConsumerMissingError(t.stream, name);
-  return consumerSample(ci);
+  return consumerSample(await requireConsumer(jsm, t.stream, name));
 }
 
 /** Takes one sample: three JetStream API requests. */

@@ -1,3 +1,5 @@
+import { withDefaults } from "../common/defaults.js";
+
 /** Options of `orderflow status` and of anything else (the dashboard) that judges the pipeline. */
 export interface StatusOptions {
   /** Rates and the verdict look at this much history: two samples this far apart. Default 3,000 ms. */
@@ -19,8 +21,7 @@ export const DEFAULT_STATUS_OPTIONS: Readonly<StatusOptions> = Object.freeze({
 
 /** Merges defaults with the caller's options (never changing the caller's object) and checks them. */
 export function statusOptions(overrides: Partial<StatusOptions> = {}): StatusOptions {
-  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
-  const o: StatusOptions = { ...DEFAULT_STATUS_OPTIONS, ...defined };
+  const o = withDefaults<StatusOptions>(DEFAULT_STATUS_OPTIONS, overrides);
   for (const k of ["windowMs", "intervalMs"] as const) {
     if (!Number.isFinite(o[k]) || o[k] < 1) throw new RangeError(`${k} must be at least 1 ms, got ${o[k]}`);
   }

@@ -1,24 +1,12 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
+import { AlreadyStartedError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
+import { sleepUnlessAborted } from "../common/sleep.js";
 import type { TopologyOptions } from "../topology/spec.js";
 import { assessStatus, type StatusReport } from "./assess.js";
 import { collectStatus } from "./collect.js";
 import { SampleWindow } from "./sample-window.js";
 import { type StatusOptions, statusOptions } from "./status-options.js";
-
-/** Resolves after `ms`, or early when the signal fires. */
-function pause(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
 
 /**
  * One report: a sample now and one `windowMs` later (three API requests each). Aborting the signal
@@ -32,7 +20,7 @@ export async function measureStatus(
 ): Promise<StatusReport> {
   const o = statusOptions(opts);
   const first = await collectStatus(jsm, t);
-  await pause(o.windowMs, signal);
+  await sleepUnlessAborted(o.windowMs, signal);
   if (signal?.aborted) return assessStatus([first], o);
   return assessStatus([first, await collectStatus(jsm, t)], o);
 }
@@ -88,7 +76,7 @@ export class StatusSampler {
    * sampling in the background until stop().
    */
   async start(): Promise<void> {
-    if (this.loop) throw new Error("StatusSampler already started");
+    if (this.loop) throw new AlreadyStartedError("StatusSampler");
     this.window.add(await collectStatus(this.jsm, this.topology));
     this.loop = this.run();
   }
@@ -106,7 +94,7 @@ export class StatusSampler {
   private async run(): Promise<void> {
     const signal = this.abort.signal;
     while (!signal.aborted) {
-      await pause(this.o.intervalMs, signal);
+      await sleepUnlessAborted(this.o.intervalMs, signal);
       if (signal.aborted) return;
       try {
         this.window.add(await collectStatus(this.jsm, this.topology));

@@ -6,7 +6,7 @@ import {
   type StreamInfo,
   type StreamInfoRequestOptions,
 } from "@nats-io/jetstream";
-import { errorMessage, StreamMissingError, TopologyError } from "../common/errors.js";
+import { ConsumerMissingError, errorMessage, StreamMissingError, TopologyError } from "../common/errors.js";
 import type { TopologyOptions } from "./spec.js";
 
 export interface TopologyState {
@@ -51,6 +51,17 @@ export async function consumerInfo(
     if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound) return undefined;
     throw new TopologyError(`cannot read consumer ${stream} > ${name}: ${errorMessage(err)}`, { cause: err });
   }
+}
+
+/** Consumer info, or a ConsumerMissingError that tells the operator to run setup. */
+export async function requireConsumer(
+  jsm: JetStreamManager,
+  stream: string,
+  name: string,
+): Promise<ConsumerInfo> {
+  const info = await consumerInfo(jsm, stream, name);
+  if (!info) throw new ConsumerMissingError(stream, name);
+  return info;
 }
 
 export async function readTopology(jsm: JetStreamManager, t: TopologyOptions): Promise<TopologyState> {

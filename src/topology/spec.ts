@@ -9,6 +9,7 @@ import {
   type StreamConfig,
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
+import { withDefaults } from "../common/defaults.js";
 
 /**
  * The seed's topology as data: what its `nats stream add ORDERS …` and three `nats consumer add`
@@ -54,8 +55,7 @@ export const DEFAULT_TOPOLOGY: Readonly<TopologyOptions> = Object.freeze({
 });
 
 export function topologyOptions(overrides: Partial<TopologyOptions> = {}): TopologyOptions {
-  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
-  return { ...DEFAULT_TOPOLOGY, ...defined };
+  return withDefaults<TopologyOptions>(DEFAULT_TOPOLOGY, overrides);
 }
 
 /** `ORDERS.received`, `ORDERS.processed`, … for a topology. */

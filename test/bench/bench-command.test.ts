@@ -1,6 +1,7 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { runCli } from "../helpers/cli.js";
 
@@ -59,5 +60,54 @@ describe("orderflow bench (smoke)", () => {
     const res = await runCli(["bench", "--orders", "lots"]);
     expect(res.code).not.toBe(0);
     expect(res.stderr.trim().split("\n")[0]).toMatch(/--orders must be a whole number/);
+  });
+
+  it("--processor-handler runs the module in the worker processes; --compare-built-in times the built-in in the same run", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "orderflow-bench-"));
+    try {
+      // The seed's transformation, plus a mark of which process first ran it.
+      const seed = fileURLToPath(new URL("../../examples/seed-processor.js", import.meta.url));
+      const handler = join(dir, "marked-processor.mjs");
+      const mark = join(dir, "ran-in");
+      await writeFile(
+        handler,
+        `import { appendFileSync } from "node:fs";
+import seed from ${JSON.stringify(seed)};
+let marked = false;
+export default function (order) {
+  if (!marked) appendFileSync(${JSON.stringify(mark)}, process.pid + "\\n");
+  marked = true;
+  return seed(order);
+}
+`,
+      );
+      const res = await runCli(
+        ["bench", "--orders", "2000", "--rate", "0", "--no-ingest", "--json"].concat([
+          "--processor-handler",
+          handler,
+          "--compare-built-in",
+        ]),
+        { timeoutMs: 120_000 },
+      );
+      expect(res.code, res.stderr).toBe(0);
+      const r = JSON.parse(res.stdout);
+      expect(r.settings.handlers).toEqual({ processor: "marked-processor.mjs" });
+      expect(r.throughput.verified.exact).toBe(true);
+      expect(r.builtIn).toMatchObject({ orders: 2000, exact: true });
+      expect(r.builtIn.handlerRatio).toBeCloseTo(r.throughput.ordersPerSec / r.builtIn.ordersPerSec, 6);
+      const processors = r.workers.filter((w: { role: string }) => w.role === "processor");
+      const ranIn = (await readFile(mark, "utf8")).trim().split("\n").map(Number);
+      expect(ranIn).toEqual(processors.map((w: { pid: number }) => w.pid));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("--compare-built-in without a handler module is one line", async () => {
+    const res = await runCli(["bench", "--compare-built-in"]);
+    expect(res.code).toBe(1);
+    const lines = res.stderr.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/--compare-built-in compares a handler module/);
   });
 });

@@ -1,12 +1,6 @@
 import { describe, expect, it } from "vitest";
-import {
-  type BenchResult,
-  evenly,
-  markdownReport,
-  percentiles,
-  rate,
-  windowRates,
-} from "../../src/bench/stats.js";
+import { evenly, markdownReport } from "../../src/bench/report.js";
+import { type BenchResult, percentiles, rate, windowRates } from "../../src/bench/stats.js";
 
 describe("bench maths", () => {
   it("nearest-rank percentiles", () => {

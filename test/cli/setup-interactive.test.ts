@@ -2,7 +2,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { consumerConfigs, DEFAULT_TOPOLOGY, streamConfig } from "../../src/topology/spec.js";
-import { defaultWizardAnswers, seedDeviations, wizardPlan } from "../../src/topology/wizard.js";
+import { defaultWizardAnswers, seedDeviations, wizardPlan } from "../../src/topology/wizard-plan.js";
 import { CLI, runCli } from "../helpers/cli.js";
 import { connectTo } from "../helpers/fixtures.js";
 import { startServer } from "../helpers/nats-server.js";

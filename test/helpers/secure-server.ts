@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -7,7 +6,9 @@ import { fileURLToPath } from "node:url";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { onTestFinished } from "vitest";
-import { findNatsServerBinary, probe } from "../../src/common/nats-server.js";
+import { LoggedChild } from "../../src/common/logged-child.js";
+import { findNatsServerBinary } from "../../src/common/nats-server.js";
+import { probe } from "../../src/common/tcp-probe.js";
 import { freePorts } from "./free-port.js";
 import { waitFor } from "./wait.js";
 
@@ -49,9 +50,7 @@ export interface SecureServerOptions {
  * NatsServer cannot do this: it writes its own config, and the deployed file is what is under test.
  */
 export class SecureServer {
-  private child: ChildProcess | undefined;
-  private exited: Promise<void> = Promise.resolve();
-  private log = "";
+  private child: LoggedChild | undefined;
 
   private constructor(
     readonly port: number,
@@ -88,18 +87,12 @@ export class SecureServer {
       ...["-a", "127.0.0.1", "-p", String(this.port), "-m", String(this.monitorPort)],
       ...["-sd", join(this.workDir, "store")],
     ];
-    const child = spawn(findNatsServerBinary(), args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = new LoggedChild(findNatsServerBinary(), args, { env });
     this.child = child;
-    const append = (chunk: Buffer): void => {
-      this.log = (this.log + chunk.toString()).slice(-64 * 1024);
-    };
-    child.stdout?.on("data", append);
-    child.stderr?.on("data", append);
-    this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
     await waitFor(
       `nats-server -c ${args[1]} listening on ${this.port}`,
       async () => {
-        if (child.exitCode !== null) throw new Error(`nats-server exited: ${this.log.trim()}`);
+        if (child.hasExited) throw new Error(`nats-server exited: ${child.output().trim()}`);
         return probe("127.0.0.1", this.port);
       },
       { timeoutMs: 15_000, intervalMs: 25 },
@@ -135,15 +128,11 @@ export class SecureServer {
   }
 
   logs(): string {
-    return this.log;
+    return this.child?.output() ?? "";
   }
 
   async stop(): Promise<void> {
-    const child = this.child;
-    if (child && child.exitCode === null && child.signalCode === null) {
-      child.kill("SIGTERM");
-      await this.exited;
-    }
+    await this.child?.kill("SIGTERM");
   }
 }
 

@@ -1,12 +1,10 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { onTestFinished } from "vitest";
+import { LoggedChild, OutputWait } from "../../src/common/logged-child.js";
 import { CLI, cliEnv } from "./cli.js";
 
 /** A `orderflow worker <stage>` process, as an operator would run it. */
 export class WorkerProcess {
-  private child: ChildProcess | undefined;
-  private exitPromise: Promise<number | null> = Promise.resolve(null);
-  output = "";
+  private process: LoggedChild | undefined;
 
   constructor(
     readonly stage: "processor" | "dispatcher",
@@ -15,47 +13,41 @@ export class WorkerProcess {
   ) {}
 
   start(): this {
-    const child = spawn(process.execPath, [CLI, "worker", this.stage, "-s", this.server, ...this.extraArgs], {
-      env: cliEnv({ ORDERFLOW_LOG_LEVEL: "info" }),
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    this.child = child;
-    const append = (c: Buffer): void => {
-      this.output = (this.output + c.toString()).slice(-200_000);
-    };
-    child.stdout?.on("data", append);
-    child.stderr?.on("data", append);
-    this.exitPromise = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+    this.process = new LoggedChild(
+      process.execPath,
+      [CLI, "worker", this.stage, "-s", this.server, ...this.extraArgs],
+      { env: cliEnv({ ORDERFLOW_LOG_LEVEL: "info" }), logLimit: 200_000 },
+    );
     return this;
   }
 
+  /** What it wrote (stdout and stderr), the last 200 KB. */
+  get output(): string {
+    return this.process?.output() ?? "";
+  }
+
   get pid(): number | undefined {
-    return this.child?.pid;
+    return this.process?.pid;
   }
 
   /** Resolves when the worker has logged its start line (its subscriptions are live). */
   async started(timeoutMs = 15_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.output.includes(`"${this.stage} started"`)) {
-      if (Date.now() > deadline) throw new Error(`${this.stage} did not start:\n${this.output}`);
-      if (this.child?.exitCode !== null) throw new Error(`${this.stage} exited:\n${this.output}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    const how =
+      (await this.process?.waitForOutput(`"${this.stage} started"`, timeoutMs)) ?? OutputWait.Exited;
+    if (how === OutputWait.TimedOut) throw new Error(`${this.stage} did not start:\n${this.output}`);
+    if (how === OutputWait.Exited) throw new Error(`${this.stage} exited:\n${this.output}`);
   }
 
   signal(sig: NodeJS.Signals): void {
-    this.child?.kill(sig);
+    this.process?.child.kill(sig);
   }
 
   exited(): Promise<number | null> {
-    return this.exitPromise;
+    return this.process?.exited ?? Promise.resolve(null);
   }
 
   async kill(): Promise<void> {
-    if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
-      this.child.kill("SIGKILL");
-      await this.exitPromise;
-    }
+    await this.process?.kill("SIGKILL");
   }
 
   /** The JSON log lines the worker wrote, parsed. */

@@ -136,9 +136,14 @@ export async function redeliveriesOf(
 
 /** Counts `reconnect` status events of a connection (the test client's own view of an outage). */
 export function countReconnects(nc: NatsConnection): { count: number; error?: unknown } {
+  return countStatus(nc, "reconnect");
+}
+
+/** Counts the connection's status events of one type as they happen. */
+export function countStatus(nc: NatsConnection, type: string): { count: number; error?: unknown } {
   const seen: { count: number; error?: unknown } = { count: 0 };
   (async () => {
-    for await (const s of nc.status()) if (s.type === "reconnect") seen.count++;
+    for await (const s of nc.status()) if (s.type === type) seen.count++;
   })().catch((err: unknown) => {
     seen.error = err;
   });

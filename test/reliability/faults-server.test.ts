@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { connectTo, subjectCounts, withTopology } from "../helpers/fixtures.js";
 import { startServer } from "../helpers/nats-server.js";
-import { sleep, waitFor } from "../helpers/wait.js";
+import { waitFor } from "../helpers/wait.js";
 import {
   countReconnects,
+  countStatus,
   expectCompletedExactlyOnce,
   Fleet,
   goodOrders,
@@ -17,6 +18,7 @@ const N = 15_000;
 const PER_SECOND = 1_500;
 const CRASHES = 3;
 const RECONNECTED = "reconnected to NATS";
+const DISCONNECTED = "disconnected from NATS; reconnecting";
 
 describe("fault: the nats-server SIGKILLed and restarted on the same store", () => {
   it("three crashes mid-run: workers reconnect and every order completes exactly once", async () => {
@@ -25,6 +27,7 @@ describe("fault: the nats-server SIGKILLed and restarted on the same store", () 
     const jsm = await withTopology(nc);
     await shortenAckWait(jsm);
     const clientReconnects = countReconnects(nc);
+    const clientDisconnects = countStatus(nc, "disconnect");
     const fleet = new Fleet(server.url);
     await fleet.startBoth();
     const publishing = publishAll(nc, goodOrders(N), { perSecond: PER_SECOND });
@@ -33,8 +36,12 @@ describe("fault: the nats-server SIGKILLed and restarted on the same store", () 
       // Crash while orders are still arriving: after a quarter, a half, three quarters of them.
       await waitForCount(jsm, "ORDERS.received", Math.floor((crash * N) / (CRASHES + 1)));
       await server.kill();
-      // Down long enough for every client to notice and start reconnecting.
-      await sleep(500);
+      // Down until every client has noticed and started reconnecting.
+      await waitFor(
+        `workers and test client disconnected by crash ${crash}`,
+        () => clientDisconnects.count >= crash && fleet.logCounts(DISCONNECTED).every((k) => k >= crash),
+        { timeoutMs: 20_000 },
+      );
       await server.start();
       await waitFor(
         `workers and test client reconnected after crash ${crash}`,

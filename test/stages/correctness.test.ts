@@ -162,7 +162,10 @@ describe("every input ends as an output or a dead letter", () => {
     await worker.stop();
     await workerNc.close();
     release();
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor("the late handler's delivery settled", () => worker.stats().inFlight === 0);
+    // Node reports an unhandled rejection once the microtasks of the turn that made it have run.
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
     process.off("unhandledRejection", onRejection);
     expect(rejections).toEqual([]);
     expect(worker.stats().inFlight).toBe(0);

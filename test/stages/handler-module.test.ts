@@ -233,4 +233,28 @@ export default async function (order, ctx) {
     expect(Math.max(...running)).toBe(4);
     expect(await worker.interrupt()).toBe(0);
   });
+
+  it("setHeader refuses Nats-Msg-Id (any case) with an error that says why; the order is dead-lettered with it", async () => {
+    const handler = tempModule(
+      "msgid.mjs",
+      `export default async function (order, ctx) {
+  ctx.setHeader("nats-msg-id", "mine");
+  return order.orderNo + ",processed";
+}
+`,
+    );
+    const server = await startServer();
+    const nc = await connectTo(server);
+    const jsm = await withTopology(nc);
+    await nc.request("ORDERS.received", "7");
+    const worker = await startProcessor(server.url, ["--handler", handler, "--max-attempts", "1"]);
+    await waitFor("dead-lettered", async () => (await subjectCounts(jsm))["ORDERS.failed"] === 1);
+    const [dead] = await readStored(nc, "ORDERS.failed");
+    expect(dead?.headers.get("Orderflow-Reason")).toBe("max-attempts");
+    expect(dead?.headers.get("Orderflow-Error")).toBe(
+      "Nats-Msg-Id is set by the worker (it is ctx.idempotencyKey)",
+    );
+    expect((await subjectCounts(jsm))["ORDERS.processed"]).toBeUndefined();
+    expect(await worker.interrupt()).toBe(0);
+  });
 });

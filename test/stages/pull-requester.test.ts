@@ -75,16 +75,30 @@ describe("pull requests", () => {
     const { StageWorker } = await import("../../src/stages/stage-worker.js");
     const { processorStage } = await import("../../src/stages/stage.js");
     const { DEFAULT_TOPOLOGY } = await import("../../src/topology/spec.js");
+    // The worker's pull requests and the statuses the server answers them with, in the order they
+    // pass: the test's own connection sees both (core subscriptions on the same subjects).
+    const events: Array<"request" | "expired"> = [];
+    nc.subscribe("$JS.API.CONSUMER.MSG.NEXT.ORDERS.NEW", {
+      callback: (_e, m) => {
+        if (m.reply) events.push("request");
+      },
+    });
+    nc.subscribe("_INBOX.>", {
+      callback: (_e, m) => {
+        if (!m.reply && m.headers?.code === 408) events.push("expired");
+      },
+    });
+    await nc.flush();
     const worker = new StageWorker(nc, processorStage({ ...DEFAULT_TOPOLOGY }), { pullExpiresMs: 200 });
     await worker.start();
-    // Over many expiry cycles a pull must almost always be waiting: after each 408 the worker asks
-    // again at once. (Asking only at its next timer tick left no pull waiting about half the time.)
-    let idle = 0;
-    for (let i = 0; i < 50; i++) {
-      if ((await jsm.consumers.info("ORDERS", "NEW")).num_waiting === 0) idle++;
-      await new Promise((res) => setTimeout(res, 40));
-    }
-    expect(idle).toBeLessThanOrEqual(3);
+    // Every expiry (its 408) is followed by a new request, so a pull keeps waiting on the server
+    // over expiry after expiry instead of the worker going quiet once its first requests expire.
+    const followed = () =>
+      events.flatMap((e, i) => (e === "expired" && events.indexOf("request", i + 1) > i ? [i] : []));
+    await waitFor("ten expiries, each followed by a new pull request", () => followed().length >= 10, {
+      timeoutMs: 20_000,
+    });
+    await waitFor("a pull waiting", async () => (await jsm.consumers.info("ORDERS", "NEW")).num_waiting > 0);
     await jetstream(nc).publish("ORDERS.received", "1");
     await waitFor("processed", () => worker.stats().processed === 1);
     await worker.stop();

@@ -1,9 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { ServerBinaryMissingError } from "../../src/common/errors.js";
+import { NatsInstallError, ServerBinaryMissingError } from "../../src/common/errors.js";
 import {
   ensureNatsServerBinary,
   type InstallHost,
-  NatsInstallError,
   planNatsServerInstall,
 } from "../../src/runtime/nats-install.js";
 

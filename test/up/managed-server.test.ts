@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { probe } from "../../src/common/nats-server.js";
+import { probe } from "../../src/common/tcp-probe.js";
 import { runCli } from "../helpers/cli.js";
 import { connectTo, publishOrders, subjectCounts } from "../helpers/fixtures.js";
 import { freePort } from "../helpers/free-port.js";

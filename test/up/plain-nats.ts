@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { onTestFinished } from "vitest";
-import { findNatsServerBinary, probe } from "../../src/common/nats-server.js";
+import { findNatsServerBinary } from "../../src/common/nats-server.js";
+import { probe } from "../../src/common/tcp-probe.js";
 import { freePort } from "../helpers/free-port.js";
 import { waitFor } from "../helpers/wait.js";
 

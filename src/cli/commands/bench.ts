@@ -2,9 +2,12 @@ import { writeFile } from "node:fs/promises";
 import { SingleBar } from "cli-progress";
 import { Command, Option } from "commander";
 import { type BenchOptions, DEFAULT_BENCH_OPTIONS as D } from "../../bench/bench-options.js";
+import { markdownReport, reportRows } from "../../bench/report.js";
 import { type BenchProgress, runBench } from "../../bench/run.js";
-import { markdownReport, reportRows } from "../../bench/stats.js";
+import { UsageError } from "../../common/errors.js";
 import { printJson, table } from "../../common/format.js";
+import { loadHandlerModule } from "../../stages/handler-module.js";
+import { dispatcherStage, processorStage } from "../../stages/stage.js";
 import { commandContext, intFlag } from "../context.js";
 
 interface BenchFlags extends BenchOptions {
@@ -46,6 +49,15 @@ export function benchCommand(): Command {
       intFlag("compare-seed", 0, 10_000_000),
       D.compareSeed,
     )
+    .option(
+      "--processor-handler <file>",
+      "handler module the processor workers run (their --handler), to benchmark your own logic",
+    )
+    .option("--dispatcher-handler <file>", "handler module the dispatcher workers run")
+    .option(
+      "--compare-built-in",
+      "with a handler module: time the built-in stages too, in the same run, and print the ratio",
+    )
     .option("--cpu-prof <dir>", "write a V8 CPU profile of each worker into <dir> (open in Chrome DevTools)")
     .option("--json", "print the result as JSON")
     .option("--out <file>", "write a Markdown report (e.g. docs/benchmarks.md)")
@@ -70,10 +82,20 @@ pass --server to measure an existing one (the stream is deleted and recreated!).
 Examples:
   $ orderflow bench                                  # 100,000 orders, 1 processor + 1 dispatcher
   $ orderflow bench --orders 1000000 --rate 0 --out docs/benchmarks-1m.md
-  $ orderflow bench --processors 2 --dispatchers 2 --json`,
+  $ orderflow bench --processors 2 --dispatchers 2 --json
+  $ orderflow bench --processor-handler examples/seed-processor.js --compare-built-in --rate 0 --no-ingest`,
     )
     .action(async (flags: BenchFlags, cmd: Command) => {
       const ctx = commandContext(cmd, "bench");
+      if (flags.compareBuiltIn && !flags.processorHandler && !flags.dispatcherHandler) {
+        throw new UsageError("--compare-built-in compares a handler module with the built-in stages", {
+          hint: "add --processor-handler <file> and/or --dispatcher-handler <file>",
+        });
+      }
+      // Loaded here first: a broken module is one line now, not a worker that fails to start.
+      const t = ctx.topology;
+      if (flags.processorHandler) await loadHandlerModule(flags.processorHandler, processorStage(t));
+      if (flags.dispatcherHandler) await loadHandlerModule(flags.dispatcherHandler, dispatcherStage(t));
       const result = await runBench(flags, {
         connect: ctx.serversGiven ? ctx.connectOptions : undefined,
         topology: ctx.topology,

@@ -1,4 +1,5 @@
 import { Command, Option } from "commander";
+import { untilAborted } from "../../common/abort.js";
 import { formatNumber } from "../../common/format.js";
 import { DEFAULT_ORDER_INDEXER_OPTIONS } from "../../orders/lookup-options.js";
 import { OrderIndexer } from "../../orders/order-indexer.js";
@@ -49,12 +50,8 @@ Examples:
             `order index ready: ${formatNumber(s.orders)} orders from ${formatNumber(s.messages)} messages (through seq ${formatNumber(s.indexedThrough)}), answering on ${flags.subject}\n`,
           );
         });
-        await new Promise<void>((resolve) => {
-          if (ctx.signal.aborted) resolve();
-          ctx.signal.addEventListener("abort", () => resolve(), { once: true });
-          // A closed connection (never by reconnects: those go on forever) ends the indexer too.
-          void nc.closed().then(() => resolve());
-        });
+        // A closed connection (never by reconnects: those go on forever) ends the indexer too.
+        await untilAborted(ctx.signal, nc.closed());
       } finally {
         await indexer.stop();
         if (!nc.isClosed()) await nc.close();

@@ -5,14 +5,9 @@ import { UsageError } from "../../common/errors.js";
 import { printJson } from "../../common/format.js";
 import { ensureTopology, isUpToDate } from "../../topology/ensure.js";
 import { planLines } from "../../topology/plan-text.js";
-import {
-  defaultWizardAnswers,
-  isPromptCancel,
-  runWizard,
-  seedDeviations,
-  wizardPlan,
-} from "../../topology/wizard.js";
+import { defaultWizardAnswers, seedDeviations, wizardPlan } from "../../topology/wizard-plan.js";
 import { commandContext, intFlag } from "../context.js";
+import { isPromptCancel, runWizard } from "../setup-wizard.js";
 
 interface SetupFlags {
   replicas: number;

@@ -1,5 +1,6 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Command } from "commander";
+import { untilAborted } from "../../common/abort.js";
 import { durationFlag } from "../../common/duration.js";
 import { errorMessage, OrderflowError } from "../../common/errors.js";
 import { printJson } from "../../common/format.js";
@@ -89,10 +90,7 @@ Examples:
         process.stderr.write(`orderflow: status unavailable: ${line}; retrying\n`);
       });
       await sampler.start();
-      await new Promise<void>((resolve) => {
-        if (ctx.signal.aborted) resolve();
-        ctx.signal.addEventListener("abort", () => resolve(), { once: true });
-      });
+      await untilAborted(ctx.signal);
       await sampler.stop();
     } finally {
       await nc.close();

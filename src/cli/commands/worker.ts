@@ -46,7 +46,8 @@ Examples:
   $ orderflow worker processor --handler ./pricing.ts --handler-timeout 10s
 
 Run as many instances as you like, on any machines: they share the consumer.
-SIGINT/SIGTERM drains in-flight orders and exits 0; a second signal exits at once.`,
+SIGINT/SIGTERM stops pulling, lets running handlers finish for up to --drain-timeout, gives the
+rest back to the stream (nak, no delay) and exits 0; a second signal exits at once.`,
       )
       .action(async (name: string, flags: WorkerFlags, cmd: Command) => {
         if (!(name in STAGES)) {
@@ -85,6 +86,8 @@ async function runWorker(ctx: CommandContext, stage: StageDefinition, flags: Wor
         msgIds: flags.msgIds,
         handlerTimeoutMs: flags.handlerTimeout,
         concurrency: flags.concurrency,
+        rateLimit: flags.rateLimit,
+        drainTimeoutMs: flags.drainTimeout,
         ackWaitMs: ackWaitMs(consumer.config.ack_wait),
         duplicateWindowMs: duplicateWindowMs(si.config.duplicate_window),
         lateRedeliveries: flags.lateRedeliveries,

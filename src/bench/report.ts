@@ -1,0 +1,126 @@
+/** The benchmark's result as the operator reads it: table rows for the terminal, a Markdown report. */
+import type { BenchResult } from "./stats.js";
+
+const f0 = (n: number): string => Math.round(n).toLocaleString("en-US");
+const f2 = (n: number): string => n.toFixed(2);
+
+/** `points` values spread evenly over a series (first and last included), to print a long one. */
+export function evenly<T>(values: readonly T[], points: number): T[] {
+  if (values.length <= points) return [...values];
+  const out: T[] = [];
+  for (let i = 0; i < points; i++) {
+    out.push(values[Math.round((i * (values.length - 1)) / (points - 1))] as T);
+  }
+  return out;
+}
+
+export function reportRows(r: BenchResult): Array<[string, string]> {
+  const rows: Array<[string, string]> = [];
+  if (r.ingest) {
+    rows.push(["raw ingest (publish only, no msg id)", `${f0(r.ingest.plainMsgsPerSec)} msgs/s`]);
+    rows.push(["raw ingest (publish only, with Nats-Msg-Id)", `${f0(r.ingest.msgIdMsgsPerSec)} msgs/s`]);
+  }
+  const t = r.throughput;
+  const h = r.settings.handlers;
+  if (h) {
+    rows.push([
+      "handler modules",
+      `processor: ${h.processor ?? "built-in"}, dispatcher: ${h.dispatcher ?? "built-in"}`,
+    ]);
+  }
+  rows.push([
+    `end-to-end throughput${h ? " with the handler modules" : ""} (${f0(t.orders)} orders)`,
+    `${f0(t.ordersPerSec)} orders/s (${f2(t.ms / 1000)} s)`,
+  ]);
+  rows.push(["stored messages/s in the pipeline (3 per order)", `${f0(t.storedMsgsPerSec)} msgs/s`]);
+  if (t.ratioToIngest !== undefined) {
+    rows.push(["orders/s ÷ raw ingest msgs/s (msg id)", f2(t.ratioToIngest)]);
+    rows.push([
+      "stored msgs/s ÷ raw ingest msgs/s (msg id)",
+      f2(t.storedMsgsPerSec / (r.ingest?.msgIdMsgsPerSec || 1)),
+    ]);
+  }
+  if (r.seed) {
+    rows.push([
+      `seed's Go workers, same run (${f0(r.seed.orders)} orders)`,
+      `${f0(r.seed.ordersPerSec)} orders/s (${f2(r.seed.ms / 1000)} s, counts ${r.seed.exact ? "exact" : "MISMATCH"})`,
+    ]);
+    rows.push(["orderflow ÷ seed's Go workers", `${f2(r.seed.orderflowRatio)}×`]);
+  }
+  if (r.builtIn) {
+    rows.push([
+      `end-to-end throughput, built-in stages, same run (${f0(r.builtIn.orders)} orders)`,
+      `${f0(r.builtIn.ordersPerSec)} orders/s (${f2(r.builtIn.ms / 1000)} s, counts ${r.builtIn.exact ? "exact" : "MISMATCH"})`,
+    ]);
+    rows.push(["handler modules ÷ built-in stages", `${f2(r.builtIn.handlerRatio)}×`]);
+  }
+  const v = t.verified;
+  rows.push([
+    "verified from the stream",
+    `received ${f0(v.received)}, processed ${f0(v.processed)}, completed ${f0(v.completed)}, failed ${f0(v.failed)}: ${v.exact ? "exact" : "MISMATCH"}`,
+  ]);
+  if (r.latency) {
+    const l = r.latency;
+    rows.push([
+      `latency publish→completed at ${f0(l.offeredRate)} orders/s (${f0(l.count)} orders)`,
+      `p50 ${f2(l.p50)} ms, p90 ${f2(l.p90)} ms, p99 ${f2(l.p99)} ms, max ${f2(l.max)} ms`,
+    ]);
+    const fl = l.floor;
+    rows.push([
+      `floor: one publish→PubAck hop alone at ${f0(l.offeredRate)}/s`,
+      `p50 ${f2(fl.p50)} ms, p90 ${f2(fl.p90)} ms, p99 ${f2(fl.p99)} ms, max ${f2(fl.max)} ms`,
+    ]);
+  }
+  const cpu = r.throughput.cpuPerOrder;
+  if (cpu) {
+    const parts = cpu.workers.map((w) => `${w.role} ${f2(w.us)} µs`);
+    parts.push(`workers together ${f2(cpu.workersUs)} µs`);
+    if (cpu.serverUs !== undefined) parts.push(`nats-server ${f2(cpu.serverUs)} µs`);
+    rows.push(["CPU per order (throughput phase)", parts.join(", ")]);
+  }
+  for (const w of r.workers) {
+    const rss =
+      w.rssMb.length > 1 ? `, RSS first/last ${f0(w.rssMb[0] ?? 0)}/${f0(w.rssMb.at(-1) ?? 0)} MB` : "";
+    rows.push([
+      `${w.role} (pid ${w.pid})`,
+      `CPU ${f2(w.cpuSeconds)} s, peak RSS ${f0(w.peakRssMb)} MB${rss}`,
+    ]);
+  }
+  return rows;
+}
+
+/** The written report (Markdown): machine, server, settings, figures and the command to reproduce. */
+export function markdownReport(r: BenchResult): string {
+  const s = r.settings;
+  const lines = [
+    `# orderflow benchmark`,
+    "",
+    `Run ${r.startedAt} with \`${r.command}\`.`,
+    "",
+    `- Machine: ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.memGb} GiB, ${r.machine.os}, Node ${r.machine.node}`,
+    `- Server: nats-server ${r.server.version} (${r.server.managed ? "managed by the bench: fresh file store, loopback" : "given with --server"})`,
+    `- Settings: ${f0(s.orders)} orders, ${s.processors} processor(s) + ${s.dispatchers} dispatcher(s) as separate \`orderflow worker\` processes, batch ${s.batch}, max in flight ${s.maxInFlight}; all guarantees on (Nats-Msg-Id on every stage output, ack after PubAck, explicit acks)`,
+    `- Latency phase: ${f0(s.latencyOrders)} orders offered at ${f0(s.rate)} orders/s`,
+    "",
+    "| figure | value |",
+    "| --- | --- |",
+    ...reportRows(r).map(([k, v]) => `| ${k} | ${v} |`),
+    "",
+  ];
+  const series = r.workers.filter((w) => w.rssMb.length > 2);
+  if (series.length > 0) {
+    lines.push(
+      `Worker RSS (MB) over the run, ${Math.min(10, series[0]?.rssMb.length ?? 0)} samples spread evenly from start to end:`,
+      "",
+    );
+    for (const w of series)
+      lines.push(`- ${w.role} (pid ${w.pid}): ${evenly(w.rssMb, 10).map(f0).join(", ")}`);
+    lines.push("");
+  }
+  if (r.throughput.windows.length > 1) {
+    lines.push("Throughput per window of completed orders:", "", "| completed | orders/s |", "| --- | --- |");
+    for (const w of r.throughput.windows) lines.push(`| ${f0(w.upTo)} | ${f0(w.ordersPerSec)} |`);
+    lines.push("");
+  }
+  return `${lines.join("\n")}\n`;
+}
