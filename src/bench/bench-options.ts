@@ -38,6 +38,11 @@ export interface BenchOptions {
    * and report both rates and their ratio (`--compare-built-in`). Default false.
    */
   compareBuiltIn: boolean;
+  /**
+   * Run the throughput phase without and then with an `orderflow indexer` process, in the same run,
+   * and report both rates and their ratio (`--compare-index`). Default false.
+   */
+  compareIndex: boolean;
 }
 
 export const DEFAULT_BENCH_OPTIONS: Readonly<BenchOptions> = Object.freeze({
@@ -53,4 +58,5 @@ export const DEFAULT_BENCH_OPTIONS: Readonly<BenchOptions> = Object.freeze({
   sampleMs: 1_000,
   compareSeed: 0,
   compareBuiltIn: false,
+  compareIndex: false,
 });

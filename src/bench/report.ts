@@ -47,6 +47,19 @@ export function reportRows(r: BenchResult): Array<[string, string]> {
     ]);
     rows.push(["orderflow ÷ seed's Go workers", `${f2(r.seed.orderflowRatio)}×`]);
   }
+  if (r.index) {
+    const x = r.index;
+    const counts = x.without.exact && x.with.exact ? "exact" : "MISMATCH";
+    rows.push([
+      `throughput without / with the order index, same run (${f0(x.orders)} orders each)`,
+      `${f0(x.without.ordersPerSec)} / ${f0(x.with.ordersPerSec)} orders/s (counts ${counts})`,
+    ]);
+    rows.push(["with the index ÷ without", `${f2(x.ratio)}×`]);
+    rows.push([
+      "the indexer process",
+      `${f2(x.indexerCpuUsPerOrder)} µs CPU per order, peak RSS ${f0(x.indexerPeakRssMb)} MB`,
+    ]);
+  }
   if (r.builtIn) {
     rows.push([
       `end-to-end throughput, built-in stages, same run (${f0(r.builtIn.orders)} orders)`,

@@ -11,6 +11,7 @@ import { Stage, streamConfig, subjectOf, type TopologyOptions } from "../topolog
 import type { BenchOptions } from "./bench-options.js";
 import { measureBuiltIn } from "./built-in-compare.js";
 import { CompletionWatcher } from "./completion-watcher.js";
+import { measureIndexCost } from "./index-compare.js";
 import { publishRun } from "./order-publisher.js";
 import {
   buildSeedWorker,
@@ -201,6 +202,10 @@ export async function runBench(o: BenchOptions, deps: BenchDeps): Promise<BenchR
         () => startWorkers({}),
         result.throughput.ordersPerSec,
       );
+    }
+    if (o.compareIndex) {
+      abortIfAsked(deps.signal);
+      result.index = await measureIndexCost(nc, jsm, t, o, deps, () => startWorkers(o), server);
     }
     if (o.compareSeed > 0) {
       abortIfAsked(deps.signal);

@@ -87,6 +87,18 @@ export interface BenchResult {
   /** The seed's Go workers on the same server and stream settings, for the ratio. */
   seed?: { orders: number; ms: number; ordersPerSec: number; exact: boolean; orderflowRatio: number };
   /** `--compare-built-in`: the built-in stages' throughput phase in the same run; ratio = handlers ÷ built-in. */
+  /**
+   * `--compare-index`: throughput without and with an `orderflow indexer` reading the stream, in the
+   * same run; ratio = with ÷ without.
+   */
+  index?: {
+    orders: number;
+    without: { ms: number; ordersPerSec: number; exact: boolean };
+    with: { ms: number; ordersPerSec: number; exact: boolean };
+    ratio: number;
+    indexerCpuUsPerOrder: number;
+    indexerPeakRssMb: number;
+  };
   builtIn?: { orders: number; ms: number; ordersPerSec: number; exact: boolean; handlerRatio: number };
   latency?: Percentiles & {
     offeredRate: number;

@@ -16,7 +16,7 @@ export async function readCpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
 
-/** One `orderflow worker` child process, sampled for CPU time and RSS from /proc. */
+/** One `orderflow worker` (or `orderflow indexer`) child process, sampled for CPU time and RSS from /proc. */
 export class WorkerProcess {
   private readonly process: LoggedChild;
   readonly rssMb: number[] = [];
@@ -24,14 +24,15 @@ export class WorkerProcess {
   cpuSeconds = 0;
 
   constructor(
-    readonly role: "processor" | "dispatcher",
+    readonly role: "processor" | "dispatcher" | "indexer",
     server: string,
     args: string[],
     nodeArgs: string[] = [],
   ) {
+    const command = role === "indexer" ? ["indexer"] : ["worker", role];
     this.process = new LoggedChild(
       process.execPath,
-      [...NODE_FLAGS, ...nodeArgs, MAIN, "worker", role, "-s", server, "--log-level", "info", ...args],
+      [...NODE_FLAGS, ...nodeArgs, MAIN, ...command, "-s", server, "--log-level", "info", ...args],
       { keepStdout: false, logLimit: 20_000 },
     );
   }
@@ -41,12 +42,11 @@ export class WorkerProcess {
   }
 
   async started(timeoutMs = 20_000): Promise<void> {
-    const how = await this.process.waitForOutput(`"${this.role} started"`, timeoutMs);
+    // An indexer is ready when it has read the (fresh) stream: its lookups answer from then on.
+    const line = this.role === "indexer" ? '"order index caught up"' : `"${this.role} started"`;
+    const how = await this.process.waitForOutput(line, timeoutMs);
     if (how !== OutputWait.Seen) {
-      throw new OrderflowError(
-        ErrorCode.Internal,
-        `${this.role} worker did not start: ${this.process.lastLines()}`,
-      );
+      throw new OrderflowError(ErrorCode.Internal, `${this.role} did not start: ${this.process.lastLines()}`);
     }
   }
 

@@ -20,13 +20,22 @@ interface StoredCheckpoint extends IndexCheckpoint, OrderStoreCounts {}
 
 /** `<order key> 0x00 <seq, 8 bytes big-endian>`: one order's records are adjacent and in sequence order. */
 function recordKey(key: string, seq: number): Buffer {
-  const k = Buffer.from(key, "utf8");
-  const out = Buffer.allocUnsafe(k.length + 9);
-  k.copy(out, 0);
-  out[k.length] = SEPARATOR;
-  out.writeBigUInt64BE(BigInt(seq), k.length + 1);
+  const n = Buffer.byteLength(key, "utf8");
+  const out = Buffer.allocUnsafe(n + 9);
+  out.write(key, 0, "utf8");
+  out[n] = SEPARATOR;
+  // Two 32-bit halves: sequences stay below 2^53, and no BigInt is made per record.
+  out.writeUInt32BE(Math.floor(seq / 2 ** 32), n + 1);
+  out.writeUInt32BE(seq >>> 0, n + 5);
   return out;
 }
+
+function seqOf(k: Buffer): number {
+  return k.readUInt32BE(k.length - 8) * 2 ** 32 + k.readUInt32BE(k.length - 4);
+}
+
+/** The value of a record: its stage, one byte; one shared buffer per stage. */
+const STAGE_VALUES = STAGES.map((_, i) => Buffer.from([i]));
 
 /**
  * The order index on disk, in LevelDB (classic-level): one record per message, written in batches
@@ -74,7 +83,7 @@ export class DiskOrderStore implements OrderStore {
     const batch = this.db.batch();
     let received = 0;
     for (const e of entries) {
-      batch.put(recordKey(e.key, e.seq), Buffer.from([STAGES.indexOf(e.stage)]));
+      batch.put(recordKey(e.key, e.seq), STAGE_VALUES[STAGES.indexOf(e.stage)] as Buffer);
       if (e.stage === Stage.Received) received++;
     }
     const next: StoredCheckpoint = {
@@ -94,7 +103,7 @@ export class DiskOrderStore implements OrderStore {
     const out: IndexedMessage[] = [];
     for await (const [k, v] of this.db.iterator({ gte, lt })) {
       out.push({
-        seq: Number(k.readBigUInt64BE(k.length - 8)),
+        seq: seqOf(k),
         stage: STAGES[v[0] ?? 0] ?? Stage.Received,
       });
     }

@@ -103,6 +103,22 @@ export default function (order) {
     }
   });
 
+  it("--compare-index times the pipeline without and with an indexer process, counts exact in both", async () => {
+    const res = await runCli(
+      ["bench", "--orders", "2000", "--rate", "0", "--no-ingest", "--compare-index", "--json"],
+      {
+        timeoutMs: 120_000,
+      },
+    );
+    expect(res.code, res.stderr).toBe(0);
+    const r = JSON.parse(res.stdout);
+    expect(r.index).toMatchObject({ orders: 2000, without: { exact: true }, with: { exact: true } });
+    expect(r.index.ratio).toBeCloseTo(r.index.with.ordersPerSec / r.index.without.ordersPerSec, 6);
+    // The indexer really read the stream: it used CPU for it and had memory.
+    expect(r.index.indexerCpuUsPerOrder).toBeGreaterThan(0);
+    expect(r.index.indexerPeakRssMb).toBeGreaterThan(0);
+  });
+
   it("--compare-built-in without a handler module is one line", async () => {
     const res = await runCli(["bench", "--compare-built-in"]);
     expect(res.code).toBe(1);

@@ -58,6 +58,10 @@ export function benchCommand(): Command {
       "--compare-built-in",
       "with a handler module: time the built-in stages too, in the same run, and print the ratio",
     )
+    .option(
+      "--compare-index",
+      "time the throughput phase without and with an `orderflow indexer` reading the stream, and print the ratio",
+    )
     .option("--cpu-prof <dir>", "write a V8 CPU profile of each worker into <dir> (open in Chrome DevTools)")
     .option("--json", "print the result as JSON")
     .option("--out <file>", "write a Markdown report (e.g. docs/benchmarks.md)")
