@@ -47,11 +47,15 @@ const say = (/** @type {string} */ line) =>
   process.stdout.write(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${line}\n`);
 const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
 
-/** RSS in MB of a process, from /proc. */
-function rssMb(/** @type {number | undefined} */ pid) {
+/** RSS in MB of a process, from /proc (`RssAnon`: its own memory, without mapped files). */
+function rssMb(/** @type {number | undefined} */ pid, field = "VmRSS") {
   if (!pid) return 0;
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) / 1024 : 0;
+  try {
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0; // the process has just exited
+  }
 }
 
 function duMb(/** @type {string} */ dir) {
@@ -73,7 +77,7 @@ const nc = await connect({ servers: server.url, name: "index-soak" });
 const t = { ...DEFAULT_TOPOLOGY };
 await ensureTopology(await jetstreamManager(nc), t);
 const indexDir = mkdtempSync(join(tmpdir(), "orderflow-index-soak-"));
-/** @type {{ at: number, what: string, indexer: number, server: number }[]} */
+/** @type {{ at: number, what: string, indexer: number, anon?: number, server: number }[]} */
 const rss = [];
 
 try {
@@ -136,6 +140,7 @@ try {
       at: Date.now() - started,
       what: "catch-up",
       indexer: rssMb(indexer.pid),
+      anon: rssMb(indexer.pid, "RssAnon"),
       server: rssMb(server.pid),
     });
     while (orders >= lastMillion + MILLION) {
@@ -168,6 +173,7 @@ try {
     at: Date.now() - started,
     what: "after lookups",
     indexer: rssMb(indexer.pid),
+    anon: rssMb(indexer.pid, "RssAnon"),
     server: rssMb(server.pid),
   });
 
@@ -189,6 +195,7 @@ try {
     at: Date.now() - started,
     what: "after restart",
     indexer: rssMb(indexer.pid),
+    anon: rssMb(indexer.pid, "RssAnon"),
     server: rssMb(server.pid),
   });
   indexer.kill("SIGINT");
@@ -197,6 +204,7 @@ try {
 
   const mean = (/** @type {number[]} */ xs) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
   const peakIndexer = Math.max(...rss.map((r) => r.indexer));
+  const peakAnon = Math.max(...rss.map((r) => r.anon ?? 0));
   const peakServer = Math.max(...rss.map((r) => r.server));
   const rows = [
     ["orders / messages", `${formatNumber(N)} / ${formatNumber(N * 3)}`],
@@ -214,6 +222,7 @@ try {
       `${catchUpS.toFixed(1)} s (${formatNumber(Math.round(N / catchUpS))} orders/s)`,
     ],
     ["indexer RSS: peak / after catch-up", `${peakIndexer.toFixed(0)} MB / ${indexerRssAfter.toFixed(0)} MB`],
+    ["indexer RSS without mapped files (RssAnon), peak", `${peakAnon.toFixed(0)} MB`],
     ["nats-server RSS peak", `${peakServer.toFixed(0)} MB`],
     ["index on disk", `${diskMb.toFixed(0)} MB (${((diskMb * 1024 * 1024) / N).toFixed(0)} bytes per order)`],
     [
@@ -240,8 +249,8 @@ try {
     "",
     "RSS over time (MB):",
     "",
-    "| at | phase | indexer | nats-server |",
-    "|---|---|---|---|",
+    "| at | phase | indexer RSS | of it RssAnon | nats-server |",
+    "|---|---|---|---|---|",
     ...rssLines,
   ].join("\n");
   if (flags.out) writeFileSync(flags.out, `${md}\n`);
