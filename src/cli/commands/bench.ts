@@ -16,32 +16,29 @@ interface BenchFlags extends BenchOptions {
   out?: string;
 }
 
+/** The bench's counts: flag, what it sets, its key in BenchOptions, and its range. */
+const COUNT_FLAGS: ReadonlyArray<[string, string, keyof BenchOptions, number, number]> = [
+  ["orders", "orders in the throughput phase", "orders", 1, 100_000_000],
+  ["rate", "offered orders/s in the latency phase (0 skips it)", "rate", 0, 1_000_000],
+  ["latency-orders", "orders in the latency phase", "latencyOrders", 1, 10_000_000],
+  ["processors", "processor worker processes", "processors", 1, 64],
+  ["dispatchers", "dispatcher worker processes", "dispatchers", 1, 64],
+];
+
+function withCountFlags(cmd: Command): Command {
+  for (const [flag, what, key, min, max] of COUNT_FLAGS) {
+    cmd.addOption(new Option(`--${flag} <n>`, what).argParser(intFlag(flag, min, max)).default(D[key]));
+  }
+  return cmd;
+}
+
 export function benchCommand(): Command {
   return (
-    new Command("bench")
-      .description(
+    withCountFlags(
+      new Command("bench").description(
         "measure the pipeline as users run it: raw ingest bound, end-to-end throughput, latency, worker CPU/RSS",
-      )
-      .option("--orders <n>", "orders in the throughput phase", intFlag("orders", 1, 100_000_000), D.orders)
-      .option(
-        "--rate <n>",
-        "offered orders/s in the latency phase (0 skips it)",
-        intFlag("rate", 0, 1_000_000),
-        D.rate,
-      )
-      .option(
-        "--latency-orders <n>",
-        "orders in the latency phase",
-        intFlag("latency-orders", 1, 10_000_000),
-        D.latencyOrders,
-      )
-      .option("--processors <n>", "processor worker processes", intFlag("processors", 1, 64), D.processors)
-      .option(
-        "--dispatchers <n>",
-        "dispatcher worker processes",
-        intFlag("dispatchers", 1, 64),
-        D.dispatchers,
-      )
+      ),
+    )
       // The workers' own --batch and --max-in-flight, declared once in stage-flags.
       .addOption(stageOptionTable().batch)
       .addOption(stageOptionTable().maxInFlight)
