@@ -9,10 +9,9 @@ import { NatsServer } from "../common/nats-server.js";
 import { findStream } from "../topology/read.js";
 import { Stage, streamConfig, subjectOf, type TopologyOptions } from "../topology/spec.js";
 import type { BenchOptions } from "./bench-options.js";
-import { measureBuiltIn } from "./built-in-compare.js";
 import { CompletionWatcher } from "./completion-watcher.js";
-import { measureIndexCost } from "./index-compare.js";
 import { publishRun } from "./order-publisher.js";
+import { measureBuiltIn, measureIndexCost, type RunContext } from "./same-run-compare.js";
 import {
   buildSeedWorker,
   SeedProgram,
@@ -191,21 +190,22 @@ export async function runBench(o: BenchOptions, deps: BenchDeps): Promise<BenchR
     const expected = o.orders + (result.latency ? o.latencyOrders + WARM_UP_ORDERS : 0);
     result.throughput.verified = await verify(jsm, t, expected);
     await Promise.all(workers.map((w) => w.stop()));
+    const run: RunContext = {
+      nc,
+      jsm,
+      t,
+      o,
+      deps,
+      startWorkers: (builtIn) => startWorkers(builtIn ? {} : o),
+      server,
+    };
     if (o.compareBuiltIn) {
       abortIfAsked(deps.signal);
-      result.builtIn = await measureBuiltIn(
-        nc,
-        jsm,
-        t,
-        o,
-        deps,
-        () => startWorkers({}),
-        result.throughput.ordersPerSec,
-      );
+      result.builtIn = await measureBuiltIn(run, result.throughput.ordersPerSec);
     }
     if (o.compareIndex) {
       abortIfAsked(deps.signal);
-      result.index = await measureIndexCost(nc, jsm, t, o, deps, () => startWorkers(o), server);
+      result.index = await measureIndexCost(run);
     }
     if (o.compareSeed > 0) {
       abortIfAsked(deps.signal);

@@ -3,64 +3,63 @@ import { durationFlag } from "../common/duration.js";
 import { UsageError } from "../common/errors.js";
 import { LateRedeliveries } from "../stages/output-ledger.js";
 import { parseStartRate, type StartRate } from "../stages/start-gate.js";
-import { DEFAULT_STAGE_WORKER_OPTIONS as D } from "../stages/worker-options.js";
+import { DEFAULT_STAGE_WORKER_OPTIONS as D, type StageTuning } from "../stages/worker-options.js";
 import { intFlag } from "./context.js";
-
-/** The stage-worker tuning flags, shared by `orderflow worker` and `orderflow up`. */
-export interface StageFlags {
-  batch: number;
-  maxInFlight: number;
-  maxAttempts: number;
-  handlerTimeout: number;
-  concurrency: number;
-  lateRedeliveries: LateRedeliveries;
-  rateLimit?: StartRate;
-  drainTimeout: number;
-}
+import { addOptionTable, type OptionTable, readOptionTable } from "./option-table.js";
 
 /** Longest --handler-timeout: +WPI keeps the input alive, but a worker stuck for an hour is a bug. */
 const MAX_HANDLER_TIMEOUT_MS = 3_600_000;
 
-export function stageFlagOptions(): Option[] {
-  return [
-    new Option("--batch <n>", "messages per pull request")
+/** The stage flags, by the StageWorkerOptions key each one fills (fresh Options per command). */
+export function stageOptionTable(): Required<OptionTable<StageTuning>> {
+  return {
+    batch: new Option("--batch <n>", "messages per pull request")
       .argParser(intFlag("batch", 1, 10_000))
       .env("ORDERFLOW_BATCH")
       .default(D.batch),
-    new Option("--max-in-flight <n>", "most orders in progress per stage (<= the consumer's max ack pending)")
+    maxInFlight: new Option(
+      "--max-in-flight <n>",
+      "most orders in progress per stage (<= the consumer's max ack pending)",
+    )
       .argParser(intFlag("max-in-flight", 1, 100_000))
       .env("ORDERFLOW_MAX_IN_FLIGHT")
       .default(D.maxInFlight),
-    new Option("--max-attempts <n>", "deliveries before a failing order is dead-lettered")
+    maxAttempts: new Option("--max-attempts <n>", "deliveries before a failing order is dead-lettered")
       .argParser(intFlag("max-attempts", 1, 1_000))
       .env("ORDERFLOW_MAX_ATTEMPTS")
       .default(D.maxAttempts),
-    new Option("--handler-timeout <duration>", "an async handler still running then is aborted and retried")
+    handlerTimeoutMs: new Option(
+      "--handler-timeout <duration>",
+      "an async handler still running then is aborted and retried",
+    )
       .argParser(handlerTimeoutFlag)
       .env("ORDERFLOW_HANDLER_TIMEOUT")
       .default(D.handlerTimeoutMs, "30s"),
-    new Option("--concurrency <n>", "most handler calls at once; 0 = as many as --max-in-flight")
+    concurrency: new Option("--concurrency <n>", "most handler calls at once; 0 = as many as --max-in-flight")
       .argParser(intFlag("concurrency", 0, 100_000))
       .env("ORDERFLOW_CONCURRENCY")
       .default(D.concurrency),
-    new Option(
+    lateRedeliveries: new Option(
       "--late-redeliveries <mode>",
       "a redelivery past the duplicate window: verify (ask the order index, hold while it cannot tell) or publish",
     )
       .choices(Object.values(LateRedeliveries))
       .env("ORDERFLOW_LATE_REDELIVERIES")
       .default(D.lateRedeliveries),
-    new Option("--rate-limit <n/s>", "most handler starts per second (or n/m per minute); default no limit")
+    rateLimit: new Option(
+      "--rate-limit <n/s>",
+      "most handler starts per second (or n/m per minute); default no limit",
+    )
       .argParser(rateLimitFlag)
       .env("ORDERFLOW_RATE_LIMIT"),
-    new Option(
+    drainTimeoutMs: new Option(
       "--drain-timeout <duration>",
       "on SIGINT/SIGTERM, how long running handlers may finish before they are aborted and given back",
     )
       .argParser((v) => Math.round(durationFlag("drain-timeout")(v)))
       .env("ORDERFLOW_DRAIN_TIMEOUT")
       .default(D.drainTimeoutMs, "10s"),
-  ];
+  };
 }
 
 function handlerTimeoutFlag(v: string): number {
@@ -85,6 +84,10 @@ function rateLimitFlag(v: string): StartRate | undefined {
 
 /** Adds the stage flags to a command (in the chain: `withStageFlags(new Command(…)).option(…)`). */
 export function withStageFlags(cmd: Command): Command {
-  for (const o of stageFlagOptions()) cmd.addOption(o);
-  return cmd;
+  return addOptionTable(cmd, stageOptionTable());
+}
+
+/** The stage tuning a command's flags say (commander's values, by attribute name). */
+export function readStageFlags(values: Record<string, unknown>): Partial<StageTuning> {
+  return readOptionTable<StageTuning>(stageOptionTable(), values);
 }

@@ -1,30 +1,24 @@
 import { OrderIndex } from "./order-index.js";
-import type {
-  IndexCheckpoint,
-  IndexEntry,
-  IndexedMessage,
-  OrderStore,
-  OrderStoreCounts,
-} from "./order-store.js";
+import type * as store from "./order-store.js";
 
 /** The index in the process's heap (~120 bytes per order): nothing lasts, every start re-reads. */
-export class MemoryOrderStore implements OrderStore {
+export class MemoryOrderStore implements store.OrderStore {
   readonly description = "memory";
   private index = new OrderIndex();
 
-  async open(): Promise<IndexCheckpoint | undefined> {
+  async open(): Promise<store.IndexCheckpoint | undefined> {
     return undefined;
   }
 
-  async write(entries: readonly IndexEntry[]): Promise<void> {
+  async write(entries: readonly store.IndexEntry[]): Promise<void> {
     for (const e of entries) this.index.add(e.key, e.stage, e.seq);
   }
 
-  async lookup(key: string): Promise<IndexedMessage[]> {
+  async lookup(key: string): Promise<store.IndexedMessage[]> {
     return this.index.messagesOf(key);
   }
 
-  counts(): OrderStoreCounts {
+  counts(): store.OrderStoreCounts {
     return { orders: this.index.size, messages: this.index.messageCount };
   }
 

@@ -13,17 +13,17 @@ import { PublishJobs } from "../dashboard/publish-jobs.js";
 import { listenDashboard } from "../dashboard/server.js";
 import { SseHub } from "../dashboard/sse.js";
 import { MonitorFeed } from "../monitor/monitor-feed.js";
-import { IndexOutputLedger } from "../orders/index-output-ledger.js";
 import { OrderIndexer } from "../orders/order-indexer.js";
 import { lookupOrder } from "../orders/order-lookup.js";
 import { dispatcherStage, processorStage, type StageDefinition } from "../stages/stage.js";
-import { StageWorker } from "../stages/stage-worker.js";
-import { ackWaitMs, duplicateWindowMs } from "../stages/worker-options.js";
+import type { StageWorker } from "../stages/stage-worker.js";
+import { stageTuningOf } from "../stages/worker-options.js";
 import { StatusSampler } from "../status/status-sampler.js";
 import { ChangeKind, ensureTopology, type TopologyChange } from "../topology/ensure.js";
 import { Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
 import { ConnectionTracker } from "./connection-tracker.js";
 import type { ManagedNats } from "./nats-endpoint.js";
+import { createStageWorker } from "./stage-workers.js";
 import { Part, type UpOptions } from "./up-options.js";
 
 /** How the dashboard names a stage that runs the seed's own transformation. */
@@ -148,28 +148,17 @@ export class OrderflowSystem {
       const consumer = await mainJsm.consumers.info(t.stream, stage.consumer);
       const nc = await this.open(`orderflow-${stage.name}`);
       workers.push(
-        new StageWorker(
+        createStageWorker(
           nc,
           stage,
           {
-            stream: t.stream,
-            failedSubject: subjectOf(t, Stage.Failed),
-            batch: o.batch,
-            maxInFlight: o.maxInFlight,
-            maxAttempts: o.maxAttempts,
+            topology: t,
+            consumer,
+            stream: streamConfig,
+            tuning: stageTuningOf(o),
             inboxPrefix: this.config.connect.inboxPrefix,
-            handlerTimeoutMs: o.handlerTimeoutMs,
-            concurrency: o.concurrency,
-            rateLimit: o.rateLimit,
-            drainTimeoutMs: o.drainTimeoutMs,
-            ackWaitMs: ackWaitMs(consumer.config.ack_wait),
-            duplicateWindowMs: duplicateWindowMs(streamConfig.duplicate_window),
-            lateRedeliveries: o.lateRedeliveries,
           },
-          {
-            logger: this.logger,
-            outputLedger: new IndexOutputLedger(nc, t, { inboxPrefix: this.config.connect.inboxPrefix }),
-          },
+          this.logger,
         ),
       );
     }

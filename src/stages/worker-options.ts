@@ -84,6 +84,26 @@ export interface StageWorkerOptions {
   drainTimeoutMs: number;
 }
 
+/** The options an operator tunes per run (flags of `orderflow worker` and `orderflow up`). */
+export const STAGE_TUNING_KEYS = [
+  "batch",
+  "maxInFlight",
+  "maxAttempts",
+  "handlerTimeoutMs",
+  "concurrency",
+  "lateRedeliveries",
+  "rateLimit",
+  "drainTimeoutMs",
+] as const satisfies ReadonlyArray<keyof StageWorkerOptions>;
+export type StageTuning = Pick<StageWorkerOptions, (typeof STAGE_TUNING_KEYS)[number]>;
+
+/** The tuning part of a larger options object (`up`'s), for a stage worker. */
+export function stageTuningOf(o: Partial<StageTuning>): Partial<StageTuning> {
+  const out: Record<string, unknown> = {};
+  for (const k of STAGE_TUNING_KEYS) if (o[k] !== undefined) out[k] = o[k];
+  return out as Partial<StageTuning>;
+}
+
 export const DEFAULT_STAGE_WORKER_OPTIONS: Readonly<StageWorkerOptions> = Object.freeze({
   stream: "ORDERS",
   failedSubject: "ORDERS.failed",

@@ -9,77 +9,80 @@ import { printJson, table } from "../../common/format.js";
 import { loadHandlerModule } from "../../stages/handler-module.js";
 import { dispatcherStage, processorStage } from "../../stages/stage.js";
 import { commandContext, intFlag } from "../context.js";
+import { stageOptionTable } from "../stage-flags.js";
 
 interface BenchFlags extends BenchOptions {
   json?: boolean;
   out?: string;
 }
 
+/** The bench's counts: flag, what it sets, its key in BenchOptions, and its range. */
+const COUNT_FLAGS: ReadonlyArray<[string, string, keyof BenchOptions, number, number]> = [
+  ["orders", "orders in the throughput phase", "orders", 1, 100_000_000],
+  ["rate", "offered orders/s in the latency phase (0 skips it)", "rate", 0, 1_000_000],
+  ["latency-orders", "orders in the latency phase", "latencyOrders", 1, 10_000_000],
+  ["processors", "processor worker processes", "processors", 1, 64],
+  ["dispatchers", "dispatcher worker processes", "dispatchers", 1, 64],
+];
+
+function withCountFlags(cmd: Command): Command {
+  for (const [flag, what, key, min, max] of COUNT_FLAGS) {
+    cmd.addOption(new Option(`--${flag} <n>`, what).argParser(intFlag(flag, min, max)).default(D[key]));
+  }
+  return cmd;
+}
+
 export function benchCommand(): Command {
-  return new Command("bench")
-    .description(
-      "measure the pipeline as users run it: raw ingest bound, end-to-end throughput, latency, worker CPU/RSS",
+  return (
+    withCountFlags(
+      new Command("bench").description(
+        "measure the pipeline as users run it: raw ingest bound, end-to-end throughput, latency, worker CPU/RSS",
+      ),
     )
-    .option("--orders <n>", "orders in the throughput phase", intFlag("orders", 1, 100_000_000), D.orders)
-    .option(
-      "--rate <n>",
-      "offered orders/s in the latency phase (0 skips it)",
-      intFlag("rate", 0, 1_000_000),
-      D.rate,
-    )
-    .option(
-      "--latency-orders <n>",
-      "orders in the latency phase",
-      intFlag("latency-orders", 1, 10_000_000),
-      D.latencyOrders,
-    )
-    .option("--processors <n>", "processor worker processes", intFlag("processors", 1, 64), D.processors)
-    .option("--dispatchers <n>", "dispatcher worker processes", intFlag("dispatchers", 1, 64), D.dispatchers)
-    .option("--batch <n>", "worker --batch", intFlag("batch", 1, 10_000), D.batch)
-    .option(
-      "--max-in-flight <n>",
-      "worker --max-in-flight",
-      intFlag("max-in-flight", 1, 100_000),
-      D.maxInFlight,
-    )
-    .option("--no-ingest", "skip the raw ingest phase")
-    .option(
-      "--compare-seed <n>",
-      "also time the seed's own Go workers (built from the seed text; needs Go + nats.go) on <n> orders",
-      intFlag("compare-seed", 0, 10_000_000),
-      D.compareSeed,
-    )
-    .option(
-      "--processor-handler <file>",
-      "handler module the processor workers run (their --handler), to benchmark your own logic",
-    )
-    .option("--dispatcher-handler <file>", "handler module the dispatcher workers run")
-    .option(
-      "--compare-built-in",
-      "with a handler module: time the built-in stages too, in the same run, and print the ratio",
-    )
-    .option(
-      "--compare-index",
-      "time the throughput phase without and with an `orderflow indexer` reading the stream, and print the ratio",
-    )
-    .option("--cpu-prof <dir>", "write a V8 CPU profile of each worker into <dir> (open in Chrome DevTools)")
-    .option("--json", "print the result as JSON")
-    .option("--out <file>", "write a Markdown report (e.g. docs/benchmarks.md)")
-    .addOption(
-      new Option("--publish-window <n>")
-        .argParser(intFlag("publish-window", 1, 100_000))
-        .default(D.publishWindow)
-        .hideHelp(),
-    )
-    .addOption(
-      new Option("--sample-ms <n>")
-        .argParser(intFlag("sample-ms", 50, 60_000))
-        .default(D.sampleMs)
-        .hideHelp(),
-    )
-    .addHelpText(
-      "after",
-      `
+      // The workers' own --batch and --max-in-flight, declared once in stage-flags.
+      .addOption(stageOptionTable().batch)
+      .addOption(stageOptionTable().maxInFlight)
+      .option("--no-ingest", "skip the raw ingest phase")
+      .option(
+        "--compare-seed <n>",
+        "also time the seed's own Go workers (built from the seed text; needs Go + nats.go) on <n> orders",
+        intFlag("compare-seed", 0, 10_000_000),
+        D.compareSeed,
+      )
+      .option(
+        "--processor-handler <file>",
+        "handler module the processor workers run (their --handler), to benchmark your own logic",
+      )
+      .option("--dispatcher-handler <file>", "handler module the dispatcher workers run")
+      .option(
+        "--compare-built-in",
+        "with a handler module: time the built-in stages too, in the same run, and print the ratio",
+      )
+      .option(
+        "--compare-index",
+        "time the throughput phase without and with an `orderflow indexer` reading the stream, and print the ratio",
+      )
+      .option(
+        "--cpu-prof <dir>",
+        "write a V8 CPU profile of each worker into <dir> (open in Chrome DevTools)",
+      )
+      .option("--json", "print the result as JSON")
+      .option("--out <file>", "write a Markdown report (e.g. docs/benchmarks.md)")
+      .addOption(
+        new Option("--publish-window <n>")
+          .argParser(intFlag("publish-window", 1, 100_000))
+          .default(D.publishWindow)
+          .hideHelp(),
+      )
+      .addOption(
+        new Option("--sample-ms <n>")
+          .argParser(intFlag("sample-ms", 50, 60_000))
+          .default(D.sampleMs)
+          .hideHelp(),
+      )
+      .addHelpText(
+        "after",
+        `
 By default it starts its own nats-server (fresh file store, loopback) and removes it afterwards;
 pass --server to measure an existing one (the stream is deleted and recreated!).
 
@@ -88,35 +91,36 @@ Examples:
   $ orderflow bench --orders 1000000 --rate 0 --out docs/benchmarks-1m.md
   $ orderflow bench --processors 2 --dispatchers 2 --json
   $ orderflow bench --processor-handler examples/seed-processor.js --compare-built-in --rate 0 --no-ingest`,
-    )
-    .action(async (flags: BenchFlags, cmd: Command) => {
-      const ctx = commandContext(cmd, "bench");
-      if (flags.compareBuiltIn && !flags.processorHandler && !flags.dispatcherHandler) {
-        throw new UsageError("--compare-built-in compares a handler module with the built-in stages", {
-          hint: "add --processor-handler <file> and/or --dispatcher-handler <file>",
+      )
+      .action(async (flags: BenchFlags, cmd: Command) => {
+        const ctx = commandContext(cmd, "bench");
+        if (flags.compareBuiltIn && !flags.processorHandler && !flags.dispatcherHandler) {
+          throw new UsageError("--compare-built-in compares a handler module with the built-in stages", {
+            hint: "add --processor-handler <file> and/or --dispatcher-handler <file>",
+          });
+        }
+        // Loaded here first: a broken module is one line now, not a worker that fails to start.
+        const t = ctx.topology;
+        if (flags.processorHandler) await loadHandlerModule(flags.processorHandler, processorStage(t));
+        if (flags.dispatcherHandler) await loadHandlerModule(flags.dispatcherHandler, dispatcherStage(t));
+        const result = await runBench(flags, {
+          connect: ctx.serversGiven ? ctx.connectOptions : undefined,
+          topology: ctx.topology,
+          logger: ctx.logger,
+          progress: progressBar(!flags.json && process.stderr.isTTY === true),
+          command: `orderflow ${process.argv.slice(2).join(" ")}`,
+          signal: ctx.signal,
         });
-      }
-      // Loaded here first: a broken module is one line now, not a worker that fails to start.
-      const t = ctx.topology;
-      if (flags.processorHandler) await loadHandlerModule(flags.processorHandler, processorStage(t));
-      if (flags.dispatcherHandler) await loadHandlerModule(flags.dispatcherHandler, dispatcherStage(t));
-      const result = await runBench(flags, {
-        connect: ctx.serversGiven ? ctx.connectOptions : undefined,
-        topology: ctx.topology,
-        logger: ctx.logger,
-        progress: progressBar(!flags.json && process.stderr.isTTY === true),
-        command: `orderflow ${process.argv.slice(2).join(" ")}`,
-        signal: ctx.signal,
-      });
-      if (flags.out) await writeFile(flags.out, markdownReport(result));
-      if (flags.json) {
-        printJson(result);
-      } else {
-        process.stdout.write(`${table(["figure", "value"], reportRows(result))}\n`);
-        if (flags.out) process.stdout.write(`report written to ${flags.out}\n`);
-      }
-      if (!result.throughput.verified.exact) process.exitCode = 1;
-    });
+        if (flags.out) await writeFile(flags.out, markdownReport(result));
+        if (flags.json) {
+          printJson(result);
+        } else {
+          process.stdout.write(`${table(["figure", "value"], reportRows(result))}\n`);
+          if (flags.out) process.stdout.write(`report written to ${flags.out}\n`);
+        }
+        if (!result.throughput.verified.exact) process.exitCode = 1;
+      })
+  );
 }
 
 /** A progress bar on a terminal; one line per phase otherwise (so logs and pipes stay readable). */

@@ -6,36 +6,111 @@ import { resolveNatsEndpoint } from "../../runtime/nats-endpoint.js";
 import { OrderflowSystem } from "../../runtime/system.js";
 import {
   DEFAULT_UP_OPTIONS as D,
-  type DashboardAuth,
+  DashboardAuth,
   InstallMode,
   ManagedServerMode,
   PARTS,
   type Part,
+  type UpOptions,
   upOptions,
 } from "../../runtime/up-options.js";
 import { loadHandlerModule } from "../../stages/handler-module.js";
 import { dispatcherStage, processorStage } from "../../stages/stage.js";
 import { ChangeKind } from "../../topology/ensure.js";
 import { commandContext, intFlag } from "../context.js";
-import { type StageFlags, withStageFlags } from "../stage-flags.js";
+import { addOptionTable, type OptionTable, readOptionTable } from "../option-table.js";
+import { readStageFlags, withStageFlags } from "../stage-flags.js";
 
-interface UpFlags extends StageFlags {
-  host: string;
-  port: number;
-  natsPort: number;
-  storeDir: string;
-  indexDir?: string;
-  managedServer: ManagedServerMode;
-  install: InstallMode;
-  workers: readonly Part[];
-  refresh: number;
-  publishForm: "on" | "off";
-  dashboardToken?: string;
-  dashboardReadonlyToken?: string;
-  allowedHosts?: string;
-  dashboardAuth: DashboardAuth;
+/** The flags of `up` besides its options: the handler modules it loads before anything starts. */
+interface HandlerFlags {
   processorHandler?: string;
   dispatcherHandler?: string;
+}
+
+function onOffFlag(name: string): (v: string) => boolean {
+  return (v) => {
+    if (v === "on" || v === "off") return v === "on";
+    throw new UsageError(`--${name} must be on or off, got "${v}"`);
+  };
+}
+
+function hostListFlag(v: string): string[] {
+  return v
+    .split(",")
+    .map((h) => h.trim())
+    .filter((h) => h.length > 0);
+}
+
+/** `up`'s own flags, by the UpOptions key each one fills (the stage tuning comes from stage-flags). */
+function upOptionTable(): OptionTable<UpOptions> {
+  return {
+    host: new Option("--host <host>", "dashboard interface").env("ORDERFLOW_HOST").default(D.host),
+    port: new Option("--port <port>", "dashboard port (also /metrics, /healthz, /readyz); 0 picks a free one")
+      .argParser(intFlag("port", 0, 65_535))
+      .env("ORDERFLOW_PORT")
+      .default(D.port),
+    natsPort: new Option(
+      "--nats-port <port>",
+      "without --server: port probed on 127.0.0.1, and where a managed server listens",
+    )
+      .argParser(intFlag("nats-port", 0, 65_535))
+      .env("ORDERFLOW_NATS_PORT")
+      .default(D.natsPort),
+    storeDir: new Option("--store-dir <dir>", "JetStream store of the managed server")
+      .env("ORDERFLOW_STORE_DIR")
+      .default(D.storeDir),
+    indexDir: new Option(
+      "--index-dir <dir>",
+      "order index on disk (default <store-dir>/index); :memory: keeps it in the heap",
+    ).env("ORDERFLOW_INDEX_DIR"),
+    managedServer: new Option("--managed-server <mode>", "start a nats-server when none answers")
+      .choices(Object.values(ManagedServerMode))
+      .env("ORDERFLOW_MANAGED_SERVER")
+      .default(D.managedServer),
+    install: new Option(
+      "--install <mode>",
+      "when nats-server is missing: install it with apt-get/brew, never, or dry-run",
+    )
+      .choices(Object.values(InstallMode))
+      .env("ORDERFLOW_INSTALL")
+      .default(D.install),
+    parts: new Option("--workers <parts>", `parts run in this process (${PARTS.join(",")}, or none)`)
+      .argParser(partsFlag)
+      .env("ORDERFLOW_WORKERS")
+      .default(D.parts, PARTS.join(",")),
+    refreshMs: new Option(
+      "--refresh <duration>",
+      "how often the dashboard and gauges read the stream and consumers",
+    )
+      .argParser(durationFlag("refresh", { min: 100 }))
+      .env("ORDERFLOW_REFRESH")
+      .default(D.refreshMs, "1s"),
+    publishForm: new Option("--publish-form <on|off>", "the dashboard's form that publishes test orders")
+      .argParser(onOffFlag("publish-form"))
+      .env("ORDERFLOW_PUBLISH_FORM")
+      .default(D.publishForm, D.publishForm ? "on" : "off"),
+    dashboardToken: new Option(
+      "--dashboard-token <token>",
+      "dashboard token for every route but /healthz and /readyz",
+    ).env("ORDERFLOW_DASHBOARD_TOKEN"),
+    dashboardReadonlyToken: new Option(
+      "--dashboard-readonly-token <token>",
+      "dashboard token that sees all, cannot publish or replay",
+    ).env("ORDERFLOW_DASHBOARD_READONLY_TOKEN"),
+    allowedHosts: new Option(
+      "--allowed-hosts <names>",
+      "host names the dashboard answers besides IPs and localhost, comma-separated",
+    )
+      .argParser(hostListFlag)
+      .env("ORDERFLOW_ALLOWED_HOSTS"),
+    dashboardAuth: new Option(
+      "--dashboard-auth <token|none>",
+      "none: serve the dashboard off loopback without a token, on purpose",
+    )
+      .choices(Object.values(DashboardAuth))
+      .env("ORDERFLOW_DASHBOARD_AUTH")
+      .default(D.dashboardAuth),
+  };
 }
 
 function partsFlag(value: string): Part[] {
@@ -55,97 +130,14 @@ function partsFlag(value: string): Part[] {
 }
 
 export function upCommand(): Command {
-  return withStageFlags(
-    new Command("up").description(
-      "run the whole system: NATS (started if none answers), topology, processor, dispatcher, order index and the web dashboard",
-    ),
-  )
-    .addOption(new Option("--host <host>", "dashboard interface").env("ORDERFLOW_HOST").default(D.host))
-    .addOption(
-      new Option("--port <port>", "dashboard port (also /metrics, /healthz, /readyz); 0 picks a free one")
-        .argParser(intFlag("port", 0, 65_535))
-        .env("ORDERFLOW_PORT")
-        .default(D.port),
-    )
-    .addOption(
-      new Option(
-        "--nats-port <port>",
-        "without --server: port probed on 127.0.0.1, and where a managed server listens",
-      )
-        .argParser(intFlag("nats-port", 0, 65_535))
-        .env("ORDERFLOW_NATS_PORT")
-        .default(D.natsPort),
-    )
-    .addOption(
-      new Option("--store-dir <dir>", "JetStream store of the managed server")
-        .env("ORDERFLOW_STORE_DIR")
-        .default(D.storeDir),
-    )
-    .addOption(
-      new Option(
-        "--index-dir <dir>",
-        "order index on disk (default <store-dir>/index); :memory: keeps it in the heap",
-      ).env("ORDERFLOW_INDEX_DIR"),
-    )
-    .addOption(
-      new Option("--managed-server <mode>", "start a nats-server when none answers")
-        .choices(Object.values(ManagedServerMode))
-        .env("ORDERFLOW_MANAGED_SERVER")
-        .default(D.managedServer),
-    )
-    .addOption(
-      new Option(
-        "--install <mode>",
-        "when nats-server is missing: install it with apt-get/brew, never, or dry-run",
-      )
-        .choices(Object.values(InstallMode))
-        .env("ORDERFLOW_INSTALL")
-        .default(D.install),
-    )
-    .addOption(
-      new Option("--workers <parts>", `parts run in this process (${PARTS.join(",")}, or none)`)
-        .argParser(partsFlag)
-        .env("ORDERFLOW_WORKERS")
-        .default(D.parts, PARTS.join(",")),
-    )
-    .addOption(
-      new Option("--refresh <duration>", "how often the dashboard and gauges read the stream and consumers")
-        .argParser(durationFlag("refresh", { min: 100 }))
-        .env("ORDERFLOW_REFRESH")
-        .default(D.refreshMs, "1s"),
-    )
-    .addOption(
-      new Option("--publish-form <on|off>", "the dashboard's form that publishes test orders")
-        .choices(["on", "off"])
-        .env("ORDERFLOW_PUBLISH_FORM")
-        .default("on"),
-    )
-    .addOption(
-      new Option("--dashboard-token <token>", "dashboard token for every route but /healthz and /readyz").env(
-        "ORDERFLOW_DASHBOARD_TOKEN",
+  return addOptionTable(
+    withStageFlags(
+      new Command("up").description(
+        "run the whole system: NATS (started if none answers), topology, processor, dispatcher, order index and the web dashboard",
       ),
-    )
-    .addOption(
-      new Option(
-        "--dashboard-readonly-token <token>",
-        "dashboard token that sees all, cannot publish or replay",
-      ).env("ORDERFLOW_DASHBOARD_READONLY_TOKEN"),
-    )
-    .addOption(
-      new Option(
-        "--allowed-hosts <names>",
-        "host names the dashboard answers besides IPs and localhost, comma-separated",
-      ).env("ORDERFLOW_ALLOWED_HOSTS"),
-    )
-    .addOption(
-      new Option(
-        "--dashboard-auth <token|none>",
-        "none: serve the dashboard off loopback without a token, on purpose",
-      )
-        .choices(["token", "none"])
-        .env("ORDERFLOW_DASHBOARD_AUTH")
-        .default("token"),
-    )
+    ),
+    upOptionTable(),
+  )
     .addOption(
       new Option(
         "--processor-handler <file>",
@@ -172,35 +164,10 @@ Examples:
 
 Ctrl-C drains in-flight orders, stops every part in reverse order and exits 0.`,
     )
-    .action(async (flags: UpFlags, cmd: Command) => {
+    .action(async (flags: HandlerFlags & Record<string, unknown>, cmd: Command) => {
       const ctx = commandContext(cmd, "up");
-      const options = upOptions({
-        host: flags.host,
-        port: flags.port,
-        natsPort: flags.natsPort,
-        storeDir: flags.storeDir,
-        indexDir: flags.indexDir,
-        managedServer: flags.managedServer,
-        install: flags.install,
-        parts: flags.workers,
-        batch: flags.batch,
-        maxInFlight: flags.maxInFlight,
-        maxAttempts: flags.maxAttempts,
-        lateRedeliveries: flags.lateRedeliveries,
-        handlerTimeoutMs: flags.handlerTimeout,
-        concurrency: flags.concurrency,
-        rateLimit: flags.rateLimit,
-        drainTimeoutMs: flags.drainTimeout,
-        refreshMs: flags.refresh,
-        publishForm: flags.publishForm === "on",
-        dashboardToken: flags.dashboardToken,
-        dashboardReadonlyToken: flags.dashboardReadonlyToken,
-        allowedHosts: (flags.allowedHosts ?? "")
-          .split(",")
-          .map((h) => h.trim())
-          .filter((h) => h.length > 0),
-        dashboardAuth: flags.dashboardAuth,
-      });
+      // Each flag once, parsed into its option's own type: what is left is to merge and check.
+      const options = upOptions({ ...readOptionTable(upOptionTable(), flags), ...readStageFlags(flags) });
       // Before NATS is found or started: a broken module stops `up` with nothing to clean up.
       const stages = {
         processor: flags.processorHandler

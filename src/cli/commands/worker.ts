@@ -2,17 +2,15 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Command, Option } from "commander";
 import { errorMessage, TopologyError } from "../../common/errors.js";
-import { IndexOutputLedger } from "../../orders/index-output-ledger.js";
+import { createStageWorker } from "../../runtime/stage-workers.js";
 import { loadHandlerModule } from "../../stages/handler-module.js";
 import { dispatcherStage, processorStage, type StageDefinition } from "../../stages/stage.js";
-import { StageWorker } from "../../stages/stage-worker.js";
-import { ackWaitMs, duplicateWindowMs } from "../../stages/worker-options.js";
 import { consumerInfo, streamInfo } from "../../topology/read.js";
-import { Stage, subjectOf } from "../../topology/spec.js";
 import { type CommandContext, commandContext } from "../context.js";
-import { type StageFlags, withStageFlags } from "../stage-flags.js";
+import { readStageFlags, withStageFlags } from "../stage-flags.js";
 
-interface WorkerFlags extends StageFlags {
+/** The flags of its own; the stage tuning is read through readStageFlags. */
+interface WorkerFlags {
   msgIds: boolean;
   handler?: string;
 }
@@ -73,31 +71,18 @@ async function runWorker(ctx: CommandContext, stage: StageDefinition, flags: Wor
         hint: "run `orderflow setup` first",
       });
     }
-    const worker = new StageWorker(
+    const worker = createStageWorker(
       nc,
       stage,
       {
-        stream: ctx.topology.stream,
-        failedSubject: subjectOf(ctx.topology, Stage.Failed),
-        batch: flags.batch,
-        maxInFlight: flags.maxInFlight,
-        maxAttempts: flags.maxAttempts,
+        topology: ctx.topology,
+        consumer,
+        stream: si.config,
+        tuning: readStageFlags({ ...flags }),
         inboxPrefix: ctx.connectOptions.inboxPrefix,
         msgIds: flags.msgIds,
-        handlerTimeoutMs: flags.handlerTimeout,
-        concurrency: flags.concurrency,
-        rateLimit: flags.rateLimit,
-        drainTimeoutMs: flags.drainTimeout,
-        ackWaitMs: ackWaitMs(consumer.config.ack_wait),
-        duplicateWindowMs: duplicateWindowMs(si.config.duplicate_window),
-        lateRedeliveries: flags.lateRedeliveries,
       },
-      {
-        logger: ctx.logger,
-        outputLedger: new IndexOutputLedger(nc, ctx.topology, {
-          inboxPrefix: ctx.connectOptions.inboxPrefix,
-        }),
-      },
+      ctx.logger,
     );
     const fatal = new Promise<Error>((resolve) => worker.once("fatal", resolve));
     const signalled = new Promise<void>((resolve) => {

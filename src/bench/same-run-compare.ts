@@ -1,0 +1,114 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import type { Logger } from "../common/logger.js";
+import { Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
+import type { BenchOptions } from "./bench-options.js";
+import { CompletionWatcher } from "./completion-watcher.js";
+import type { BenchResult } from "./stats.js";
+import * as phases from "./throughput-phase.js";
+import { readCpuSeconds, WorkerProcess } from "./worker-processes.js";
+
+/** What every extra phase of one bench run shares: the connection, the stream, the options, output. */
+export interface RunContext {
+  nc: NatsConnection;
+  jsm: JetStreamManager;
+  t: TopologyOptions;
+  o: BenchOptions;
+  deps: { progress: phases.BenchProgress; logger: Logger };
+  /** Starts fresh worker processes (the run's handler modules, or built-in when told). */
+  startWorkers: (builtIn: boolean) => Promise<WorkerProcess[]>;
+  /** The server URL(s) the workers were given. */
+  server: string;
+}
+
+interface PhaseResult {
+  ms: number;
+  ordersPerSec: number;
+  exact: boolean;
+  /** The indexer process, when the phase ran one, and its CPU seconds over the throughput phase. */
+  indexer?: { process: WorkerProcess; cpuSeconds: number };
+}
+
+/**
+ * One more throughput phase of the same run on a fresh stream with fresh workers, after the warm-up
+ * the measured phase had (when its latency phase was on), and with an `orderflow indexer` reading
+ * the stream when `indexDir` is given; counts verified from the stream.
+ */
+async function freshPhase(
+  c: RunContext,
+  builtIn: boolean,
+  warm: boolean,
+  indexDir?: string,
+): Promise<PhaseResult> {
+  await phases.freshTopology(c.jsm, c.t);
+  const workers = await c.startWorkers(builtIn);
+  const ix = indexDir
+    ? new WorkerProcess("indexer", c.server, ["--index-dir", indexDir, "--stream", c.t.stream])
+    : undefined;
+  const watcher = new CompletionWatcher(c.nc, c.jsm, c.t.stream, subjectOf(c.t, Stage.Completed));
+  try {
+    await ix?.started();
+    await watcher.start();
+    if (warm) await phases.warmUp(c.nc, watcher, c.t, c.o);
+    const pid = ix?.child.pid;
+    const cpu0 = pid ? await readCpuSeconds(pid) : 0;
+    const throughput = await phases.measureThroughput(c.nc, watcher, c.t, c.o, c.deps, undefined);
+    const cpu1 = pid ? await readCpuSeconds(pid) : 0;
+    await ix?.sample();
+    const verified = await phases.verify(c.jsm, c.t, c.o.orders + (warm ? phases.WARM_UP_ORDERS : 0));
+    return {
+      ms: throughput.ms,
+      ordersPerSec: throughput.ordersPerSec,
+      exact: verified.exact,
+      ...(ix ? { indexer: { process: ix, cpuSeconds: cpu1 - cpu0 } } : {}),
+    };
+  } finally {
+    await watcher.stop();
+    await Promise.all([...workers, ...(ix ? [ix] : [])].map((w) => w.stop()));
+  }
+}
+
+/**
+ * `--compare-built-in`: the throughput phase once more with the built-in stages, so a handler module
+ * is judged against the built-in transformation on the same server under the same load.
+ */
+export async function measureBuiltIn(
+  c: RunContext,
+  handlerOrdersPerSec: number,
+): Promise<NonNullable<BenchResult["builtIn"]>> {
+  const p = await freshPhase(c, true, c.o.rate > 0 && c.o.latencyOrders > 0);
+  return {
+    orders: c.o.orders,
+    ms: p.ms,
+    ordersPerSec: p.ordersPerSec,
+    exact: p.exact,
+    handlerRatio: handlerOrdersPerSec / p.ordersPerSec,
+  };
+}
+
+/**
+ * `--compare-index`: the throughput phase twice more, after the same warm-up: without, then with an
+ * `orderflow indexer` process (its index on disk in a temp directory) reading the stream, so the
+ * index's cost to the pipeline is one ratio from one run.
+ */
+export async function measureIndexCost(c: RunContext): Promise<NonNullable<BenchResult["index"]>> {
+  const without = await freshPhase(c, false, true);
+  const dir = await mkdtemp(join(tmpdir(), "orderflow-bench-index-"));
+  try {
+    const withIndex = await freshPhase(c, false, true, dir);
+    const { ms, ordersPerSec, exact } = withIndex;
+    return {
+      orders: c.o.orders,
+      without: { ms: without.ms, ordersPerSec: without.ordersPerSec, exact: without.exact },
+      with: { ms, ordersPerSec, exact },
+      ratio: ordersPerSec / without.ordersPerSec,
+      indexerCpuUsPerOrder: ((withIndex.indexer?.cpuSeconds ?? 0) * 1e6) / c.o.orders,
+      indexerPeakRssMb: withIndex.indexer?.process.peakRssMb ?? 0,
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,24 @@
+import type { Command, Option } from "commander";
+
+/**
+ * An options type's flags, declared once: each key of the options it fills, with the commander
+ * Option that reads it (flag, environment variable, default, and a parser into the option's own
+ * type). A command adds the table and reads it back into its options; there is no second list of
+ * fields to keep in step (the shape commander and natscli give their flag structs).
+ */
+export type OptionTable<T> = { readonly [K in keyof T]?: Option };
+
+export function addOptionTable<T>(cmd: Command, table: OptionTable<T>): Command {
+  for (const o of Object.values(table) as Option[]) cmd.addOption(o);
+  return cmd;
+}
+
+/** The options a table's flags were given (or defaulted to), by the options' own keys. */
+export function readOptionTable<T>(table: OptionTable<T>, values: Record<string, unknown>): Partial<T> {
+  const out: Record<string, unknown> = {};
+  for (const [key, o] of Object.entries(table) as Array<[string, Option]>) {
+    const v = values[o.attributeName()];
+    if (v !== undefined) out[key] = v;
+  }
+  return out as Partial<T>;
+}
