@@ -1,13 +1,14 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Command, Option } from "commander";
-import { errorMessage, TopologyError } from "../../common/errors.js";
+import { untilAborted } from "../../common/abort.js";
+import { errorMessage, UnknownStageError } from "../../common/errors.js";
 import { IndexOutputLedger } from "../../orders/index-output-ledger.js";
 import { loadHandlerModule } from "../../stages/handler-module.js";
 import { dispatcherStage, processorStage, type StageDefinition } from "../../stages/stage.js";
 import { StageWorker } from "../../stages/stage-worker.js";
 import { ackWaitMs, duplicateWindowMs } from "../../stages/worker-options.js";
-import { consumerInfo, streamInfo } from "../../topology/read.js";
+import { requireConsumer, streamInfo } from "../../topology/read.js";
 import { Stage, subjectOf } from "../../topology/spec.js";
 import { type CommandContext, commandContext } from "../context.js";
 import { type StageFlags, withStageFlags } from "../stage-flags.js";
@@ -51,7 +52,7 @@ rest back to the stream (nak, no delay) and exits 0; a second signal exits at on
       )
       .action(async (name: string, flags: WorkerFlags, cmd: Command) => {
         if (!(name in STAGES)) {
-          throw new TopologyError(`unknown stage "${name}"`, { hint: "use processor or dispatcher" });
+          throw new UnknownStageError(name, ["processor", "dispatcher"]);
         }
         const ctx = commandContext(cmd, `worker-${name}`);
         const builtIn = STAGES[name as StageName](ctx.topology);
@@ -67,12 +68,7 @@ async function runWorker(ctx: CommandContext, stage: StageDefinition, flags: Wor
   try {
     const jsm = await jetstreamManager(nc);
     const si = await streamInfo(jsm, ctx.topology);
-    const consumer = await consumerInfo(jsm, ctx.topology.stream, stage.consumer);
-    if (!consumer) {
-      throw new TopologyError(`consumer ${ctx.topology.stream} > ${stage.consumer} not found`, {
-        hint: "run `orderflow setup` first",
-      });
-    }
+    const consumer = await requireConsumer(jsm, ctx.topology.stream, stage.consumer);
     const worker = new StageWorker(
       nc,
       stage,
@@ -99,15 +95,19 @@ async function runWorker(ctx: CommandContext, stage: StageDefinition, flags: Wor
         }),
       },
     );
-    const fatal = new Promise<Error>((resolve) => worker.once("fatal", resolve));
-    const signalled = new Promise<void>((resolve) => {
-      if (ctx.signal.aborted) resolve();
-      ctx.signal.addEventListener("abort", () => resolve(), { once: true });
-    });
+    let fatal: Error | undefined;
+    const failed = new Promise<void>((resolve) =>
+      worker.once("fatal", (err) => {
+        fatal = err;
+        resolve();
+      }),
+    );
     await worker.start();
-    const outcome = await Promise.race([fatal, signalled]);
+    await untilAborted(ctx.signal, failed);
+    // What ended the wait: a failure while stopping is stop()'s to report.
+    const outcome = fatal;
     await worker.stop();
-    if (outcome instanceof Error) throw outcome;
+    if (outcome) throw outcome;
   } finally {
     await closeConnection(ctx, nc);
   }
