@@ -1,8 +1,8 @@
 import { jetstreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
 import { Command, Option } from "commander";
 import { untilAborted } from "../../common/abort.js";
-import { errorMessage, UnknownStageError } from "../../common/errors.js";
+import { closeConnection } from "../../common/connection.js";
+import { UnknownStageError } from "../../common/errors.js";
 import { IndexOutputLedger } from "../../orders/index-output-ledger.js";
 import { loadHandlerModule } from "../../stages/handler-module.js";
 import { dispatcherStage, processorStage, type StageDefinition } from "../../stages/stage.js";
@@ -109,17 +109,6 @@ async function runWorker(ctx: CommandContext, stage: StageDefinition, flags: Wor
     await worker.stop();
     if (outcome) throw outcome;
   } finally {
-    await closeConnection(ctx, nc);
-  }
-}
-
-/** Drain sends what is buffered (acks); while the server is away it cannot, so we just close. */
-async function closeConnection(ctx: CommandContext, nc: NatsConnection): Promise<void> {
-  if (nc.isClosed()) return;
-  try {
-    await nc.drain();
-  } catch (err) {
-    ctx.logger.warn({ err: errorMessage(err) }, "could not drain the connection; closing it");
-    await nc.close();
+    await closeConnection(nc, ctx.logger);
   }
 }
