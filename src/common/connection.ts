@@ -177,3 +177,17 @@ export function watchConnection(nc: NatsConnection, logger: Logger): void {
     }
   })().catch((err: unknown) => logger.error({ err }, "connection status watcher failed"));
 }
+
+/**
+ * Drains the connection, so what is buffered (acks above all) reaches the server; a server that is
+ * away cannot take the drain, so then the connection just closes.
+ */
+export async function closeConnection(nc: NatsConnection, logger: Logger): Promise<void> {
+  if (nc.isClosed()) return;
+  try {
+    await nc.drain();
+  } catch (err) {
+    logger.warn({ err: errorMessage(err) }, "could not drain a connection; closing it");
+    await nc.close();
+  }
+}

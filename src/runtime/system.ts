@@ -1,7 +1,7 @@
 import { basename, join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { type ConnectOptions, connect } from "../common/connection.js";
+import { type ConnectOptions, closeConnection, connect } from "../common/connection.js";
 import { ErrorCode, errorMessage, OrderflowError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
 import { retryTimeouts } from "../common/retry-timeouts.js";
@@ -110,7 +110,7 @@ export class OrderflowSystem {
   private async open(name: string): Promise<NatsConnection> {
     const nc = await connect({ ...this.config.connect, name }, this.logger.child({ connection: name }));
     this.connections.track(name, nc);
-    this.running.push({ name: `connection ${name}`, stop: () => this.closeConnection(nc) });
+    this.running.push({ name: `connection ${name}`, stop: () => closeConnection(nc, this.logger) });
     return nc;
   }
 
@@ -270,17 +270,6 @@ export class OrderflowSystem {
     const server = await listenDashboard(app, o.host, o.port);
     this.dashboardUrl = server.url;
     this.running.push({ name: "dashboard", stop: () => server.close() });
-  }
-
-  /** Drain and close; a server that is away cannot take the drain, so the connection just closes. */
-  private async closeConnection(nc: NatsConnection): Promise<void> {
-    if (nc.isClosed()) return;
-    try {
-      await nc.drain();
-    } catch (err) {
-      this.logger.warn({ err: errorMessage(err) }, "could not drain a connection; closing it");
-      await nc.close();
-    }
   }
 
   /** Stops everything in reverse start order. Idempotent; throws once at the end if any step failed. */

@@ -1,166 +1,29 @@
-import { EventEmitter } from "node:events";
-import {
-  headers,
-  type Msg,
-  type MsgHdrs,
-  MsgHdrsImpl,
-  type NatsConnection,
-  PermissionViolationError,
-} from "@nats-io/nats-core";
-import { parseAckSubject, readDelivery } from "../common/ack-subject.js";
+import type { Msg, MsgHdrs, NatsConnection } from "@nats-io/nats-core";
+import { readDelivery } from "../common/ack-subject.js";
 import { guard, reportCallbackError } from "../common/callback-guard.js";
-import {
-  errorMessage,
-  HandlerTimeoutError,
-  InvalidOrderError,
-  PermissionError,
-  type PublishError,
-} from "../common/errors.js";
+import { errorMessage, HandlerTimeoutError, type PublishError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
-import {
-  DeadLetterHeader,
-  deadLetterMsgId,
-  headerSafe,
-  MAX_ATTEMPTS_REASON,
-  OUTPUT_TOO_LARGE_REASON,
-  TIMEOUT_REASON,
-} from "./dead-letter.js";
-import { type HandlerContext, OrderContext } from "./handler-context.js";
+import { MAX_ATTEMPTS_REASON, OUTPUT_TOO_LARGE_REASON, TIMEOUT_REASON } from "./dead-letter.js";
 import { HandlerFailures } from "./handler-failures.js";
-import { LateRedeliveries, type OutputLedger, pastDuplicateWindow } from "./output-ledger.js";
-import { orderIdKey } from "./payload.js";
+import { HandlerRunner } from "./handler-runner.js";
+import { ACK, InFlight, isInvalidOrder } from "./in-flight.js";
+import { LateRedeliveryCheck } from "./late-redelivery.js";
+import { LateRedeliveries, type OutputLedger } from "./output-ledger.js";
+import { deadLetterMessage, maxPayload, outputHeaders, SMALL_ENOUGH, tooLarge } from "./output-message.js";
 import { PubAckWindow } from "./pub-ack-window.js";
 import { PullRequester } from "./pull-requester.js";
-import {
-  encodeOutput,
-  type OrderInput,
-  outputMsgId,
-  type StageDefinition,
-  type StageOutput,
-} from "./stage.js";
-import { StartGate } from "./start-gate.js";
+import { encodeOutput, type StageDefinition, type StageOutput } from "./stage.js";
+import { OutcomeKind, type StageStats } from "./stage-worker-types.js";
+import { flushAcks, watchWorkerConnection } from "./worker-connection.js";
 import { retryDelayMs, type StageWorkerOptions, stageWorkerOptions } from "./worker-options.js";
 
-export const OutcomeKind = { Done: "done", DeadLettered: "dead-lettered", Retried: "retried" } as const;
-export type OutcomeKind = (typeof OutcomeKind)[keyof typeof OutcomeKind];
-
-/** What became of one delivery; emitted as `outcome` only when someone listens. */
-export interface Outcome {
-  kind: OutcomeKind;
-  stage: string;
-  seq: number;
-  orderNo: string | undefined;
-  /** From delivery to ack (or nak), in ms. */
-  latencyMs: number;
-  reason?: string;
-}
-
-export interface StageStats {
-  processed: number;
-  deadLettered: number;
-  retried: number;
-  /** Publishes that failed for infrastructure reasons; their inputs were left for redelivery. */
-  infraErrors: number;
-  /** Deliveries seen that were redeliveries (delivery count > 1). */
-  redelivered: number;
-  /** Late redeliveries acked without a second output: the order index showed it stored. */
-  alreadyStored: number;
-  /** Late redeliveries held (nak'ed with a delay) because no index could tell. */
-  lateHeld: number;
-  inFlight: number;
-  /** Messages asked for in pull requests and not yet delivered: the open part of the pull window. */
-  pullsOutstanding: number;
-  /** Handler calls running now (async ones between start and result or timeout). */
-  handlersRunning: number;
-  /** Handler calls given up on at `handlerTimeoutMs`. */
-  handlerTimeouts: number;
-}
-
-/** One async handler call that ended; emitted as `handler` only when someone listens. */
-export interface HandlerCall {
-  stage: string;
-  durationMs: number;
-  timedOut: boolean;
-}
-
-export interface StageWorkerEvents {
-  outcome: [Outcome];
-  /**
-   * An async handler call ended (result, error, timeout or abandoned on stop). Synchronous handlers,
-   * the built-in stages among them, are not timed: they take microseconds.
-   */
-  handler: [HandlerCall];
-  /** The worker stopped itself: the connection closed or the server refused it permission. */
-  fatal: [Error];
-  stopping: [];
-  stopped: [];
-}
-
-/** One delivery between its arrival and its ack: also the OrderInput the handler sees. */
-class InFlight implements OrderInput {
-  orderNo = "";
-  seq = 0;
-  deliveryCount = 0;
-  attempt = 1;
-  /** Set when the message being published for this input is a dead letter. */
-  deadLetterReason: string | undefined = undefined;
-  /** Acked or nak'ed: its place is free, and nothing more may be done with it. */
-  settled = false;
-  readonly receivedAt = performance.now();
-  /** Only for handlers that take a context (see StageDefinition.handle). */
-  ctx: OrderContext | undefined = undefined;
-  /** The handler's result was taken (or given up on at its timeout): a late one is discarded. */
-  handlerDone = false;
-  /** When an async handler started; drives its timeout and its +WPI. */
-  handlerStartedAt = 0;
-  timer: NodeJS.Timeout | undefined = undefined;
-  /** While waiting for a free handler slot (`concurrency`): when its input was last kept alive. */
-  keptAliveAt = 0;
-  readonly data: Uint8Array;
-  readonly reply: string;
-  constructor(private readonly msg: Msg) {
-    this.data = msg.data;
-    this.reply = msg.reply as string;
-  }
-
-  /** Decoded on first read (the client decodes it from bytes): only a dead letter needs it. */
-  get subject(): string {
-    return this.msg.subject;
-  }
-
-  /**
-   * Decoding headers can throw; only a context reads them, and inside a try. A method, not an arrow
-   * property: that would be one closure per delivery.
-   */
-  inputHeaders(): MsgHdrs | undefined {
-    return this.msg.headers;
-  }
-}
-
-/** An InvalidOrderError, also from a handler module loaded with its own copy of orderflow. */
-function isInvalidOrder(err: unknown): err is InvalidOrderError {
-  return (
-    err instanceof InvalidOrderError ||
-    (err instanceof Error &&
-      err.name === "InvalidOrderError" &&
-      typeof (err as { reason?: unknown }).reason === "string")
-  );
-}
-
-const ACK = new TextEncoder().encode("+ACK");
-const WPI = new TextEncoder().encode("+WPI");
-/** No delay: a worker that is stopping gives an input back for another worker to take at once. */
-const NAK_NOW = new TextEncoder().encode("-NAK");
-const MSG_ID = "Nats-Msg-Id";
-/** Room kept under max_payload for the protocol line and headers when sizing a payload. */
-const SMALL_ENOUGH = 4_096;
-
-type State = "new" | "running" | "stopping" | "stopped";
-
-/** Encoded size of headers as the client will send them (`headers()` makes an MsgHdrsImpl). */
-function headerBytes(h: MsgHdrs | undefined): number {
-  return h ? (h as MsgHdrsImpl).encode().length : 0;
-}
+export {
+  type HandlerCall,
+  type Outcome,
+  OutcomeKind,
+  type StageStats,
+  type StageWorkerEvents,
+} from "./stage-worker-types.js";
 
 /**
  * Runs one stage: pulls its consumer in batches, hands each order to the stage's handler, publishes
@@ -179,57 +42,41 @@ function headerBytes(h: MsgHdrs | undefined): number {
  * ack throws into the client's callbacks (a throw there would end its read loop), a listener or a
  * handler that throws is contained, and a dead letter too large for the server is cut to fit.
  */
-export class StageWorker extends EventEmitter<StageWorkerEvents> {
-  readonly options: StageWorkerOptions;
-  private readonly logger: Logger;
+export class StageWorker extends HandlerRunner {
   private readonly debug: boolean;
   private readonly pulls: PullRequester;
   private readonly window: PubAckWindow<InFlight>;
   private readonly delivery = { deliveryCount: 0, streamSeq: 0 };
   private readonly failures = new HandlerFailures();
-  /** Deliveries whose async handler is still running. */
-  private readonly handling = new Set<InFlight>();
-  /** Handler calls running now, and the deliveries waiting for one to end (`concurrency`). */
-  private calls = 0;
-  private readonly queue: InFlight[] = [];
-  private queueHead = 0;
-  /** `rateLimit`'s gate, and the timer that starts the queue's head when the gate opens again. */
-  private readonly gate: StartGate | undefined;
-  private gateTimer: NodeJS.Timeout | undefined;
-  /** Stopping past the drain timeout: every delivery still arriving is given back at once. */
-  private givingBack = false;
-  private state: State = "new";
+  private readonly late: LateRedeliveryCheck;
   private stopPromise: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private summaryTimer: NodeJS.Timeout | undefined;
   private pausedUntil = 0;
   private lastProblem = "";
-  private readonly counts: Omit<StageStats, "pullsOutstanding" | "handlersRunning"> = {
-    processed: 0,
-    deadLettered: 0,
-    retried: 0,
-    infraErrors: 0,
-    redelivered: 0,
-    alreadyStored: 0,
-    lateHeld: 0,
-    inFlight: 0,
-    handlerTimeouts: 0,
-  };
-  private readonly ledger: OutputLedger | undefined;
-  private lateWarnedAt = 0;
 
   constructor(
-    private readonly nc: NatsConnection,
-    readonly stage: StageDefinition,
+    nc: NatsConnection,
+    stage: StageDefinition,
     options: Partial<StageWorkerOptions> = {},
     deps: { logger?: Logger; outputLedger?: OutputLedger } = {},
   ) {
-    super();
-    this.options = stageWorkerOptions(options);
-    this.ledger = deps.outputLedger;
-    this.logger = (deps.logger ?? silentLogger).child({ stage: stage.name, consumer: stage.consumer });
+    super(
+      nc,
+      stage,
+      stageWorkerOptions(options),
+      (deps.logger ?? silentLogger).child({ stage: stage.name, consumer: stage.consumer }),
+    );
     this.debug = this.logger.isLevelEnabled("debug");
-    this.gate = this.options.rateLimit ? new StartGate(this.options.rateLimit) : undefined;
+    this.late = new LateRedeliveryCheck({
+      stage,
+      options: this.options,
+      ledger: deps.outputLedger,
+      logger: this.logger,
+      counts: this.counts,
+      admit: (e) => this.admit(e),
+      release: (e, kind, reply, reason) => this.release(e, kind, reply, reason),
+    });
     const inboxPrefix = this.options.inboxPrefix;
     this.pulls = new PullRequester(
       nc,
@@ -272,7 +119,15 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     this.state = "running";
     this.pulls.start();
     this.window.start();
-    this.watchConnection();
+    watchWorkerConnection(this.nc, this.stage.name, this.logger, {
+      stopped: () => this.state === "stopped",
+      reconnected: () => {
+        this.pulls.reset();
+        this.pausedUntil = 0;
+        this.fill();
+      },
+      fail: (err) => this.fail(err),
+    });
     this.timer = setInterval(
       guard(`${this.stage.name} timer`, this.logger, () => this.tick()),
       250,
@@ -332,16 +187,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
       );
       this.window.failAll("worker stopped");
     }
-    if (!this.nc.isClosed() && !this.nc.isDraining()) {
-      // While disconnected a flush cannot complete, and the acks written meanwhile are lost: the
-      // client drops its outbound buffer when it reconnects. Their inputs come back after ack wait
-      // and the outputs' msg ids make the second publish a duplicate (docs/reliability.md).
-      await this.nc
-        .flush()
-        .catch((err: unknown) =>
-          this.logger.warn({ err: errorMessage(err) }, "could not flush acks on stop"),
-        );
-    }
+    await flushAcks(this.nc, this.logger);
     clearInterval(this.timer);
     clearInterval(this.summaryTimer);
     clearTimeout(this.gateTimer);
@@ -413,297 +259,34 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
       this.onHandlerError(e, err);
       return;
     }
-    if (e.deliveryCount > 1 && this.options.lateRedeliveries === LateRedeliveries.Verify && this.isLate(e)) {
-      this.verifyLate(e);
+    if (
+      e.deliveryCount > 1 &&
+      this.options.lateRedeliveries === LateRedeliveries.Verify &&
+      this.late.isLate(e)
+    ) {
+      this.late.verify(e);
       return;
     }
     this.admit(e);
   }
 
-  /** Runs the handler now, or queues the delivery (`concurrency`, `rateLimit`). */
-  private admit(e: InFlight): void {
-    if (this.givingBack) {
-      this.release(e, OutcomeKind.Retried, NAK_NOW, `${this.stage.name} is stopping`);
-      return;
-    }
-    const { concurrency } = this.options;
-    // FIFO: while anyone waits, a new delivery waits behind them.
-    const wait =
-      (concurrency > 0 && this.calls >= concurrency) ||
-      this.queued() > 0 ||
-      (this.gate !== undefined && !this.gate.tryTake());
-    if (!wait) {
-      this.invoke(e);
-    } else if (this.state !== "running") {
-      this.release(e, OutcomeKind.Retried, NAK_NOW, `${this.stage.name} is stopping`);
-    } else {
-      e.keptAliveAt = performance.now();
-      this.queue.push(e);
-      if (this.gate) this.wakeWhenGateOpens();
-    }
-  }
-
-  private isLate(e: InFlight): boolean {
-    const d = parseAckSubject(e.reply);
-    return d !== undefined && pastDuplicateWindow(d.timestampMs, Date.now(), this.options.duplicateWindowMs);
-  }
-
-  /**
-   * A redelivery past the duplicate window: dedupe can no longer absorb a second output, so the
-   * order index says whether the first attempt stored one. Where it cannot tell, the input is held
-   * (an order late is better than an order shipped twice) and tried again after lateHoldMs.
-   */
-  private verifyLate(e: InFlight): void {
-    const asked = this.ledger
-      ? this.ledger.hasOutput({
-          orderNo: e.orderNo,
-          outputSubject: this.stage.outputSubject,
-          afterSeq: e.seq,
-        })
-      : Promise.resolve(undefined);
-    asked
-      .then((stored) => {
-        if (e.settled) return;
-        if (stored === true) {
-          this.counts.alreadyStored++;
-          this.logger.info(
-            { seq: e.seq, orderNo: e.orderNo, deliveries: e.deliveryCount },
-            "late redelivery: the output is already stored; acked without a second one",
-          );
-          this.release(e, OutcomeKind.Done, ACK, "output already stored");
-        } else if (stored === false) {
-          this.admit(e);
-        } else {
-          this.holdLate(e);
-        }
-      })
-      .catch((err: unknown) => {
-        reportCallbackError(`${this.stage.name} late redelivery check`, err, this.logger);
-        if (!e.settled) this.holdLate(e);
-      });
-  }
-
-  private holdLate(e: InFlight): void {
-    this.counts.lateHeld++;
-    const now = Date.now();
-    if (now - this.lateWarnedAt > 30_000) {
-      this.lateWarnedAt = now;
-      this.logger.warn(
-        { seq: e.seq, orderNo: e.orderNo, held: this.counts.lateHeld },
-        "late redelivery held: no order index can tell whether its output is already stored; run `orderflow indexer` (or `up`), or --late-redeliveries publish to accept a possible second output",
-      );
-    }
-    this.release(
-      e,
-      OutcomeKind.Retried,
-      `-NAK {"delay":${this.options.lateHoldMs * 1_000_000}}`,
-      "late redelivery held",
-    );
-  }
-
-  private queued(): number {
-    return this.queue.length - this.queueHead;
-  }
-
-  /** Starts queued handlers while there are free slots (and the rate gate lets them). */
-  private next(): void {
-    const { concurrency } = this.options;
-    while (this.queued() > 0 && (concurrency === 0 || this.calls < concurrency)) {
-      const e = this.queue[this.queueHead] as InFlight;
-      if (!e.settled && this.gate !== undefined && !this.gate.tryTake()) {
-        this.wakeWhenGateOpens();
-        return;
-      }
-      this.queue[this.queueHead++] = undefined as unknown as InFlight;
-      if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
-        this.queue.splice(0, this.queueHead);
-        this.queueHead = 0;
-      }
-      if (e.settled) continue;
-      try {
-        this.invoke(e);
-      } catch (err) {
-        reportCallbackError(`${this.stage.name} delivery`, err, this.logger);
-        this.release(e, OutcomeKind.Retried, this.infraNak(), errorMessage(err));
-      }
-    }
-  }
-
-  private wakeWhenGateOpens(): void {
-    if (this.gateTimer !== undefined || this.gate === undefined) return;
-    this.gateTimer = setTimeout(
-      guard(`${this.stage.name} rate limit timer`, this.logger, () => {
-        this.gateTimer = undefined;
-        this.next();
-      }),
-      Math.max(1, Math.ceil(this.gate.waitMs())),
-    );
-  }
-
-  /** A delivery waiting for a handler slot longer than a third of the ack wait gets a +WPI. */
-  private keepQueuedAlive(): void {
-    const now = performance.now();
-    const every = this.options.ackWaitMs / 3;
-    for (let i = this.queueHead; i < this.queue.length; i++) {
-      const e = this.queue[i] as InFlight;
-      if (e.settled || now - e.keptAliveAt < every) continue;
-      e.keptAliveAt = now;
-      this.workInProgress(e);
-    }
-  }
-
-  private workInProgress(e: InFlight): void {
-    if (this.nc.isClosed()) return;
-    try {
-      this.nc.publish(e.reply, WPI);
-    } catch (err) {
-      reportCallbackError(`${this.stage.name} in-progress ack`, err, this.logger);
-    }
-  }
-
-  private invoke(e: InFlight): void {
-    let out: StageOutput | Promise<StageOutput>;
-    this.calls++;
-    try {
-      if (this.stage.handle.length > 1) {
-        e.ctx = new OrderContext(e, this.logger, outputMsgId(this.stage, e.orderNo));
-      }
-      // A one-parameter handler never reads its context; none is built for it.
-      out = this.stage.handle(e, e.ctx as HandlerContext);
-    } catch (err) {
-      this.callEnded();
-      this.onHandlerError(e, err);
-      return;
-    }
-    if (out instanceof Promise) {
-      this.watchHandler(e);
-      out
-        .then(
-          (o) => {
-            if (this.handlerFinished(e)) this.publishOutput(e, o);
-          },
-          (err: unknown) => {
-            if (this.handlerFinished(e)) this.onHandlerError(e, err);
-          },
-        )
-        .catch((err: unknown) => {
-          reportCallbackError(`${this.stage.name} handler result`, err, this.logger);
-          this.release(e, OutcomeKind.Retried, this.infraNak(), errorMessage(err));
-        });
-    } else {
-      this.callEnded();
-      this.publishOutput(e, out);
-    }
-  }
-
-  private callEnded(): void {
-    this.calls--;
-    if (this.queued() > 0) this.next();
-  }
-
-  /**
-   * Keeps an async handler's input alive with +WPI every third of the ack wait (so it is not
-   * redelivered mid-run) and gives up on it at the handler timeout. One timer per running handler.
-   */
-  private watchHandler(e: InFlight): void {
-    e.handlerStartedAt = performance.now();
-    this.handling.add(e);
-    this.schedule(e);
-  }
-
-  private schedule(e: InFlight): void {
-    const { handlerTimeoutMs, ackWaitMs } = this.options;
-    const remaining = handlerTimeoutMs - (performance.now() - e.handlerStartedAt);
-    const wait = Math.max(1, Math.min(remaining, Math.floor(ackWaitMs / 3)));
-    e.timer = setTimeout(
-      guard(`${this.stage.name} handler timer`, this.logger, () => this.onHandlerTimer(e)),
-      wait,
-    );
-  }
-
-  private onHandlerTimer(e: InFlight): void {
-    if (e.handlerDone || e.settled) return;
-    if (performance.now() - e.handlerStartedAt >= this.options.handlerTimeoutMs) {
-      this.counts.handlerTimeouts++;
-      this.handlerFinished(e, true);
-      const err = new HandlerTimeoutError(this.options.handlerTimeoutMs);
-      e.ctx?.abort(err);
-      this.logger.warn({ seq: e.seq, orderNo: e.orderNo, attempt: e.attempt }, err.message);
-      this.onHandlerError(e, err);
-      return;
-    }
-    this.workInProgress(e);
-    this.schedule(e);
-  }
-
-  /** Takes an async handler's result once; false when it came too late (timed out or abandoned). */
-  private handlerFinished(e: InFlight, timedOut = false): boolean {
-    if (e.handlerDone) return false;
-    e.handlerDone = true;
-    clearTimeout(e.timer);
-    this.handling.delete(e);
-    this.callEnded();
-    if (this.listenerCount("handler") > 0) {
-      const call = { stage: this.stage.name, durationMs: performance.now() - e.handlerStartedAt, timedOut };
-      try {
-        this.emit("handler", call);
-      } catch (err) {
-        reportCallbackError(`${this.stage.name} handler listener`, err, this.logger);
-      }
-    }
-    return true;
-  }
-
-  /** Gives the deliveries still waiting for a start back to the server, for any worker. */
-  private giveBackWaiting(reason: string): void {
-    const waiting = this.queue.slice(this.queueHead);
-    this.queue.length = 0;
-    this.queueHead = 0;
-    for (const e of waiting) this.release(e, OutcomeKind.Retried, NAK_NOW, reason);
-  }
-
-  /** Stopping past the drain timeout: abort the handlers still running and give their inputs back. */
-  private abandonHandlers(): void {
-    const reason = new Error(`${this.stage.name} is stopping`);
-    this.giveBackWaiting(reason.message);
-    if (this.handling.size > 0) {
-      this.logger.warn(
-        { handlers: this.handling.size, drainTimeoutMs: this.options.drainTimeoutMs },
-        "drain timeout: aborting running handlers and giving their orders back",
-      );
-    }
-    for (const e of [...this.handling]) {
-      this.handlerFinished(e);
-      e.ctx?.abort(reason);
-      this.release(e, OutcomeKind.Retried, NAK_NOW, reason.message);
-    }
-  }
-
-  private publishOutput(e: InFlight, out: StageOutput): void {
+  protected publishOutput(e: InFlight, out: StageOutput): void {
     if (e.settled) return; // given up on meanwhile (stop() past its deadline)
     let data: Uint8Array;
     let h: MsgHdrs | undefined;
     try {
       data = encodeOutput(out);
-      if (e.ctx?.output) {
-        h = headers();
-        for (const [k, v] of e.ctx.output) h.set(k, v);
-        if (this.options.msgIds) h.set(MSG_ID, outputMsgId(this.stage, e.orderNo));
-      } else if (this.options.msgIds) {
-        // The common case, once per order: fromRecord skips what set() does per call (key lookups
-        // twice, MIME canonicalisation, a regex on the value). The id needs none of it: order
-        // numbers have no control characters (payload.ts), so no CR or LF, and it is not trimmed.
-        h = MsgHdrsImpl.fromRecord({ "Nats-Msg-Id": [outputMsgId(this.stage, e.orderNo)] });
-      }
+      h = outputHeaders(this.stage, e, this.options.msgIds);
     } catch (err) {
       this.onHandlerError(e, err);
       return;
     }
-    if (data.length + SMALL_ENOUGH > this.maxPayload() && this.tooLarge(data, h)) {
+    const max = maxPayload(this.nc);
+    if (data.length + SMALL_ENOUGH > max && tooLarge(data, h, max)) {
       this.deadLetter(
         e,
         OUTPUT_TOO_LARGE_REASON,
-        `output of ${data.length} bytes does not fit the server's max_payload of ${this.maxPayload()} bytes`,
+        `output of ${data.length} bytes does not fit the server's max_payload of ${max} bytes`,
       );
       return;
     }
@@ -711,7 +294,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     this.window.publish(this.stage.outputSubject, data, h, e);
   }
 
-  private onHandlerError(e: InFlight, err: unknown): void {
+  protected onHandlerError(e: InFlight, err: unknown): void {
     if (e.settled) return;
     if (isInvalidOrder(err)) {
       this.deadLetter(e, err.reason, err.message);
@@ -731,36 +314,12 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
 
   private deadLetter(e: InFlight, reason: string, detail: string): void {
     e.deadLetterReason = reason;
-    const h = headers();
-    h.set(MSG_ID, deadLetterMsgId(this.stage.consumer, e.seq));
-    h.set(DeadLetterHeader.Stage, this.stage.name);
-    h.set(DeadLetterHeader.Reason, headerSafe(reason, 64));
-    h.set(DeadLetterHeader.Error, headerSafe(detail));
-    h.set(DeadLetterHeader.SourceSeq, String(e.seq));
-    h.set(DeadLetterHeader.SourceSubject, e.subject);
-    h.set(DeadLetterHeader.Deliveries, String(e.deliveryCount));
-    if (e.orderNo) h.set(DeadLetterHeader.OrderNo, headerSafe(orderIdKey(e.orderNo)));
-    let data = e.data;
-    if (data.length + SMALL_ENOUGH > this.maxPayload() && this.tooLarge(data, h)) {
-      // The original stays in the stream at its source seq; the dead letter says so and fits.
-      h.set(DeadLetterHeader.Truncated, "true");
-      h.set(DeadLetterHeader.PayloadBytes, String(data.length));
-      data = data.subarray(0, Math.max(0, this.maxPayload() - headerBytes(h) - SMALL_ENOUGH));
-    }
+    const { data, h } = deadLetterMessage(this.stage, e, reason, detail, maxPayload(this.nc));
     this.logger.warn({ seq: e.seq, reason, detail }, "dead-lettering order");
     this.window.publish(this.options.failedSubject, data, h, e);
   }
 
-  /** The server's limit for one message (payload and headers), 1 MB unless configured. */
-  private maxPayload(): number {
-    return this.nc.info?.max_payload ?? 1024 * 1024;
-  }
-
-  private tooLarge(data: Uint8Array, h: MsgHdrs | undefined): boolean {
-    return data.length + headerBytes(h) > this.maxPayload();
-  }
-
-  private infraNak(): string {
+  protected infraNak(): string {
     return `-NAK {"delay":${this.options.infraRetryMs * 1_000_000}}`;
   }
 
@@ -805,7 +364,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
   }
 
   /** Acks or naks the input and frees its place, once. */
-  private release(e: InFlight, kind: OutcomeKind, reply: Uint8Array | string, reason?: string): void {
+  protected release(e: InFlight, kind: OutcomeKind, reply: Uint8Array | string, reason?: string): void {
     if (e.settled) return;
     e.settled = true;
     if (!this.nc.isClosed()) {
@@ -820,53 +379,6 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     if (this.listenerCount("outcome") > 0) this.emitOutcome(e, kind, reason);
     if (this.counts.inFlight + this.pulls.outstanding <= this.options.maxInFlight - this.options.batch)
       this.fill();
-  }
-
-  /** A listener's failure is its own: logged and counted, never the worker's. */
-  private emitOutcome(e: InFlight, kind: OutcomeKind, reason: string | undefined): void {
-    try {
-      this.emit("outcome", {
-        kind,
-        stage: this.stage.name,
-        seq: e.seq,
-        orderNo: e.orderNo || undefined,
-        latencyMs: performance.now() - e.receivedAt,
-        reason,
-      });
-    } catch (err) {
-      reportCallbackError(`${this.stage.name} outcome listener`, err, this.logger);
-    }
-  }
-
-  private watchConnection(): void {
-    void (async () => {
-      for await (const s of this.nc.status()) {
-        if (this.state === "stopped") break;
-        if (s.type === "reconnect") {
-          // Pull requests do not survive a reconnect reliably; ask again.
-          this.pulls.reset();
-          this.pausedUntil = 0;
-          this.fill();
-        } else if (s.type === "error" && s.error instanceof PermissionViolationError) {
-          this.fail(
-            new PermissionError(
-              `${this.stage.name}: permission denied to ${s.error.operation} "${s.error.subject}"`,
-              {
-                subject: s.error.subject,
-                hint: "grant this user the subjects in deploy/nats-server.conf for its role",
-                cause: s.error,
-              },
-            ),
-          );
-        }
-      }
-    })().catch((err: unknown) => this.logger.error({ err }, "connection watcher failed"));
-    this.nc
-      .closed()
-      .then((err) => {
-        if (this.state === "running") this.fail(err ?? new Error("NATS connection closed"));
-      })
-      .catch((err: unknown) => this.logger.error({ err }, "connection close watcher failed"));
   }
 
   private fail(err: Error): void {

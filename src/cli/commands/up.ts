@@ -1,4 +1,5 @@
 import { Command, Option } from "commander";
+import { untilAborted } from "../../common/abort.js";
 import { redactUrl } from "../../common/connection.js";
 import { durationFlag } from "../../common/duration.js";
 import { UsageError } from "../../common/errors.js";
@@ -213,14 +214,16 @@ Ctrl-C drains in-flight orders, stops every part in reverse order and exits 0.`,
       );
       say("press Ctrl-C to stop");
 
-      const signalled = new Promise<void>((resolve) => {
-        if (ctx.signal.aborted) resolve();
-        ctx.signal.addEventListener("abort", () => resolve(), { once: true });
+      let failure: Error | undefined;
+      const failed = system.failure.then((err) => {
+        failure = err;
       });
-      const outcome = await Promise.race([signalled, system.failure]);
-      say(outcome instanceof Error ? `stopping: ${outcome.message}` : "stopping: draining in-flight orders…");
+      await untilAborted(ctx.signal, failed);
+      // What ended the wait: a failure while stopping is stop()'s to report.
+      const outcome = failure;
+      say(outcome ? `stopping: ${outcome.message}` : "stopping: draining in-flight orders…");
       await system.stop();
       say("stopped");
-      if (outcome instanceof Error) throw outcome;
+      if (outcome) throw outcome;
     });
 }

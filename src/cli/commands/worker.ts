@@ -1,11 +1,12 @@
 import { jetstreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
 import { Command, Option } from "commander";
-import { errorMessage, TopologyError } from "../../common/errors.js";
+import { untilAborted } from "../../common/abort.js";
+import { closeConnection } from "../../common/connection.js";
+import { UnknownStageError } from "../../common/errors.js";
 import { createStageWorker } from "../../runtime/stage-workers.js";
 import { loadHandlerModule } from "../../stages/handler-module.js";
 import { dispatcherStage, processorStage, type StageDefinition } from "../../stages/stage.js";
-import { consumerInfo, streamInfo } from "../../topology/read.js";
+import { requireConsumer, streamInfo } from "../../topology/read.js";
 import { type CommandContext, commandContext } from "../context.js";
 import { readStageFlags, withStageFlags } from "../stage-flags.js";
 
@@ -49,7 +50,7 @@ rest back to the stream (nak, no delay) and exits 0; a second signal exits at on
       )
       .action(async (name: string, flags: WorkerFlags, cmd: Command) => {
         if (!(name in STAGES)) {
-          throw new TopologyError(`unknown stage "${name}"`, { hint: "use processor or dispatcher" });
+          throw new UnknownStageError(name, ["processor", "dispatcher"]);
         }
         const ctx = commandContext(cmd, `worker-${name}`);
         const builtIn = STAGES[name as StageName](ctx.topology);
@@ -65,12 +66,7 @@ async function runWorker(ctx: CommandContext, stage: StageDefinition, flags: Wor
   try {
     const jsm = await jetstreamManager(nc);
     const si = await streamInfo(jsm, ctx.topology);
-    const consumer = await consumerInfo(jsm, ctx.topology.stream, stage.consumer);
-    if (!consumer) {
-      throw new TopologyError(`consumer ${ctx.topology.stream} > ${stage.consumer} not found`, {
-        hint: "run `orderflow setup` first",
-      });
-    }
+    const consumer = await requireConsumer(jsm, ctx.topology.stream, stage.consumer);
     const worker = createStageWorker(
       nc,
       stage,
@@ -84,27 +80,20 @@ async function runWorker(ctx: CommandContext, stage: StageDefinition, flags: Wor
       },
       ctx.logger,
     );
-    const fatal = new Promise<Error>((resolve) => worker.once("fatal", resolve));
-    const signalled = new Promise<void>((resolve) => {
-      if (ctx.signal.aborted) resolve();
-      ctx.signal.addEventListener("abort", () => resolve(), { once: true });
-    });
+    let fatal: Error | undefined;
+    const failed = new Promise<void>((resolve) =>
+      worker.once("fatal", (err) => {
+        fatal = err;
+        resolve();
+      }),
+    );
     await worker.start();
-    const outcome = await Promise.race([fatal, signalled]);
+    await untilAborted(ctx.signal, failed);
+    // What ended the wait: a failure while stopping is stop()'s to report.
+    const outcome = fatal;
     await worker.stop();
-    if (outcome instanceof Error) throw outcome;
+    if (outcome) throw outcome;
   } finally {
-    await closeConnection(ctx, nc);
-  }
-}
-
-/** Drain sends what is buffered (acks); while the server is away it cannot, so we just close. */
-async function closeConnection(ctx: CommandContext, nc: NatsConnection): Promise<void> {
-  if (nc.isClosed()) return;
-  try {
-    await nc.drain();
-  } catch (err) {
-    ctx.logger.warn({ err: errorMessage(err) }, "could not drain the connection; closing it");
-    await nc.close();
+    await closeConnection(nc, ctx.logger);
   }
 }

@@ -1,0 +1,60 @@
+import type { Msg, MsgHdrs } from "@nats-io/nats-core";
+import { InvalidOrderError } from "../common/errors.js";
+import type { OrderContext } from "./handler-context.js";
+import type { OrderInput } from "./stage.js";
+
+export const ACK = new TextEncoder().encode("+ACK");
+export const WPI = new TextEncoder().encode("+WPI");
+/** No delay: a worker that is stopping gives an input back for another worker to take at once. */
+export const NAK_NOW = new TextEncoder().encode("-NAK");
+
+/** One delivery between its arrival and its ack: also the OrderInput the handler sees. */
+export class InFlight implements OrderInput {
+  orderNo = "";
+  seq = 0;
+  deliveryCount = 0;
+  attempt = 1;
+  /** Set when the message being published for this input is a dead letter. */
+  deadLetterReason: string | undefined = undefined;
+  /** Acked or nak'ed: its place is free, and nothing more may be done with it. */
+  settled = false;
+  readonly receivedAt = performance.now();
+  /** Only for handlers that take a context (see StageDefinition.handle). */
+  ctx: OrderContext | undefined = undefined;
+  /** The handler's result was taken (or given up on at its timeout): a late one is discarded. */
+  handlerDone = false;
+  /** When an async handler started; drives its timeout and its +WPI. */
+  handlerStartedAt = 0;
+  timer: NodeJS.Timeout | undefined = undefined;
+  /** While waiting for a free handler slot (`concurrency`): when its input was last kept alive. */
+  keptAliveAt = 0;
+  readonly data: Uint8Array;
+  readonly reply: string;
+  constructor(private readonly msg: Msg) {
+    this.data = msg.data;
+    this.reply = msg.reply as string;
+  }
+
+  /** Decoded on first read (the client decodes it from bytes): only a dead letter needs it. */
+  get subject(): string {
+    return this.msg.subject;
+  }
+
+  /**
+   * Decoding headers can throw; only a context reads them, and inside a try. A method, not an arrow
+   * property: that would be one closure per delivery.
+   */
+  inputHeaders(): MsgHdrs | undefined {
+    return this.msg.headers;
+  }
+}
+
+/** An InvalidOrderError, also from a handler module loaded with its own copy of orderflow. */
+export function isInvalidOrder(err: unknown): err is InvalidOrderError {
+  return (
+    err instanceof InvalidOrderError ||
+    (err instanceof Error &&
+      err.name === "InvalidOrderError" &&
+      typeof (err as { reason?: unknown }).reason === "string")
+  );
+}
