@@ -10,6 +10,7 @@ import { findStream } from "../topology/read.js";
 import { Stage, streamConfig, subjectOf, type TopologyOptions } from "../topology/spec.js";
 import type { BenchOptions } from "./bench-options.js";
 import { CompletionWatcher } from "./completion-watcher.js";
+import { cpuPerOrder, cpuSnapshot } from "./cpu-per-order.js";
 import { publishRun } from "./order-publisher.js";
 import { measureBuiltIn, measureIndexCost, type RunContext } from "./same-run-compare.js";
 import {
@@ -19,7 +20,7 @@ import {
   startSeedWorker,
   waitUntilPulling,
 } from "./seed-go.js";
-import { type BenchResult, type CpuPerOrder, type Percentiles, percentiles, rate } from "./stats.js";
+import { type BenchResult, type Percentiles, percentiles, rate } from "./stats.js";
 import {
   type BenchProgress,
   FIRST_ORDER,
@@ -29,7 +30,7 @@ import {
   WARM_UP_ORDERS,
   warmUp,
 } from "./throughput-phase.js";
-import { readCpuSeconds, WorkerProcess } from "./worker-processes.js";
+import { WorkerProcess } from "./worker-processes.js";
 
 export type { BenchProgress } from "./throughput-phase.js";
 
@@ -41,45 +42,6 @@ export interface BenchDeps {
   progress: BenchProgress;
   command: string;
   signal: AbortSignal;
-}
-
-interface CpuSnapshot {
-  workers: number[];
-  server: number | undefined;
-}
-
-/** CPU seconds of every worker and of the managed server now; undefined entries off Linux. */
-async function cpuSnapshot(
-  workers: WorkerProcess[],
-  managed: NatsServer | undefined,
-): Promise<CpuSnapshot | undefined> {
-  if (process.platform !== "linux") return undefined;
-  const pids = workers.map((w) => w.child.pid ?? 0);
-  return {
-    workers: await Promise.all(pids.map((pid) => readCpuSeconds(pid))),
-    server: managed?.pid === undefined ? undefined : await readCpuSeconds(managed.pid),
-  };
-}
-
-function cpuPerOrder(
-  before: CpuSnapshot | undefined,
-  after: CpuSnapshot | undefined,
-  workers: WorkerProcess[],
-  orders: number,
-): CpuPerOrder | undefined {
-  if (!before || !after || orders <= 0) return undefined;
-  const us = (a: number, b: number): number => ((a - b) * 1e6) / orders;
-  const perWorker = workers.map((w, i) => ({
-    role: w.role,
-    pid: w.child.pid ?? 0,
-    us: us(after.workers[i] ?? 0, before.workers[i] ?? 0),
-  }));
-  return {
-    workers: perWorker,
-    workersUs: perWorker.reduce((sum, w) => sum + w.us, 0),
-    serverUs:
-      after.server === undefined || before.server === undefined ? undefined : us(after.server, before.server),
-  };
 }
 
 /**

@@ -1,10 +1,5 @@
 import { type JsMsg, jetstreamManager } from "@nats-io/jetstream";
-import {
-  type Msg,
-  type NatsConnection,
-  PermissionViolationError,
-  type Subscription,
-} from "@nats-io/nats-core";
+import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import { reportCallbackError } from "../common/callback-guard.js";
 import { AlreadyStartedError, errorMessage, StopError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
@@ -12,7 +7,9 @@ import { orderKeyOf, stageOfSubject } from "../stages/order-key.js";
 import { streamInfo } from "../topology/read.js";
 import { Stage, type TopologyOptions } from "../topology/spec.js";
 import { DiskOrderStore } from "./disk-order-store.js";
-import { type IndexLookupReply, IndexLookupRequest, isInboxReply } from "./index-protocol.js";
+import { answerLookup, watchRefusedAnswers } from "./index-answers.js";
+import { IndexBatchWriter } from "./index-batch-writer.js";
+import type { IndexLookupReply, IndexLookupRequest } from "./index-protocol.js";
 import { type OrderIndexerOptions, orderIndexerOptions } from "./lookup-options.js";
 import { MemoryOrderStore } from "./memory-order-store.js";
 import { type IndexEntry, type IndexedMessage, MEMORY_INDEX, type OrderStore } from "./order-store.js";
@@ -48,15 +45,7 @@ export class OrderIndexer {
   private readonly o: OrderIndexerOptions;
   private readonly logger: Logger;
   private readonly store: OrderStore;
-  /** Read from the stream, not yet written to the store (nor answerable). */
-  private pending: IndexEntry[] = [];
-  /** The last sequence read; `through` catches up with it when its batch is written. */
-  private readSeq = 0;
-  /** A message read said nothing followed it: once its batch is written, the end is reached. */
-  private readEnd = false;
-  private flushTimer: NodeJS.Timeout | undefined;
-  private writing: Promise<void> | undefined;
-  private writeFailing = false;
+  private readonly writer: IndexBatchWriter;
   /** Reading paused until the pending messages are written (see this.o.pauseAtPending). */
   private paused = false;
   private lastReadAt = 0;
@@ -87,6 +76,18 @@ export class OrderIndexer {
     });
     this.store =
       this.o.indexDir === MEMORY_INDEX ? new MemoryOrderStore() : new DiskOrderStore(this.o.indexDir);
+    this.writer = new IndexBatchWriter(this.store, this.o, () => this.streamCreated, this.logger, {
+      written: (through, end) => {
+        this.progress.advance(through);
+        if (end) this.markReadThroughEnd();
+        this.progress.release();
+        if (!this.caughtUpLogged) this.checkCaughtUp();
+      },
+      drained: () => {
+        if (this.paused) this.resume();
+      },
+      stopping: () => this.stopping !== undefined,
+    });
   }
 
   /** Starts reading the stream and answering lookups; fails with a one-line error if the stream is missing. */
@@ -105,7 +106,7 @@ export class OrderIndexer {
       checkpoint.through <= si.state.last_seq
     ) {
       this.progress.advance(checkpoint.through);
-      this.readSeq = checkpoint.through;
+      this.writer.resetTo(checkpoint.through);
       this.logger.info(
         { store: this.store.description, indexedThrough: this.progress.through, ...this.store.counts() },
         "order index resumed from its store",
@@ -126,7 +127,7 @@ export class OrderIndexer {
       STREAM_CHECK_MS,
     );
     this.checker.unref();
-    this.watchRefusedAnswers();
+    watchRefusedAnswers(this.nc, this.logger, () => this.stopping !== undefined);
     this.sub = this.nc.subscribe(this.o.subject, {
       queue: this.o.queueGroup,
       callback: (err, msg) => {
@@ -134,7 +135,9 @@ export class OrderIndexer {
           this.logger.error({ err, subject: this.o.subject }, "order index subscription failed");
           return;
         }
-        this.answer(msg).catch((e: unknown) => this.logger.error({ err: e }, "order index lookup failed"));
+        answerLookup(msg, this.logger, (r) => this.reply(r)).catch((e: unknown) =>
+          this.logger.error({ err: e }, "order index lookup failed"),
+        );
       },
     });
     await this.nc.flush();
@@ -233,14 +236,10 @@ export class OrderIndexer {
     const old = this.reader;
     old?.stop();
     this.paused = false;
-    clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    await this.writing;
-    this.pending = [];
-    this.readEnd = false;
+    await this.writer.settle();
+    this.writer.resetTo(0);
     await this.store.clear();
     this.progress.reset();
-    this.readSeq = 0;
     this.caughtUpLogged = false;
     await old
       ?.close()
@@ -279,10 +278,9 @@ export class OrderIndexer {
       } catch (err) {
         problems.push(`stream reader: ${errorMessage(err)}`);
       }
-      clearTimeout(this.flushTimer);
-      await this.writing;
+      await this.writer.settle();
       // What was read is kept: the next start resumes after it rather than reading it again.
-      if (this.pending.length > 0) await this.flush();
+      await this.writer.flush();
       try {
         await this.store.close();
       } catch (err) {
@@ -298,79 +296,18 @@ export class OrderIndexer {
   }
 
   private read(m: JsMsg): void {
-    if (m.seq <= this.readSeq) return; // already written (a reader restarted behind the checkpoint)
+    if (m.seq <= this.writer.lastRead) return; // already read (a reader restarted behind the checkpoint)
     const stage = stageOfSubject(m.subject, this.topology.subjectPrefix);
+    let entry: IndexEntry | undefined;
     if (stage !== "other") {
       // Headers are parsed only for dead letters, the one stage whose key may live in them.
       const key = orderKeyOf(stage, m.data, stage === Stage.Failed ? m.headers : undefined);
-      if (key !== undefined) this.pending.push({ key, stage, seq: m.seq });
+      if (key !== undefined) entry = { key, stage, seq: m.seq };
     }
-    this.readSeq = m.seq;
-    // Nothing left after this one: messages up to the start's last_seq were deleted meanwhile.
-    if (m.info.pending === 0) this.readEnd = true;
+    // pending 0: nothing left after this one (what start() saw at the end was deleted meanwhile).
+    this.writer.add(entry, m.seq, m.info.pending === 0);
     this.lastReadAt = Date.now();
-    if (this.pending.length >= this.o.pauseAtPending && !this.paused) this.pause();
-    if (this.pending.length >= this.o.batchMessages || this.readEnd) this.scheduleFlush(0);
-    else this.scheduleFlush(this.o.batchMs);
-  }
-
-  private scheduleFlush(ms: number): void {
-    if (this.writing) return; // the write under way flushes again when it ends
-    if (this.flushTimer && ms > 0) return;
-    clearTimeout(this.flushTimer);
-    this.flushTimer = setTimeout(() => {
-      this.flushTimer = undefined;
-      void this.flush();
-    }, ms);
-  }
-
-  /** Writes what was read as one batch with its checkpoint; only then is it answerable. */
-  private flush(): Promise<void> {
-    if (this.writing) return this.writing;
-    if (this.readSeq === this.progress.through && this.pending.length === 0) {
-      if (this.readEnd) this.reachedEnd();
-      return Promise.resolve();
-    }
-    const entries = this.pending;
-    const through = this.readSeq;
-    const end = this.readEnd;
-    this.pending = [];
-    this.readEnd = false;
-    this.writing = this.store
-      .write(entries, { streamCreated: this.streamCreated, through })
-      .then(
-        () => {
-          this.progress.advance(through);
-          if (this.writeFailing) this.logger.info("order index writes again");
-          this.writeFailing = false;
-          if (end) this.reachedEnd();
-          this.progress.release();
-          if (!this.caughtUpLogged) this.checkCaughtUp();
-        },
-        (err: unknown) => {
-          // Kept for the next try (a full disk may be freed): nothing read is lost.
-          this.pending = entries.concat(this.pending);
-          this.readEnd ||= end;
-          if (!this.writeFailing) {
-            this.logger.error(
-              { err: errorMessage(err), store: this.store.description },
-              "order index cannot write",
-            );
-          }
-          this.writeFailing = true;
-        },
-      )
-      .finally(() => {
-        this.writing = undefined;
-        if (this.paused && this.pending.length === 0) this.resume();
-        if (this.pending.length > 0 || this.readEnd) {
-          if (!this.stopping)
-            this.scheduleFlush(
-              this.writeFailing ? 1_000 : this.pending.length >= this.o.batchMessages ? 0 : this.o.batchMs,
-            );
-        }
-      });
-    return this.writing;
+    if (this.writer.unwritten >= this.o.pauseAtPending && !this.paused) this.pause();
   }
 
   private pause(): void {
@@ -385,17 +322,17 @@ export class OrderIndexer {
         this.logger.warn({ err: errorMessage(err) }, "could not delete a paused stream reader"),
       );
     this.logger.debug(
-      { readSeq: this.readSeq, pending: this.pending.length },
+      { readSeq: this.writer.lastRead, pending: this.writer.unwritten },
       "order index paused reading until its writes catch up",
     );
   }
 
   private resume(): void {
     if (this.stopping || this.rebuilding) return;
-    this.openReader(this.readSeq + 1).then(
+    this.openReader(this.writer.lastRead + 1).then(
       () => {
         this.paused = false;
-        if (this.pending.length >= this.o.pauseAtPending) this.pause();
+        if (this.writer.unwritten >= this.o.pauseAtPending) this.pause();
       },
       (err: unknown) => {
         this.logger.warn({ err: errorMessage(err) }, "order index could not resume reading; trying again");
@@ -404,32 +341,13 @@ export class OrderIndexer {
     );
   }
 
-  private reachedEnd(): void {
-    this.markReadThroughEnd();
-    this.progress.release();
-    if (!this.caughtUpLogged) this.checkCaughtUp();
-  }
-
   /**
    * The reader recovers by itself (the ordered consumer is recreated after a server restart), but an
    * operator should see it: a stream deleted and recreated under a running indexer restarts its
    * sequences, and the index then needs a restart of the indexer.
    */
   private watch(reader: StreamReader): void {
-    void (async () => {
-      for await (const s of reader.status()) {
-        if (
-          s.type === "stream_not_found" ||
-          s.type === "consumer_deleted" ||
-          s.type === "ordered_consumer_recreated"
-        ) {
-          this.logger.warn(
-            { status: s.type, indexedThrough: this.progress.through },
-            "order index reader notice",
-          );
-        }
-      }
-    })().catch((err: unknown) => this.logger.error({ err }, "order index status watcher failed"));
+    reader.logNotices(this.logger, () => ({ indexedThrough: this.progress.through }));
     void reader.closed().then((err) => {
       // A closed connection is the caller's to report (the indexer command ends with it).
       // A reader replaced by rebuild() is closed on purpose.
@@ -440,30 +358,6 @@ export class OrderIndexer {
         );
       }
     });
-  }
-
-  /**
-   * An answer is a plain publish to the asker's inbox: a user that may not publish there (the
-   * `monitor` user answering an asker whose inbox prefix it is not allowed) is refused by the server
-   * asynchronously, and only the connection status tells.
-   */
-  private watchRefusedAnswers(): void {
-    void (async () => {
-      for await (const s of this.nc.status()) {
-        if (this.stopping) break;
-        if (
-          s.type === "error" &&
-          s.error instanceof PermissionViolationError &&
-          s.error.operation === "publish" &&
-          isInboxReply(s.error.subject)
-        ) {
-          this.logger.warn(
-            { reply: s.error.subject },
-            "could not answer an order lookup: this user may not publish to the asker's inbox (see docs/reliability.md, monitor)",
-          );
-        }
-      }
-    })().catch((err: unknown) => this.logger.error({ err }, "order index connection watcher failed"));
   }
 
   private checkCaughtUp(): void {
@@ -481,28 +375,8 @@ export class OrderIndexer {
     return this.stopping ? Promise.resolve() : this.progress.waitThrough(through, maxMs);
   }
 
-  private async answer(msg: Msg): Promise<void> {
-    if (!msg.reply) {
-      this.logger.warn({ subject: msg.subject }, "order index lookup had no reply subject");
-      return;
-    }
-    if (!isInboxReply(msg.reply)) {
-      this.logger.warn(
-        { subject: msg.subject, reply: msg.reply },
-        "order index lookup refused: its reply subject is not an _INBOX inbox",
-      );
-      return;
-    }
-    msg.respond(JSON.stringify(await this.reply(msg)));
-  }
-
-  private async reply(msg: Msg): Promise<IndexLookupReply> {
-    let request: IndexLookupRequest;
-    try {
-      request = IndexLookupRequest.parse(msg.json());
-    } catch (err) {
-      return { error: `bad lookup request: ${errorMessage(err)}` };
-    }
+  /** The answer to one lookup: the order's messages as far as the index has written. */
+  private async reply(request: IndexLookupRequest): Promise<IndexLookupReply> {
     await this.waitThrough(request.through, this.o.catchUpWaitMs);
     // Read before the lookup: what it reports covered is then at most what the lookup saw.
     const indexedThrough = this.progress.through;

@@ -6,6 +6,7 @@ import {
   type PushConsumer,
 } from "@nats-io/jetstream";
 import { createInbox, type NatsConnection } from "@nats-io/nats-core";
+import type { Logger } from "../common/logger.js";
 
 export interface StreamReaderOptions {
   /** First stream sequence to deliver. */
@@ -66,6 +67,24 @@ export class StreamReader {
   /** The consumer's notifications: resets (`ordered_consumer_recreated`), missed heartbeats, … */
   status(): AsyncIterable<ConsumerNotification> {
     return this.messages.status();
+  }
+
+  /**
+   * Logs what an operator should see although the reader recovers by itself: its stream gone, its
+   * consumer deleted or recreated (after a server restart, or a stream made anew under it).
+   */
+  logNotices(logger: Logger, context: () => Record<string, unknown>): void {
+    void (async () => {
+      for await (const s of this.status()) {
+        if (
+          s.type === "stream_not_found" ||
+          s.type === "consumer_deleted" ||
+          s.type === "ordered_consumer_recreated"
+        ) {
+          logger.warn({ status: s.type, ...context() }, "order index reader notice");
+        }
+      }
+    })().catch((err: unknown) => logger.error({ err }, "order index status watcher failed"));
   }
 
   /** Resolves when the reader has stopped: by stop()/close(), or with the error that stopped it. */
