@@ -33,7 +33,11 @@ const FILES: ReadonlyArray<{ path: string; file: () => string; contentType: stri
     file: () => `${PUBLIC_DIR}${name}`,
     contentType: "text/javascript; charset=utf-8",
   })),
-  { path: "/style.css", file: () => `${PUBLIC_DIR}style.css`, contentType: "text/css; charset=utf-8" },
+  ...["style.css", "panels.css"].map((name) => ({
+    path: `/${name}`,
+    file: () => `${PUBLIC_DIR}${name}`,
+    contentType: "text/css; charset=utf-8",
+  })),
   { path: "/favicon.svg", file: () => `${PUBLIC_DIR}favicon.svg`, contentType: "image/svg+xml" },
   // uPlot straight from its package: served by us, so the page works offline (no CDN).
   {

@@ -3,7 +3,7 @@ import { type Logger, silentLogger } from "../common/logger.js";
 import { NatsServer } from "../common/nats-server.js";
 import { probeTcp } from "../common/tcp-probe.js";
 import { ensureNatsServerBinary } from "./nats-install.js";
-import { type InstallMode, ManagedServerMode } from "./up-options.js";
+import { type InstallMode, ManagedServerMode, type UpOptions } from "./up-options.js";
 
 /**
  * What answers on a TCP port: a NATS server with JetStream, one without (Debian's packaged service
@@ -54,13 +54,11 @@ export interface NatsEndpoint {
   description: string;
 }
 
-export interface ResolveEndpointOptions {
+/** The managed-server fields are `up`'s own options (documented there), not a copy of them. */
+export interface ResolveEndpointOptions
+  extends Pick<UpOptions, "natsPort" | "storeDir" | "managedServer" | "install"> {
   /** Servers from --server / NATS_URL; undefined when neither was given. */
   explicit: string[] | undefined;
-  natsPort: number;
-  storeDir: string;
-  managedServer: ManagedServerMode;
-  install: InstallMode;
   logger?: Logger;
   /** Finds (or installs) the nats-server binary; default {@link ensureNatsServerBinary}. For tests. */
   ensureBinary?: (mode: InstallMode) => Promise<string>;

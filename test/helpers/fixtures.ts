@@ -14,6 +14,7 @@ import { onTestFinished } from "vitest";
 import { ensureTopology } from "../../src/topology/ensure.js";
 import { DEFAULT_TOPOLOGY, type TopologyOptions } from "../../src/topology/spec.js";
 import type { NatsServer } from "./nats-server.js";
+import { waitFor } from "./wait.js";
 
 /** A client connection for the test itself, closed when the test ends. */
 export async function connectTo(server: NatsServer | string, name = "test"): Promise<NatsConnection> {
@@ -113,4 +114,15 @@ export async function readSubject(nc: NatsConnection, subject: string, stream = 
 /** A fresh directory for an order index on disk (LevelDB locks a directory to one user at a time). */
 export function tempIndexDir(): string {
   return mkdtempSync(join(tmpdir(), "orderflow-index-"));
+}
+
+/**
+ * Waits until `consumer` has nothing pending and nothing unacked. An ack leaves a worker once the
+ * output's PubAck is in, so a stored output is visible a moment before its input's ack lands.
+ */
+export async function waitSettled(jsm: JetStreamManager, consumer: string, stream = "ORDERS"): Promise<void> {
+  await waitFor(`${stream} > ${consumer} settled`, async () => {
+    const ci = await jsm.consumers.info(stream, consumer);
+    return ci.num_pending === 0 && ci.num_ack_pending === 0;
+  });
 }

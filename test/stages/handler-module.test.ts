@@ -1,4 +1,3 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -6,45 +5,20 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { nanos } from "@nats-io/nats-core";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { type BackgroundCli, startCli } from "../helpers/background-cli.js";
 import { runCli } from "../helpers/cli.js";
-import { connectTo, publishOrders, readStored, subjectCounts, withTopology } from "../helpers/fixtures.js";
+import {
+  connectTo,
+  publishOrders,
+  readStored,
+  subjectCounts,
+  waitSettled,
+  withTopology,
+} from "../helpers/fixtures.js";
+import { logLines, startProcessor, tempModule, text } from "../helpers/handler-worker.js";
 import { startServer } from "../helpers/nats-server.js";
 import { waitFor } from "../helpers/wait.js";
 
 const EXAMPLES = fileURLToPath(new URL("../../examples/", import.meta.url));
-const text = (b: Uint8Array) => new TextDecoder().decode(b);
-
-function tempModule(name: string, source: string): string {
-  const dir = mkdtempSync(join(tmpdir(), "orderflow-handler-"));
-  const file = join(dir, name);
-  writeFileSync(file, source);
-  return file;
-}
-
-/** Starts `orderflow worker processor` with the given args and waits for its start line. */
-async function startProcessor(
-  url: string,
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-): Promise<BackgroundCli> {
-  const p = startCli(["worker", "processor", "-s", url, ...args], { ORDERFLOW_LOG_LEVEL: "info", ...env });
-  await waitFor("the worker's start line", () => {
-    if (p.child.exitCode !== null) throw new Error(`worker exited:\n${p.stderr()}`);
-    return p.stderr().includes('"processor started"');
-  });
-  return p;
-}
-
-/** The JSON log lines a worker wrote to stderr. */
-function logLines(p: BackgroundCli): Array<Record<string, unknown>> {
-  return p
-    .stderr()
-    .split("\n")
-    .filter((l) => l.startsWith("{"))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
 describe("orderflow worker --handler", () => {
   it("runs a TypeScript module (examples/pricing.ts) that calls an HTTP service with the idempotency key", async () => {
     const requests: Array<{ url: string; key: string | undefined }> = [];
@@ -94,7 +68,7 @@ describe("orderflow worker --handler", () => {
     const [dead] = await readStored(nc, "ORDERS.failed");
     expect(dead?.headers.get("Orderflow-Reason")).toBe("not-numeric");
     expect(text(dead?.data ?? new Uint8Array())).toBe("x-7");
-    expect((await jsm.consumers.info("ORDERS", "NEW")).num_ack_pending).toBe(0);
+    await waitSettled(jsm, "NEW");
     expect(await worker.interrupt()).toBe(0);
   });
 
@@ -200,9 +174,8 @@ describe("orderflow worker --handler", () => {
     await waitFor("processed", async () => (await subjectCounts(jsm))["ORDERS.processed"] === 1, {
       timeoutMs: 20_000,
     });
-    const ci = await jsm.consumers.info("ORDERS", "NEW");
-    expect(ci.num_redelivered).toBe(0);
-    expect(ci.num_ack_pending).toBe(0);
+    await waitSettled(jsm, "NEW");
+    expect((await jsm.consumers.info("ORDERS", "NEW")).num_redelivered).toBe(0);
     expect(await worker.interrupt()).toBe(0);
     expect(logLines(worker).filter((l) => l.invoked === "slow")).toHaveLength(1);
   });

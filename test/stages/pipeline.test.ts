@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { connectTo, publishOrders, readSubject, subjectCounts, withTopology } from "../helpers/fixtures.js";
+import {
+  connectTo,
+  publishOrders,
+  readSubject,
+  subjectCounts,
+  waitSettled,
+  withTopology,
+} from "../helpers/fixtures.js";
 import { startServer } from "../helpers/nats-server.js";
 import { waitFor } from "../helpers/wait.js";
 import { startWorker } from "../helpers/workers.js";
@@ -29,10 +36,6 @@ describe("worker processes", () => {
     const expectedCompleted = Array.from({ length: n }, (_, i) => `${100_001 + i},completed`).sort();
     expect((await readSubject(nc, "ORDERS.processed")).sort()).toEqual(expectedProcessed);
     expect((await readSubject(nc, "ORDERS.completed")).sort()).toEqual(expectedCompleted);
-    for (const name of ["NEW", "DISPATCH"]) {
-      const ci = await jsm.consumers.info("ORDERS", name);
-      expect(ci.num_pending).toBe(0);
-      expect(ci.num_ack_pending).toBe(0);
-    }
+    for (const name of ["NEW", "DISPATCH"]) await waitSettled(jsm, name);
   });
 });

@@ -1,42 +1,17 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { nanos } from "@nats-io/nats-core";
 import { describe, expect, it } from "vitest";
-import { type BackgroundCli, startCli } from "../helpers/background-cli.js";
-import { connectTo, publishOrders, readStored, subjectCounts, withTopology } from "../helpers/fixtures.js";
+import { startCli } from "../helpers/background-cli.js";
+import {
+  connectTo,
+  publishOrders,
+  readStored,
+  subjectCounts,
+  waitSettled,
+  withTopology,
+} from "../helpers/fixtures.js";
+import { logLines, startProcessor, tempModule, text } from "../helpers/handler-worker.js";
 import { startServer } from "../helpers/nats-server.js";
 import { waitFor } from "../helpers/wait.js";
-
-const text = (b: Uint8Array) => new TextDecoder().decode(b);
-
-function tempModule(name: string, source: string): string {
-  const dir = mkdtempSync(join(tmpdir(), "orderflow-handler-"));
-  const file = join(dir, name);
-  writeFileSync(file, source);
-  return file;
-}
-
-async function startProcessor(
-  url: string,
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-): Promise<BackgroundCli> {
-  const p = startCli(["worker", "processor", "-s", url, ...args], { ORDERFLOW_LOG_LEVEL: "info", ...env });
-  await waitFor("the worker's start line", () => {
-    if (p.child.exitCode !== null) throw new Error(`worker exited:\n${p.stderr()}`);
-    return p.stderr().includes('"processor started"');
-  });
-  return p;
-}
-
-function logLines(p: BackgroundCli): Array<Record<string, unknown>> {
-  return p
-    .stderr()
-    .split("\n")
-    .filter((l) => l.startsWith("{"))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
 
 describe("--rate-limit", () => {
   it("never starts more than the limit in a second, and a backlog longer than the ack wait is never redelivered", async () => {
@@ -75,9 +50,8 @@ describe("--rate-limit", () => {
     // whole milliseconds of the wall clock, so one start can round into its neighbour's second.
     expect(Math.max(...perSecond.values())).toBeLessThanOrEqual(limit + 1);
     expect(perSecond.size).toBeGreaterThanOrEqual(Math.ceil(n / (limit + 1)));
-    const ci = await jsm.consumers.info("ORDERS", "NEW");
-    expect(ci.num_redelivered).toBe(0);
-    expect(ci.num_ack_pending).toBe(0);
+    await waitSettled(jsm, "NEW");
+    expect((await jsm.consumers.info("ORDERS", "NEW")).num_redelivered).toBe(0);
     expect(await worker.interrupt()).toBe(0);
   });
 

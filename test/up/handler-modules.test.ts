@@ -1,20 +1,9 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { connectTo, publishOrders, readStored, subjectCounts, withTopology } from "../helpers/fixtures.js";
+import { tempModule, text } from "../helpers/handler-worker.js";
 import { startServer } from "../helpers/nats-server.js";
 import { waitFor } from "../helpers/wait.js";
 import { startUp } from "./up-process.js";
-
-const text = (b: Uint8Array) => new TextDecoder().decode(b);
-
-function tempModule(name: string, source: string): string {
-  const dir = mkdtempSync(join(tmpdir(), "orderflow-handler-"));
-  const file = join(dir, name);
-  writeFileSync(file, source);
-  return file;
-}
 
 /** One sample of a Prometheus text exposition, e.g. `orderflow_handler_timeouts_total{stage="processor"}`. */
 function sample(metrics: string, series: string): number | undefined {
