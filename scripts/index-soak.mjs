@@ -53,8 +53,9 @@ function rssMb(/** @type {number | undefined} */ pid, field = "VmRSS") {
   try {
     const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, "utf8"));
     return m ? Number(m[1]) / 1024 : 0;
-  } catch {
-    return 0; // the process has just exited
+  } catch (err) {
+    if (/** @type {NodeJS.ErrnoException} */ (err).code === "ENOENT") return 0; // it has just exited
+    throw err;
   }
 }
 
@@ -123,8 +124,11 @@ try {
         timeout: 1_000,
       });
       return /** @type {{ indexedThrough: number }} */ (m.json()).indexedThrough;
-    } catch {
-      return 0; // not answering yet (starting): counted as nothing read
+    } catch (err) {
+      // Not answering yet (starting): counted as nothing read. Anything else is the soak's failure.
+      if (err instanceof Error && /timeout|no responders/i.test(`${err.message} ${err.cause ?? ""}`))
+        return 0;
+      throw err;
     }
   };
   const catchUpStart = Date.now();
