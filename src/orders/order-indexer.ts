@@ -12,7 +12,7 @@ import { IndexBatchWriter } from "./index-batch-writer.js";
 import type { IndexLookupReply, IndexLookupRequest } from "./index-protocol.js";
 import { type OrderIndexerOptions, orderIndexerOptions } from "./lookup-options.js";
 import { MemoryOrderStore } from "./memory-order-store.js";
-import { type IndexEntry, type IndexedMessage, MEMORY_INDEX, type OrderStore } from "./order-store.js";
+import { type IndexEntry, MEMORY_INDEX, type OrderStore } from "./order-store.js";
 import { ReadProgress } from "./read-progress.js";
 import { StreamReader } from "./stream-reader.js";
 
@@ -169,11 +169,6 @@ export class OrderIndexer {
   /** Sequences of an order as far as the index has written (in-process use, e.g. tests and `up`). */
   async lookup(orderNo: string): Promise<number[]> {
     return (await this.store.lookup(orderNo)).map((m) => m.seq);
-  }
-
-  /** The order's messages with their stages, as far as the index has written. */
-  messagesOf(orderNo: string): Promise<IndexedMessage[]> {
-    return this.store.lookup(orderNo);
   }
 
   private async openReader(fromSeq: number): Promise<void> {

@@ -7,7 +7,7 @@ import { LateRedeliveries } from "../../src/stages/output-ledger.js";
 import { processorStage } from "../../src/stages/stage.js";
 import { StageWorker } from "../../src/stages/stage-worker.js";
 import { DEFAULT_TOPOLOGY } from "../../src/topology/spec.js";
-import { connectTo, readSubject, subjectCounts, withTopology } from "../helpers/fixtures.js";
+import { connectTo, readSubject, subjectCounts, waitSettled, withTopology } from "../helpers/fixtures.js";
 import { type NatsServer, startServer } from "../helpers/nats-server.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -78,13 +78,6 @@ async function indexer(server: NatsServer): Promise<OrderIndexer> {
   return i;
 }
 
-async function settled(jsm: JetStreamManager) {
-  await waitFor("NEW to have nothing pending or unacked", async () => {
-    const ci = await jsm.consumers.info("ORDERS", "NEW");
-    return ci.num_pending === 0 && ci.num_ack_pending === 0;
-  });
-}
-
 describe("exactly once past the duplicate window", () => {
   it("a late redelivery whose output is stored is acked without a second one; one without is processed", async () => {
     const server = await startServer();
@@ -93,7 +86,7 @@ describe("exactly once past the duplicate window", () => {
     await lostAcks(nc, "A1", "B1");
     const w = worker(await connectTo(server, "processor"), LateRedeliveries.Verify);
     await w.start();
-    await settled(jsm);
+    await waitSettled(jsm, "NEW");
     const outputs = await readSubject(nc, "ORDERS.processed");
     expect(outputs.sort()).toEqual(["A1,processed", "B1,processed"]);
     expect(w.stats()).toMatchObject({ alreadyStored: 1, processed: 1 });
@@ -105,7 +98,7 @@ describe("exactly once past the duplicate window", () => {
     await lostAcks(nc, "A1", "B1");
     const w = worker(await connectTo(server, "processor"), LateRedeliveries.Publish);
     await w.start();
-    await settled(jsm);
+    await waitSettled(jsm, "NEW");
     const outputs = await readSubject(nc, "ORDERS.processed");
     expect(outputs.sort()).toEqual(["A1,processed", "A1,processed", "B1,processed"]);
   });
@@ -124,7 +117,7 @@ describe("exactly once past the duplicate window", () => {
     ).toBe(2);
 
     await indexer(server);
-    await settled(jsm);
+    await waitSettled(jsm, "NEW");
     const outputs = await readSubject(nc, "ORDERS.processed");
     expect(outputs.sort()).toEqual(["A1,processed", "B1,processed"]);
     expect(w.stats()).toMatchObject({ alreadyStored: 1, processed: 1 });
