@@ -28,9 +28,14 @@ export interface PublishRun {
  * awaited; a failed publish fails the run.
  */
 const encoder = new TextEncoder();
+/** A publish the stream asked to have again later goes out again after this long. */
+const RETRY_LATER_MS = 50;
+/** More "later" answers than this in one run means the server is not keeping up at all. */
+const MAX_RETRIES_LATER = 100_000;
 
 export async function publishRun(nc: NatsConnection, run: PublishRun): Promise<void> {
   let acked = 0;
+  let retries = 0;
   let failure: PublishError | undefined;
   let wake: (() => void) | undefined;
   const window = new PubAckWindow<number>(
@@ -42,7 +47,13 @@ export async function publishRun(nc: NatsConnection, run: PublishRun): Promise<v
         run.onAcked?.(acked);
         wake?.();
       },
-      pubFailed: (_n, err) => {
+      pubFailed: (orderNo, err) => {
+        // The stream asked for it again shortly (2.11+ ingest buffer full, or a duplicate id still
+        // being stored): the same order, the same msg id, a moment later.
+        if (err.retryLater && retries++ < MAX_RETRIES_LATER) {
+          setTimeout(() => send(orderNo), RETRY_LATER_MS);
+          return;
+        }
         failure ??= err;
         wake?.();
       },
@@ -53,6 +64,15 @@ export async function publishRun(nc: NatsConnection, run: PublishRun): Promise<v
     },
     { timeoutMs: 10_000, inboxPrefix: run.inboxPrefix },
   );
+  const send = (orderNo: number): void => {
+    const body = String(orderNo);
+    let h: ReturnType<typeof headers> | undefined;
+    if (run.msgIds) {
+      h = headers();
+      h.set("Nats-Msg-Id", `${body}:received`);
+    }
+    window.publish(run.subject, encoder.encode(body), h, orderNo);
+  };
   window.start();
   await nc.flush();
   const started = performance.now();
@@ -76,14 +96,8 @@ export async function publishRun(nc: NatsConnection, run: PublishRun): Promise<v
         await new Promise((r) => setImmediate(r));
       }
       const orderNo = run.first + i;
-      const body = String(orderNo);
-      let h: ReturnType<typeof headers> | undefined;
-      if (run.msgIds) {
-        h = headers();
-        h.set("Nats-Msg-Id", `${body}:received`);
-      }
       run.onSent?.(orderNo, performance.now());
-      window.publish(run.subject, encoder.encode(body), h, orderNo);
+      send(orderNo);
     }
     while (acked < run.count) {
       if (failure) throw failure;

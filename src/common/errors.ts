@@ -146,15 +146,22 @@ export class InvalidOrderError extends OrderflowError {
 export class PublishError extends OrderflowError {
   override name = "PublishError";
   readonly subject: string;
+  /**
+   * The stream said "try again shortly" (429 over its ingest buffer, 10158 a duplicate still being
+   * stored; nats-server 2.11+): publish the same message again, it is neither lost nor bad.
+   */
+  readonly retryLater: boolean;
   constructor(
     subject: string,
     message: string,
     options: OrderflowErrorOptions & {
       code?: typeof ErrorCode.Publish | typeof ErrorCode.PayloadTooLarge;
+      retryLater?: boolean;
     } = {},
   ) {
     super(options.code ?? ErrorCode.Publish, `publish to ${subject} failed: ${message}`, options);
     this.subject = subject;
+    this.retryLater = options.retryLater ?? false;
   }
 }
 

@@ -24,6 +24,12 @@ export const NatsFailure = {
   Tls: "tls",
   /** The stream's max_msg_size refused it. */
   MessageTooLarge: "message-too-large",
+  /**
+   * The stream cannot take it now, try again shortly: more than its ingest buffer is waiting to be
+   * stored (429, 2.11+), or the same Nats-Msg-Id is still being stored (10158, 2.11+). Never a loss
+   * and never a dead letter.
+   */
+  Busy: "busy",
   /** Any other JetStream API refusal. */
   JetStreamApi: "jetstream-api",
   /** The connection is closed or draining: nothing more goes out on it. */
@@ -42,6 +48,18 @@ export type NatsFailure = (typeof NatsFailure)[keyof typeof NatsFailure];
 
 /** JetStream's error code for a message over the stream's max_msg_size. */
 const STREAM_MSG_SIZE_EXCEEDED = 10054;
+
+/**
+ * JetStream's codes for "try again later": JSStreamTooManyRequests (status 429) and
+ * JSStreamDuplicateMessageConflict, a duplicate msg id whose first copy is still being stored.
+ */
+export const RETRY_LATER_ERR_CODES: ReadonlySet<number> = new Set([10167, 10158]);
+export const TOO_MANY_REQUESTS_STATUS = 429;
+
+/** A PubAck error (err_code, status) that means "publish it again shortly". */
+export function isRetryLater(errCode: number | undefined, status: number | undefined): boolean {
+  return (errCode !== undefined && RETRY_LATER_ERR_CODES.has(errCode)) || status === TOO_MANY_REQUESTS_STATUS;
+}
 
 /** How deep a cause chain is followed (the JetStream client wraps core errors once or twice). */
 const CAUSE_DEPTH = 5;
@@ -74,6 +92,7 @@ export function natsFailure(err: unknown): NatsFailure {
   }
   const api = causeOf(err, JetStreamApiError);
   if (api) {
+    if (isRetryLater(api.code, api.status)) return NatsFailure.Busy;
     return api.code === STREAM_MSG_SIZE_EXCEEDED || /message size exceeds/i.test(message)
       ? NatsFailure.MessageTooLarge
       : NatsFailure.JetStreamApi;

@@ -50,6 +50,12 @@ export function publishFailure(nc: NatsConnection, a: PublishAttempt, err: unkno
       `send a smaller message, or raise the stream's max message size (\`orderflow setup --interactive\`; \`orderflow info\` shows it)`,
     );
   }
+  if (kind === NatsFailure.Busy) {
+    return fail(
+      `stream ${a.stream} stayed too busy to store it: ${message}`,
+      "the server buffers at most 10,000 messages waiting to be stored per stream (2.11+); publish more slowly or with a smaller window, and check the server's disk and CPU",
+    );
+  }
   if (kind === NatsFailure.JetStreamApi) {
     return fail(
       `stream ${a.stream} refused it: ${message}`,

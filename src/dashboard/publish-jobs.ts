@@ -3,6 +3,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { z } from "zod";
 import { durationMs } from "../common/duration.js";
 import { errorMessage, OrderflowError, UsageError } from "../common/errors.js";
+import { publishStored } from "../common/jetstream-publish.js";
 import { type Logger, silentLogger } from "../common/logger.js";
 import { checkMaxPayload, publishFailure } from "../common/publish-failure.js";
 import { sleepUnlessAborted } from "../common/sleep.js";
@@ -167,11 +168,15 @@ export class PublishJobs {
         timeoutMs: PUBACK_TIMEOUT_MS,
       };
       checkMaxPayload(this.nc, attempt);
-      const ack = await this.js
-        .publish(this.subject, data, { timeout: PUBACK_TIMEOUT_MS })
-        .catch((err: unknown) => {
-          throw publishFailure(this.nc, attempt, err);
-        });
+      const ack = await publishStored(
+        this.js,
+        this.subject,
+        data,
+        { timeout: PUBACK_TIMEOUT_MS },
+        { signal },
+      ).catch((err: unknown) => {
+        throw publishFailure(this.nc, attempt, err);
+      });
       if (ack.duplicate) job.duplicates++;
       else job.published++;
       job.first ??= body;

@@ -1,6 +1,7 @@
 import { jetstream } from "@nats-io/jetstream";
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
 import { errorMessage, PublishError, UsageError } from "../common/errors.js";
+import { publishStored } from "../common/jetstream-publish.js";
 import { DeadLetterHeader } from "../stages/dead-letter.js";
 import type { TopologyOptions } from "../topology/spec.js";
 import {
@@ -93,7 +94,7 @@ export async function replayDeadLetters(
     id: string,
   ) => {
     try {
-      await js.publish(subject, data, { headers: h, msgID: id });
+      await publishStored(js, subject, data, { headers: h, msgID: id });
     } catch (err) {
       throw new PublishError(subject, errorMessage(err), { cause: err });
     }

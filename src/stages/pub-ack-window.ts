@@ -7,6 +7,7 @@ import {
   type Subscription,
 } from "@nats-io/nats-core";
 import { PublishError } from "../common/errors.js";
+import { isRetryLater } from "../common/nats-errors.js";
 
 /** Told what became of each publish; one object for all publishes, so no closure per message. */
 export interface PubAckListener<T> {
@@ -156,16 +157,19 @@ function describeFailure(subject: string, msg: Msg): PublishError {
         hint: "run `orderflow setup`",
       });
     }
-    return new PublishError(subject, `status ${code} ${msg.headers?.description ?? ""}`.trim());
+    return new PublishError(subject, `status ${code} ${msg.headers?.description ?? ""}`.trim(), {
+      retryLater: isRetryLater(undefined, code),
+    });
   }
   try {
     const body = JSON.parse(new TextDecoder().decode(msg.data)) as {
-      error?: { description?: string; err_code?: number };
+      error?: { code?: number; description?: string; err_code?: number };
     };
     if (body.error) {
       return new PublishError(
         subject,
         `${body.error.description ?? "unknown JetStream error"} (${body.error.err_code ?? "?"})`,
+        { retryLater: isRetryLater(body.error.err_code, body.error.code) },
       );
     }
     return notAPubAck(subject, msg);

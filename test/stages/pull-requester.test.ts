@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { PullRequester } from "../../src/stages/pull-requester.js";
 import { connectTo, publishOrders, withTopology } from "../helpers/fixtures.js";
 import { startServer } from "../helpers/nats-server.js";
+import { testServerAtLeast } from "../helpers/server-version.js";
 import { waitFor } from "../helpers/wait.js";
 
 function recorder() {
@@ -48,7 +49,7 @@ describe("pull requests", () => {
     pulls.stop();
   });
 
-  it("writes off requests that never hear back (a consumer that does not exist)", async () => {
+  it("ends requests to a consumer that does not exist: written off on 2.9, refused with a status since 2.10", async () => {
     const server = await startServer();
     const nc = await connectTo(server);
     await withTopology(nc);
@@ -59,11 +60,21 @@ describe("pull requests", () => {
       listener,
     );
     pulls.start();
+    await nc.flush();
     pulls.pull();
     expect(pulls.outstanding).toBe(10);
     expect(pulls.sweep()).toBe(false);
-    await waitFor("the write-off", () => pulls.sweep());
+    if (testServerAtLeast("2.10.0")) {
+      // Since 2.10 the server answers a pull for a missing consumer at once (a 503 status on the
+      // request's own reply subject): the request ends and its problem is reported, nothing to sweep.
+      await waitFor("the refusal", () => r.ended === 1);
+      expect(r.problems).toEqual([expect.stringMatching(/^ORDERS > GONE: 503\b/)]);
+    } else {
+      // 2.9 says nothing: the request is written off a grace period after its expiry.
+      await waitFor("the write-off", () => pulls.sweep());
+    }
     expect(pulls.outstanding).toBe(0);
+    expect(pulls.openRequests).toBe(0);
     expect(r.delivered).toHaveLength(0);
     pulls.stop();
   });

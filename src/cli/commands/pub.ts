@@ -5,6 +5,7 @@ import { Command } from "commander";
 import { durationFlag } from "../../common/duration.js";
 import { UsageError } from "../../common/errors.js";
 import { formatNumber } from "../../common/format.js";
+import { publishStored } from "../../common/jetstream-publish.js";
 import { checkMaxPayload, publishFailure } from "../../common/publish-failure.js";
 import { sleepUnlessAborted } from "../../common/sleep.js";
 import { parseTemplate, preciseNowMs, TEMPLATE_HELP, type Template } from "../../common/templates.js";
@@ -148,15 +149,15 @@ async function publishAll(nc: NatsConnection, js: JetStreamClient, run: PublishR
       timeoutMs: run.timeoutMs,
     };
     checkMaxPayload(nc, attempt);
-    const ack = await js
-      .publish(run.subject, data, {
-        msgID,
-        timeout: run.timeoutMs,
-        headers: buildHeaders(run.headers),
-      })
-      .catch((err: unknown) => {
-        throw publishFailure(nc, attempt, err);
-      });
+    const ack = await publishStored(
+      js,
+      run.subject,
+      data,
+      { msgID, timeout: run.timeoutMs, headers: buildHeaders(run.headers) },
+      { signal: run.signal },
+    ).catch((err: unknown) => {
+      throw publishFailure(nc, attempt, err);
+    });
     if (ack.duplicate) tally.duplicates++;
     else {
       tally.published++;

@@ -1,0 +1,74 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+
+/**
+ * What the connected nats-server can do, decided from its version once at connect. orderflow
+ * runs on 2.9.10 (Debian bookworm) as well as on the newest release; everything a newer server
+ * adds is used only where this says it is there, and 2.9 keeps working without it.
+ */
+export interface ServerFeatures {
+  /** As the server reports it in INFO, e.g. "2.15.1". */
+  version: string;
+  /** `+TERM <reason>` is honoured and the reason reaches the MSG_TERMINATED advisory (2.10.4+). */
+  termReason: boolean;
+  /** Stream and consumer `metadata` (2.10+). */
+  metadata: boolean;
+  /** `jetstream { sync_interval: … }` in the server config (2.10+). */
+  syncInterval: boolean;
+  /**
+   * The server buffers at most 10,000 messages / 128 MB waiting to be stored per stream and drops
+   * the rest with a 429 (2.11+): a publish whose PubAck nobody awaits can be lost.
+   */
+  ingestLimit: boolean;
+  /** The server adds `_nats.*` keys to every stream and consumer config's metadata (2.11+). */
+  serverMetadata: boolean;
+  /** Unknown fields in JetStream API requests are refused (2.12+). */
+  strictApi: boolean;
+}
+
+/** A version as [major, minor, patch]; pre-release and build suffixes are ignored. */
+export function parseVersion(version: string): [number, number, number] {
+  const m = /^v?(\d+)\.(\d+)(?:\.(\d+))?/.exec(version.trim());
+  if (!m) return [0, 0, 0];
+  return [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
+}
+
+/** `version` ≥ `min`, both "major.minor[.patch]". */
+export function versionAtLeast(version: string, min: string): boolean {
+  const a = parseVersion(version);
+  const b = parseVersion(min);
+  for (let i = 0; i < 3; i++) {
+    if ((a[i] as number) !== (b[i] as number)) return (a[i] as number) > (b[i] as number);
+  }
+  return true;
+}
+
+export function featuresOf(version: string): ServerFeatures {
+  const at = (min: string) => versionAtLeast(version, min);
+  return {
+    version,
+    termReason: at("2.10.4"),
+    metadata: at("2.10.0"),
+    syncInterval: at("2.10.0"),
+    ingestLimit: at("2.11.0"),
+    serverMetadata: at("2.11.0"),
+    strictApi: at("2.12.0"),
+  };
+}
+
+/** The features of the server `nc` is connected to now (after a reconnect it may be another). */
+export function serverFeatures(nc: NatsConnection): ServerFeatures {
+  return featuresOf(nc.info?.version ?? "0.0.0");
+}
+
+/**
+ * What a team gives up on a server older than 2.10, in one line for `up` to say once; undefined
+ * on 2.10 and newer.
+ */
+export function olderServerNotice(f: ServerFeatures): string | undefined {
+  if (f.metadata) return undefined;
+  return (
+    `nats-server ${f.version} predates 2.10: dead-letter reasons are not sent with +TERM (the advisory carries none), ` +
+    "consumers carry no orderflow metadata, and `sync_interval` (fsync before the PubAck) cannot be set; " +
+    "upgrade the server to use them"
+  );
+}
