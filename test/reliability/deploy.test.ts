@@ -191,6 +191,10 @@ describe("compose files", () => {
     expect(stores.size).toBe(3);
     // Every node on the same pinned version as docker-compose.yml: a mixed cluster is never tested.
     const text = readFileSync(join(ROOT, "docker-compose.cluster.yml"), "utf8");
-    expect([...text.matchAll(/image: "([^"]+)"/g)].map((m) => m[1])).toEqual(["nats:2.15", "nats:2.15", "nats:2.15"]);
+    expect([...text.matchAll(/image: "([^"]+)"/g)].map((m) => m[1])).toEqual([
+      "nats:2.15",
+      "nats:2.15",
+      "nats:2.15",
+    ]);
   });
 });
