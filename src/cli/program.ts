@@ -1,7 +1,6 @@
 import { Command } from "commander";
+import { VERSION } from "../common/version.js";
 import { addGlobalOptions } from "./context.js";
-
-export const VERSION = "0.1.0";
 
 type CommandFactory = () => Command;
 

@@ -5,6 +5,7 @@ import { type ConnectOptions, closeConnection, connect } from "../common/connect
 import { ErrorCode, errorMessage, OrderflowError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
 import { retryTimeouts } from "../common/retry-timeouts.js";
+import { serverFeatures } from "../common/server-features.js";
 import { buildDashboard } from "../dashboard/app.js";
 import { DeadLetterActions } from "../dashboard/dead-letter-actions.js";
 import { LiveState, type WorkerView } from "../dashboard/live-state.js";
@@ -122,7 +123,7 @@ export class OrderflowSystem {
     this.topologyChanges = (
       await retryTimeouts(
         "topology",
-        async () => ensureTopology(await jetstreamManager(main), t),
+        async () => ensureTopology(await jetstreamManager(main), t, { server: serverFeatures(main) }),
         this.logger,
       )
     ).changes;

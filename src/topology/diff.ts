@@ -1,4 +1,5 @@
 import type { ConsumerConfig, ConsumerInfo, StreamConfig } from "@nats-io/jetstream";
+import { ownMetadata } from "./consumer-metadata.js";
 
 /** One field of an existing stream or consumer that is not what the topology wants. */
 export interface FieldDiff {
@@ -74,6 +75,9 @@ export function diffConsumer(
 ): FieldDiff[] {
   const cfg = { ...(actual.config as unknown as Record<string, unknown>) };
   if (!cfg.num_replicas) cfg.num_replicas = streamReplicas;
+  // The server's own `_nats.*` keys (2.11+) are never drift; metadata is compared only where the
+  // desired config names some (orderflow's own keys are written on apply, not wanted as settings).
+  cfg.metadata = ownMetadata(actual.config.metadata);
   // A durable's "pull or push" is whether it has a deliver subject; changing it is never in place.
   return diffFields(cfg, desired as unknown as Record<string, unknown>, CONSUMER_FIXED);
 }

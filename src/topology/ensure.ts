@@ -5,6 +5,8 @@ import type {
   StreamConfig,
 } from "@nats-io/jetstream";
 import { errorMessage, TopologyError, UnupdatableFieldError } from "../common/errors.js";
+import type { ServerFeatures } from "../common/server-features.js";
+import { withOrderflowMetadata } from "./consumer-metadata.js";
 import { diffConsumer, diffStream, type FieldDiff } from "./diff.js";
 import { consumerInfo, findStream } from "./read.js";
 import { consumerConfigs, streamConfig, type TopologyOptions } from "./spec.js";
@@ -25,6 +27,11 @@ export interface EnsureOptions {
   /** Explicit configs (the setup wizard's answers); default the seed's, from the topology. */
   stream?: StreamConfig;
   consumers?: ConsumerConfig[];
+  /**
+   * The server's features (`serverFeatures(nc)`): on 2.10+ consumers that are created or updated
+   * carry orderflow's metadata. Without it none is written, which every version accepts.
+   */
+  server?: ServerFeatures;
 }
 
 export interface TopologyPlan {
@@ -92,7 +99,14 @@ export async function ensureTopology(
   }
 
   await applyStream(jsm, streamChange, desiredStream);
-  for (const { change, config } of consumers) await applyConsumer(jsm, t.stream, change, config);
+  for (const { change, config } of consumers) {
+    await applyConsumer(
+      jsm,
+      t.stream,
+      change,
+      opts.server?.metadata ? withOrderflowMetadata(config) : config,
+    );
+  }
   return { changes, applied: true };
 }
 
@@ -133,6 +147,7 @@ const UPDATABLE_CONSUMER_FIELDS = [
   "num_replicas",
   "sample_freq",
   "description",
+  "metadata",
 ] as const satisfies ReadonlyArray<keyof ConsumerUpdateConfig & keyof ConsumerConfig>;
 
 function updatableFields(cfg: ConsumerConfig): ConsumerUpdateConfig {

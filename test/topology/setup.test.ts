@@ -1,10 +1,14 @@
-import { jetstreamManager } from "@nats-io/jetstream";
+import { type ConsumerConfig, jetstreamManager } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
 import { describe, expect, it } from "vitest";
+import { VERSION } from "../../src/common/version.js";
+import { ConsumerMetadataKey, ownMetadata, settingsHash } from "../../src/topology/consumer-metadata.js";
+import { consumerConfigs, DEFAULT_TOPOLOGY } from "../../src/topology/spec.js";
 import { runCli } from "../helpers/cli.js";
 import { connectTo } from "../helpers/fixtures.js";
 import { startServer } from "../helpers/nats-server.js";
 import { seedTopology } from "../helpers/seed-topology.js";
+import { testServerFeatures } from "../helpers/server-version.js";
 
 describe("orderflow setup", () => {
   it("creates the stream and all three consumers with every seed setting", async () => {
@@ -73,6 +77,36 @@ describe("orderflow setup", () => {
     expect(plan.applied).toBe(false);
     const text = await runCli(["setup", "-s", server.url]);
     expect(text.stdout).toContain("topology ORDERS is up to date");
+  });
+
+  it("stamps orderflow's metadata on consumers where the server keeps it (2.10+); the server's own _nats.* keys are never drift", async () => {
+    const server = await startServer();
+    expect((await runCli(["setup", "-s", server.url])).code).toBe(0);
+    const nc = await connectTo(server);
+    const jsm = await jetstreamManager(nc);
+    const features = testServerFeatures();
+    for (const name of ["NEW", "DISPATCH", "MONITOR"]) {
+      const c = (await jsm.consumers.info("ORDERS", name)).config;
+      const meta = c.metadata ?? {};
+      if (!features.metadata) {
+        // 2.9 has no metadata: nothing is sent, and setup works as before.
+        expect(ownMetadata(meta)).toEqual({});
+        continue;
+      }
+      expect(meta[ConsumerMetadataKey.Version]).toBe(VERSION);
+      // The hash is of the settings orderflow asked for (the seed's), not of the server's echo.
+      const wanted = consumerConfigs(DEFAULT_TOPOLOGY).find((w) => w.durable_name === name);
+      expect(meta[ConsumerMetadataKey.Settings]).toBe(settingsHash(wanted as ConsumerConfig));
+      if (features.serverMetadata) expect(Object.keys(meta).some((k) => k.startsWith("_nats."))).toBe(true);
+    }
+    const again = JSON.parse((await runCli(["setup", "-s", server.url, "--json"])).stdout);
+    expect(again.upToDate).toBe(true);
+    // A drift fixed by setup keeps the stamp (update carries metadata where the server takes it).
+    await jsm.consumers.update("ORDERS", "NEW", { max_ack_pending: 50 });
+    expect((await runCli(["setup", "-s", server.url])).stdout).toContain("consumer ORDERS > NEW: updated");
+    const fixed = (await jsm.consumers.info("ORDERS", "NEW")).config;
+    expect(fixed.max_ack_pending).toBe(1000);
+    if (features.metadata) expect(fixed.metadata?.[ConsumerMetadataKey.Version]).toBe(VERSION);
   });
 
   it("reports no change against the topology the seed's nats CLI commands create", async () => {

@@ -3,6 +3,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { Command } from "commander";
 import { UsageError } from "../../common/errors.js";
 import { printJson } from "../../common/format.js";
+import { serverFeatures } from "../../common/server-features.js";
 import { ensureTopology, isUpToDate } from "../../topology/ensure.js";
 import { planLines } from "../../topology/plan-text.js";
 import { defaultWizardAnswers, seedDeviations, wizardPlan } from "../../topology/wizard-plan.js";
@@ -46,7 +47,10 @@ Examples:
       const nc = await ctx.connect();
       try {
         const jsm = await jetstreamManager(nc);
-        const plan = await ensureTopology(jsm, ctx.topology, { dryRun: flags.dryRun });
+        const plan = await ensureTopology(jsm, ctx.topology, {
+          dryRun: flags.dryRun,
+          server: serverFeatures(nc),
+        });
         if (flags.json) {
           printJson({ ...plan, upToDate: isUpToDate(plan) });
           return;
@@ -86,7 +90,7 @@ async function interactiveSetup(flags: SetupFlags, cmd: Command): Promise<void> 
       throw err;
     }
     const plan = wizardPlan(answers, ctx.topology);
-    const configs = { stream: plan.stream, consumers: plan.consumers };
+    const configs = { stream: plan.stream, consumers: plan.consumers, server: serverFeatures(nc) };
     const dry = await ensureTopology(jsm, plan.topology, { ...configs, dryRun: true });
     out("");
     for (const line of planLines(dry, true)) out(line);
