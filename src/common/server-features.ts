@@ -1,3 +1,4 @@
+import type { JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 
 /**
@@ -71,4 +72,26 @@ export function olderServerNotice(f: ServerFeatures): string | undefined {
     "consumers carry no orderflow metadata, and `sync_interval` (fsync before the PubAck) cannot be set; " +
     "upgrade the server to use them"
   );
+}
+
+/** The server's version and JetStream API level (reported by 2.11+; absent before). */
+export interface ServerVersionInfo {
+  version: string;
+  apiLevel: number | undefined;
+}
+
+/** One request (`$JS.API.INFO`) for the API level; the version comes from the connection's INFO. */
+export async function readServerVersion(
+  nc: NatsConnection,
+  jsm: JetStreamManager,
+): Promise<ServerVersionInfo> {
+  const account = await jsm.getAccountInfo();
+  return { version: nc.info?.version ?? "unknown", apiLevel: account.api.level };
+}
+
+/** "nats-server 2.15.1, JetStream API level 5" (or "… no API level (before 2.11)"). */
+export function describeServerVersion(v: ServerVersionInfo): string {
+  const level =
+    v.apiLevel === undefined ? "no JetStream API level (before 2.11)" : `JetStream API level ${v.apiLevel}`;
+  return `nats-server ${v.version}, ${level}`;
 }

@@ -5,7 +5,12 @@ import { type ConnectOptions, closeConnection, connect } from "../common/connect
 import { ErrorCode, errorMessage, OrderflowError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
 import { retryTimeouts } from "../common/retry-timeouts.js";
-import { serverFeatures } from "../common/server-features.js";
+import {
+  describeServerVersion,
+  olderServerNotice,
+  readServerVersion,
+  serverFeatures,
+} from "../common/server-features.js";
 import { buildDashboard } from "../dashboard/app.js";
 import { DeadLetterActions } from "../dashboard/dead-letter-actions.js";
 import { LiveState, type WorkerView } from "../dashboard/live-state.js";
@@ -77,6 +82,10 @@ export class OrderflowSystem {
   readonly metrics: OrderflowMetrics;
   dashboardUrl = "";
   topologyChanges: TopologyChange[] = [];
+  /** "nats-server 2.15.1, JetStream API level 5", once connected (the page's footer shows it). */
+  serverDescription = "";
+  /** On a server older than 2.10, what the team gives up there (one line, for `up` to say once). */
+  serverNotice: string | undefined;
   private stopPromise: Promise<void> | undefined;
 
   private constructor(
@@ -131,6 +140,9 @@ export class OrderflowSystem {
       if (c.kind !== ChangeKind.UpToDate)
         this.logger.info({ object: c.object, change: c.kind }, "topology applied");
     }
+    const natsVersion = await readServerVersion(main, await jetstreamManager(main));
+    this.serverDescription = describeServerVersion(natsVersion);
+    this.serverNotice = olderServerNotice(serverFeatures(main));
 
     const custom = this.config.stages ?? {};
     const stages = [
@@ -183,7 +195,7 @@ export class OrderflowSystem {
     const state = new LiveState({
       topology: t,
       connections: this.connections,
-      natsDescription: this.config.natsDescription,
+      natsDescription: `${this.config.natsDescription} · ${this.serverDescription}`,
       metrics: this.metrics,
       workers: views,
       publish,

@@ -8,7 +8,7 @@ import { runCli } from "../helpers/cli.js";
 import { connectTo } from "../helpers/fixtures.js";
 import { startServer } from "../helpers/nats-server.js";
 import { seedTopology } from "../helpers/seed-topology.js";
-import { testServerFeatures } from "../helpers/server-version.js";
+import { testServerAtLeast, testServerFeatures, testServerVersion } from "../helpers/server-version.js";
 
 describe("orderflow setup", () => {
   it("creates the stream and all three consumers with every seed setting", async () => {
@@ -205,6 +205,13 @@ describe("orderflow info", () => {
     await runCli(["setup", "-s", server.url]);
     const res = await runCli(["info", "-s", server.url]);
     expect(res.code).toBe(0);
+    // The server's version and JetStream API level (2.11+) first, then the seed's blocks.
+    const level = testServerAtLeast("2.11.0")
+      ? /JetStream API level \d+/
+      : /no JetStream API level \(before 2\.11\)/;
+    expect(res.stdout.split("\n")[0]).toMatch(
+      new RegExp(`^Server: nats-server ${testServerVersion().replaceAll(".", "\\.")}, ${level.source}$`),
+    );
     expect(res.stdout).toContain("Information for Stream ORDERS");
     expect(res.stdout).toMatch(/Subjects: ORDERS\.\*/);
     expect(res.stdout).toMatch(/Duplicate Window: 2m0s/);
@@ -216,6 +223,8 @@ describe("orderflow info", () => {
 
     const json = JSON.parse((await runCli(["info", "-s", server.url, "--json"])).stdout);
     expect(json.stream.config.name).toBe("ORDERS");
+    expect(json.server.version).toBe(testServerVersion());
+    if (testServerAtLeast("2.11.0")) expect(json.server.apiLevel).toBeGreaterThanOrEqual(1);
     expect(json.consumers.map((c: { name: string }) => c.name)).toEqual(["NEW", "DISPATCH", "MONITOR"]);
   });
 

@@ -9,6 +9,7 @@ import { runCli } from "../helpers/cli.js";
 import { connectTo, publishOrders, subjectCounts } from "../helpers/fixtures.js";
 import { freePort } from "../helpers/free-port.js";
 import { startServer } from "../helpers/nats-server.js";
+import { testServerAtLeast, testServerVersion } from "../helpers/server-version.js";
 import { waitFor } from "../helpers/wait.js";
 import { startPlainNats } from "./plain-nats.js";
 import { startUp } from "./up-process.js";
@@ -76,6 +77,15 @@ describe("orderflow up: the managed nats-server", () => {
     expect(up.stdout()).toContain(`NATS: using the nats-server at nats://127.0.0.1:${server.port}`);
     expect(up.stdout()).not.toContain("started nats-server");
     await waitFor("ready", async () => (await readyz(dashboard)) === 200);
+    // The server's version and API level, in the log and the page's footer; on a server older
+    // than 2.10, one line (once) saying what the team gives up there.
+    const version = `nats-server ${testServerVersion()}, `;
+    expect(up.stdout()).toContain(version);
+    const snapshot = (await (await fetch(`${dashboard}api/snapshot`)).json()) as {
+      nats: { description: string };
+    };
+    expect(snapshot.nats.description).toContain(version);
+    expect(up.stdout().split("predates 2.10").length - 1).toBe(testServerAtLeast("2.10.0") ? 0 : 1);
     const nc = await connectTo(server);
     expect(Object.keys(await subjectCounts(await jetstreamManager(nc)))).toEqual([]);
     expect(await readdir(store)).toEqual([]);

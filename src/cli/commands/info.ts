@@ -1,6 +1,7 @@
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { Command } from "commander";
 import { printJson } from "../../common/format.js";
+import { describeServerVersion, readServerVersion } from "../../common/server-features.js";
 import { describeConsumer, describeStream } from "../../topology/describe.js";
 import { readTopology } from "../../topology/read.js";
 import { commandContext } from "../context.js";
@@ -22,11 +23,16 @@ Examples:
       try {
         const jsm: JetStreamManager = await jetstreamManager(nc);
         const { stream, consumers } = await readTopology(jsm, ctx.topology);
+        const server = await readServerVersion(nc, jsm);
         if (flags.json) {
-          printJson({ stream, consumers });
+          printJson({ server, stream, consumers });
           return;
         }
-        const blocks = [describeStream(stream), ...consumers.map(describeConsumer)];
+        const blocks = [
+          `Server: ${describeServerVersion(server)}`,
+          describeStream(stream),
+          ...consumers.map(describeConsumer),
+        ];
         process.stdout.write(`${blocks.join("\n\n")}\n`);
       } finally {
         await nc.close();

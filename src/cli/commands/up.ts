@@ -206,6 +206,8 @@ Ctrl-C drains in-flight orders, stops every part in reverse order and exits 0.`,
       say(
         `topology: ${changed.length === 0 ? `${ctx.topology.stream} up to date` : changed.map((c) => `${c.object} ${c.kind === ChangeKind.Create ? "created" : "updated"}`).join(", ")}`,
       );
+      say(`server: ${system.serverDescription}`);
+      if (system.serverNotice) say(`note: ${system.serverNotice}`);
       say(
         `running: ${options.parts.length > 0 ? options.parts.join(", ") : "no workers"}, monitor feed, dashboard`,
       );
