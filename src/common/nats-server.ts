@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,6 +19,13 @@ export function findNatsServerBinary(env: NodeJS.ProcessEnv = process.env): stri
   throw new ServerBinaryMissingError(tried.length > 4 ? [...tried.slice(0, 1), "$PATH", "/usr/sbin"] : tried);
 }
 
+/** What `<binary> --version` prints, as "2.15.1". */
+export function natsServerBinaryVersion(binary: string): string {
+  return execFileSync(binary, ["--version"], { encoding: "utf8" })
+    .trim()
+    .replace(/^nats-server:\s*v?/, "");
+}
+
 export interface NatsServerOptions {
   /** Client port; default 0 = any free port (the first start picks it, restarts keep it). */
   port?: number;
@@ -33,6 +41,12 @@ export interface NatsServerOptions {
   binary?: string;
   /** Largest file store JetStream may use; default 4 GiB (the bench writes millions of messages). */
   maxFileStore?: string;
+  /**
+   * JetStream's `sync_interval` (nats-server 2.10+): "always" fsyncs every write before its PubAck,
+   * so an acknowledged order survives a power loss; a duration ("2m") syncs that often. Default
+   * unset: the server's own default, every 2 minutes.
+   */
+  syncInterval?: string;
   /** Enable JetStream; default true (false only to test what happens without it). */
   jetstream?: boolean;
   /** How long to wait for the server to accept clients; default 15 s. */
@@ -117,6 +131,7 @@ export class NatsServer {
             `  store_dir: "${this.storeDir}"`,
             `  max_file_store: ${this.opts.maxFileStore ?? "4G"}`,
             `  max_memory_store: 256M`,
+            ...(this.opts.syncInterval ? [`  sync_interval: ${this.opts.syncInterval}`] : []),
             `}`,
           ]),
       this.opts.extraConfig ?? "",

@@ -1,6 +1,8 @@
 import { resolve } from "node:path";
+import { UsageError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
-import { NatsServer } from "../common/nats-server.js";
+import { NatsServer, natsServerBinaryVersion } from "../common/nats-server.js";
+import { featuresOf } from "../common/server-features.js";
 import { probeTcp } from "../common/tcp-probe.js";
 import { ensureNatsServerBinary } from "./nats-install.js";
 import { type InstallMode, ManagedServerMode, type UpOptions } from "./up-options.js";
@@ -56,12 +58,23 @@ export interface NatsEndpoint {
 
 /** The managed-server fields are `up`'s own options (documented there), not a copy of them. */
 export interface ResolveEndpointOptions
-  extends Pick<UpOptions, "natsPort" | "storeDir" | "managedServer" | "install"> {
+  extends Pick<UpOptions, "natsPort" | "storeDir" | "managedServer" | "install">,
+    Partial<Pick<UpOptions, "sync">> {
   /** Servers from --server / NATS_URL; undefined when neither was given. */
   explicit: string[] | undefined;
   logger?: Logger;
   /** Finds (or installs) the nats-server binary; default {@link ensureNatsServerBinary}. For tests. */
   ensureBinary?: (mode: InstallMode) => Promise<string>;
+}
+
+/** `--sync` configures the server `up` starts; one it did not start keeps its own config. */
+function syncNotOurs(where: string): UsageError {
+  return new UsageError(
+    `--sync sets the sync_interval of the nats-server up starts; the one at ${where} is not up's`,
+    {
+      hint: "set `jetstream { sync_interval: always }` in that server's config (deploy/nats-server.conf), or leave out --sync",
+    },
+  );
 }
 
 /** Why a managed server cannot take the probed port, in words; undefined when it can. */
@@ -79,16 +92,30 @@ function portProblem(answer: PortAnswer, port: number): string | undefined {
  * something else (another program, a NATS without JetStream), `up` starts its own on a free port.
  */
 export async function resolveNatsEndpoint(o: ResolveEndpointOptions): Promise<NatsEndpoint> {
-  if (o.explicit) return { servers: o.explicit, description: `using NATS at ${o.explicit.join(",")}` };
+  if (o.explicit) {
+    if (o.sync) throw syncNotOurs(o.explicit.join(","));
+    return { servers: o.explicit, description: `using NATS at ${o.explicit.join(",")}` };
+  }
   const url = `nats://${LOOPBACK}:${o.natsPort}`;
   const probePort = async () => (o.natsPort > 0 ? probeNats(LOOPBACK, o.natsPort) : PortAnswer.Other);
   let answer = await probePort();
-  if (answer === PortAnswer.Nats) return { servers: [url], description: `using the nats-server at ${url}` };
+  if (answer === PortAnswer.Nats) {
+    if (o.sync) throw syncNotOurs(url);
+    return { servers: [url], description: `using the nats-server at ${url}` };
+  }
   if (o.managedServer === ManagedServerMode.Never) {
     const why = answer === PortAnswer.None ? "nothing answers yet" : portProblem(answer, o.natsPort);
     return { servers: [url], description: `using NATS at ${url} (${why}; --managed-server never)` };
   }
   const binary = await (o.ensureBinary ?? ensureNatsServerBinary)(o.install);
+  if (o.sync) {
+    const version = natsServerBinaryVersion(binary);
+    if (!featuresOf(version).syncInterval) {
+      throw new UsageError(`--sync needs nats-server 2.10 or newer; ${binary} is ${version}`, {
+        hint: "upgrade nats-server (README, Support), or leave out --sync (the server then syncs every 2 minutes)",
+      });
+    }
+  }
   if (answer === PortAnswer.None) {
     // Installing the package may have started its own service on the port (Debian does, without JetStream).
     answer = await probePort();
@@ -99,6 +126,7 @@ export async function resolveNatsEndpoint(o: ResolveEndpointOptions): Promise<Na
     binary,
     port: answer === PortAnswer.None ? o.natsPort : 0,
     storeDir: resolve(o.storeDir),
+    syncInterval: o.sync,
     logger: o.logger,
   });
   const note = problem ? ` (${problem}; other commands reach ours with NATS_URL=${managed.url})` : "";
@@ -113,6 +141,8 @@ export interface ManagedNatsOptions {
   binary: string;
   port: number;
   storeDir: string;
+  /** JetStream `sync_interval` ("always", "10000ms"); default the server's own. */
+  syncInterval?: string;
   /** How often the watchdog checks the server still runs. Default 1,000 ms. */
   watchIntervalMs?: number;
   logger?: Logger;
@@ -137,6 +167,7 @@ export class ManagedNats {
       binary: o.binary,
       port: o.port,
       storeDir: o.storeDir,
+      syncInterval: o.syncInterval,
       host: LOOPBACK,
       detached: true,
     });
@@ -156,6 +187,11 @@ export class ManagedNats {
 
   get pid(): number | undefined {
     return this.server.pid;
+  }
+
+  /** The server's HTTP monitoring endpoint on loopback (`/varz`, `/healthz`, `/jsz`). */
+  get monitorUrl(): string {
+    return `http://${LOOPBACK}:${this.server.monitorPort}`;
   }
 
   private watch(): void {

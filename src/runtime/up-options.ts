@@ -44,6 +44,12 @@ export interface UpOptions {
   /** JetStream store of the managed server (`--store-dir`, `ORDERFLOW_STORE_DIR`). Default `./.orderflow`. */
   storeDir: string;
   /**
+   * The managed server's JetStream `sync_interval` (`--sync`, `ORDERFLOW_SYNC`): "always" fsyncs every
+   * write before its PubAck, so acknowledged orders survive a power loss (nats-server 2.10+); a
+   * duration such as "10s" syncs that often. Default undefined: the server's own, every 2 minutes.
+   */
+  sync: string | undefined;
+  /**
    * The order index on disk (`--index-dir`, `ORDERFLOW_INDEX_DIR`); `:memory:` keeps it in the heap.
    * Default undefined: `<storeDir>/index`.
    */
@@ -92,6 +98,7 @@ export const DEFAULT_UP_OPTIONS: Readonly<UpOptions> = Object.freeze({
   port: 8080,
   natsPort: 4222,
   storeDir: ".orderflow",
+  sync: undefined,
   indexDir: undefined,
   managedServer: ManagedServerMode.Auto,
   install: InstallMode.Auto,

@@ -1,14 +1,11 @@
-import { execFileSync } from "node:child_process";
-import { findNatsServerBinary } from "../../src/common/nats-server.js";
+import { findNatsServerBinary, natsServerBinaryVersion } from "../../src/common/nats-server.js";
 import { featuresOf, type ServerFeatures, versionAtLeast } from "../../src/common/server-features.js";
 
 let cached: string | undefined;
 
 /** The version of the nats-server binary the tests start (`$NATS_SERVER_BIN`, else the default). */
 export function testServerVersion(): string {
-  cached ??= execFileSync(findNatsServerBinary(), ["--version"], { encoding: "utf8" })
-    .trim()
-    .replace(/^nats-server:\s*v?/, "");
+  cached ??= natsServerBinaryVersion(findNatsServerBinary());
   return cached;
 }
 

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { findNatsServerBinary } from "../../src/common/nats-server.js";
 import { probe } from "../../src/common/tcp-probe.js";
@@ -8,6 +9,7 @@ import { PortAnswer, probeNats, resolveNatsEndpoint } from "../../src/runtime/na
 import { connectTo, publishOrders, subjectCounts, withTopology } from "../helpers/fixtures.js";
 import { freePort } from "../helpers/free-port.js";
 import { startServer } from "../helpers/nats-server.js";
+import { testServerFeatures } from "../helpers/server-version.js";
 import { waitFor } from "../helpers/wait.js";
 import { startPlainNats } from "./plain-nats.js";
 
@@ -43,6 +45,40 @@ describe("the managed nats-server", () => {
 
     await managed.stop();
     expect(await probe("127.0.0.1", port)).toBe(false);
+  });
+
+  it("--sync always: the managed server fsyncs before every PubAck (2.10+); 2.9 and a server up did not start are refused in one line", async () => {
+    const store = await mkdtemp(join(tmpdir(), "orderflow-managed-"));
+    onTestFinished(() => rm(store, { recursive: true, force: true }));
+    const ask = (sync: string, explicit?: string[]) =>
+      resolveNatsEndpoint({
+        explicit,
+        natsPort: 0,
+        storeDir: store,
+        managedServer: "auto",
+        install: "never",
+        sync,
+      });
+    if (!testServerFeatures().syncInterval) {
+      await expect(ask("always")).rejects.toThrow(/--sync needs nats-server 2\.10 or newer; .* is 2\.9/);
+    } else {
+      const endpoint = await ask("always");
+      const managed = endpoint.managed;
+      if (!managed) throw new Error(`no managed server: ${endpoint.description}`);
+      onTestFinished(() => managed.stop());
+      const varz = (await (await fetch(`${managed.monitorUrl}/varz`)).json()) as {
+        jetstream: { config: { sync_always?: boolean } };
+      };
+      expect(varz.jetstream.config.sync_always).toBe(true);
+      const nc = await connectTo(endpoint.servers[0] as string);
+      await withTopology(nc);
+      await publishOrders(nc, 100);
+      expect((await subjectCounts(await jetstreamManager(nc)))["ORDERS.received"]).toBe(100);
+    }
+    const other = await startServer();
+    await expect(ask("always", [other.url])).rejects.toThrow(
+      /--sync sets the sync_interval of the nats-server up starts/,
+    );
   });
 
   it("looks at the port again after installing: a packaged service without JetStream gets a server beside it", async () => {

@@ -95,6 +95,18 @@ describe("orderflow up: the managed nats-server", () => {
     expect(await probe("127.0.0.1", server.port)).toBe(true);
   });
 
+  it("--sync on a server up did not start is one line with the fix, exit 1, nothing started", async () => {
+    const server = await startServer();
+    const res = await runCli(["up", "-s", server.url, "--sync", "always", "--port", "0"]);
+    expect(res.code).toBe(1);
+    const lines = res.stderr.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/--sync sets the sync_interval of the nats-server up starts.*sync_interval: always/);
+    const bad = await runCli(["up", "--sync", "sometimes", "--port", "0"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.trim().split("\n")).toHaveLength(1);
+  });
+
   it("starts one on a free port when the port is taken by something that is not NATS", async () => {
     const taken = await notNats();
     const store = await tempDir();

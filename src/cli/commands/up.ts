@@ -60,6 +60,12 @@ function upOptionTable(): OptionTable<UpOptions> {
     storeDir: new Option("--store-dir <dir>", "JetStream store of the managed server")
       .env("ORDERFLOW_STORE_DIR")
       .default(D.storeDir),
+    sync: new Option(
+      "--sync <always|duration>",
+      "the managed server's JetStream sync_interval: always fsyncs before each PubAck (nats-server 2.10+); default the server's, 2m",
+    )
+      .argParser(syncFlag)
+      .env("ORDERFLOW_SYNC"),
     indexDir: new Option(
       "--index-dir <dir>",
       "order index on disk (default <store-dir>/index); :memory: keeps it in the heap",
@@ -112,6 +118,11 @@ function upOptionTable(): OptionTable<UpOptions> {
       .env("ORDERFLOW_DASHBOARD_AUTH")
       .default(D.dashboardAuth),
   };
+}
+
+/** "always", or a duration handed to nats-server in milliseconds ("10s" → "10000ms"). */
+function syncFlag(value: string): string {
+  return value.trim() === "always" ? "always" : `${durationFlag("sync", { min: 1 })(value)}ms`;
 }
 
 function partsFlag(value: string): Part[] {
@@ -183,6 +194,7 @@ Ctrl-C drains in-flight orders, stops every part in reverse order and exits 0.`,
         explicit: ctx.serversGiven ? ctx.connectOptions.servers : undefined,
         natsPort: options.natsPort,
         storeDir: options.storeDir,
+        sync: options.sync,
         managedServer: options.managedServer,
         install: options.install,
         logger: ctx.logger,
