@@ -4,8 +4,8 @@ import { join, posix } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { findNatsServerBinary } from "../../src/common/nats-server.js";
-import { passwordVar, ROLES } from "../helpers/secure-server.js";
-import { testServerAtLeast } from "../helpers/server-version.js";
+import { passwordVar, ROLES, startSecureServer } from "../helpers/secure-server.js";
+import { testServerAtLeast, testServerFeatures } from "../helpers/server-version.js";
 import { makeTestCertificates } from "../helpers/tls-certs.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -114,6 +114,24 @@ describe("deploy configs", () => {
       expect(res.out).toContain("is valid");
       expect(res.code, `${file}: ${res.out}`).toBe(0);
     }
+  });
+
+  it("nats-server.durable.conf fsyncs before every PubAck on 2.10+; 2.9 refuses it naming sync_interval", async () => {
+    const res = await checkConfig("deploy/nats-server.durable.conf", PASSWORDS);
+    if (!testServerFeatures().syncInterval) {
+      // docs/reliability.md: on 2.9 run deploy/nats-server.conf, which has no sync_interval.
+      expect(res.code).toBe(1);
+      expect(res.out).toMatch(/unknown field "sync_interval"/);
+      return;
+    }
+    expect(res.code, res.out).toBe(0);
+    const server = await startSecureServer({ config: "deploy/nats-server.durable.conf" });
+    const varz = (await (await fetch(`http://127.0.0.1:${server.monitorPort}/varz`)).json()) as {
+      jetstream: { config: { sync_always?: boolean; max_storage: number } };
+    };
+    expect(varz.jetstream.config.sync_always).toBe(true);
+    // The rest is nats-server.conf's: same limits (and users, which the secure tests exercise).
+    expect(varz.jetstream.config.max_storage).toBe(10_000_000_000); // "10G" is decimal to nats-server
   });
 
   it("nats-server.tls.conf passes nats-server -t with real certificate files", async () => {

@@ -101,7 +101,9 @@ describe("orderflow up: the managed nats-server", () => {
     expect(res.code).toBe(1);
     const lines = res.stderr.trim().split("\n");
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/--sync sets the sync_interval of the nats-server up starts.*sync_interval: always/);
+    expect(lines[0]).toMatch(
+      /--sync sets the sync_interval of the nats-server up starts.*sync_interval: always/,
+    );
     const bad = await runCli(["up", "--sync", "sometimes", "--port", "0"]);
     expect(bad.code).toBe(1);
     expect(bad.stderr.trim().split("\n")).toHaveLength(1);
