@@ -43,6 +43,12 @@ export interface BenchOptions {
    * and report both rates and their ratio (`--compare-index`). Default false.
    */
   compareIndex: boolean;
+  /**
+   * Run the throughput phase on the bench's own server with the default `sync_interval` and then on
+   * a second one with `sync_interval: always` (fsync before every PubAck, nats-server 2.10+), in the
+   * same run, and report both rates and their ratio (`--compare-sync`). Default false.
+   */
+  compareSync: boolean;
 }
 
 export const DEFAULT_BENCH_OPTIONS: Readonly<BenchOptions> = Object.freeze({
@@ -59,4 +65,5 @@ export const DEFAULT_BENCH_OPTIONS: Readonly<BenchOptions> = Object.freeze({
   compareSeed: 0,
   compareBuiltIn: false,
   compareIndex: false,
+  compareSync: false,
 });

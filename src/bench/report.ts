@@ -60,6 +60,14 @@ export function reportRows(r: BenchResult): Array<[string, string]> {
       `${f2(x.indexerCpuUsPerOrder)} µs CPU per order, peak RSS ${f0(x.indexerPeakRssMb)} MB`,
     ]);
   }
+  if (r.sync) {
+    const x = r.sync;
+    const rate = (p: { ms: number; ordersPerSec: number; exact: boolean }) =>
+      `${f0(p.ordersPerSec)} orders/s (${f2(p.ms / 1000)} s, counts ${p.exact ? "exact" : "MISMATCH"})`;
+    rows.push([`throughput, sync_interval default (2m), same run (${f0(x.orders)} orders)`, rate(x.default)]);
+    rows.push(["throughput, sync_interval always (fsync before each PubAck)", rate(x.always)]);
+    rows.push(["always ÷ default", `${f2(x.ratio)}×`]);
+  }
   if (r.builtIn) {
     rows.push([
       `end-to-end throughput, built-in stages, same run (${f0(r.builtIn.orders)} orders)`,

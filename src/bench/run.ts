@@ -12,7 +12,7 @@ import type { BenchOptions } from "./bench-options.js";
 import { CompletionWatcher } from "./completion-watcher.js";
 import { cpuPerOrder, cpuSnapshot } from "./cpu-per-order.js";
 import { publishRun } from "./order-publisher.js";
-import { measureBuiltIn, measureIndexCost, type RunContext } from "./same-run-compare.js";
+import { measureBuiltIn, measureIndexCost, measureSyncCost, type RunContext } from "./same-run-compare.js";
 import {
   buildSeedWorker,
   SeedProgram,
@@ -103,17 +103,16 @@ export async function runBench(o: BenchOptions, deps: BenchDeps): Promise<BenchR
     const server = connectOptions.servers.join(",");
     const args = ["--batch", String(o.batch), "--max-in-flight", String(o.maxInFlight), "--stream", t.stream];
     const nodeArgs = o.cpuProf ? ["--cpu-prof", "--cpu-prof-dir", o.cpuProf] : [];
-    const startWorkers = async (handlers: Pick<BenchOptions, "processorHandler" | "dispatcherHandler">) => {
+    const startWorkers = async (
+      handlers: Pick<BenchOptions, "processorHandler" | "dispatcherHandler">,
+      on = server,
+    ) => {
       const started: WorkerProcess[] = [];
       const withHandler = (file: string | undefined) => (file ? [...args, "--handler", resolve(file)] : args);
       for (let i = 0; i < o.processors; i++)
-        started.push(
-          new WorkerProcess("processor", server, withHandler(handlers.processorHandler), nodeArgs),
-        );
+        started.push(new WorkerProcess("processor", on, withHandler(handlers.processorHandler), nodeArgs));
       for (let i = 0; i < o.dispatchers; i++)
-        started.push(
-          new WorkerProcess("dispatcher", server, withHandler(handlers.dispatcherHandler), nodeArgs),
-        );
+        started.push(new WorkerProcess("dispatcher", on, withHandler(handlers.dispatcherHandler), nodeArgs));
       workers.push(...started);
       await Promise.all(started.map((w) => w.started()));
       return started;
@@ -158,7 +157,7 @@ export async function runBench(o: BenchOptions, deps: BenchDeps): Promise<BenchR
       t,
       o,
       deps,
-      startWorkers: (builtIn) => startWorkers(builtIn ? {} : o),
+      startWorkers: (builtIn, on) => startWorkers(builtIn ? {} : o, on),
       server,
     };
     if (o.compareBuiltIn) {
@@ -168,6 +167,10 @@ export async function runBench(o: BenchOptions, deps: BenchDeps): Promise<BenchR
     if (o.compareIndex) {
       abortIfAsked(deps.signal);
       result.index = await measureIndexCost(run);
+    }
+    if (o.compareSync) {
+      abortIfAsked(deps.signal);
+      result.sync = await measureSyncCost(run);
     }
     if (o.compareSeed > 0) {
       abortIfAsked(deps.signal);

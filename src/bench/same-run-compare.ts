@@ -1,9 +1,11 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { JetStreamManager } from "@nats-io/jetstream";
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { connect } from "../common/connection.js";
 import type { Logger } from "../common/logger.js";
+import { NatsServer } from "../common/nats-server.js";
 import { Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
 import type { BenchOptions } from "./bench-options.js";
 import { CompletionWatcher } from "./completion-watcher.js";
@@ -18,8 +20,8 @@ export interface RunContext {
   t: TopologyOptions;
   o: BenchOptions;
   deps: { progress: phases.BenchProgress; logger: Logger };
-  /** Starts fresh worker processes (the run's handler modules, or built-in when told). */
-  startWorkers: (builtIn: boolean) => Promise<WorkerProcess[]>;
+  /** Starts fresh worker processes (the run's handler modules, or built-in when told), on `server`. */
+  startWorkers: (builtIn: boolean, server?: string) => Promise<WorkerProcess[]>;
   /** The server URL(s) the workers were given. */
   server: string;
 }
@@ -44,7 +46,7 @@ async function freshPhase(
   indexDir?: string,
 ): Promise<PhaseResult> {
   await phases.freshTopology(c.jsm, c.t);
-  const workers = await c.startWorkers(builtIn);
+  const workers = await c.startWorkers(builtIn, c.server);
   const ix = indexDir
     ? new WorkerProcess("indexer", c.server, ["--index-dir", indexDir, "--stream", c.t.stream])
     : undefined;
@@ -110,5 +112,36 @@ export async function measureIndexCost(c: RunContext): Promise<NonNullable<Bench
     };
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `--compare-sync`: the throughput phase on a fresh stream of the bench's server (the default
+ * sync_interval, every 2 minutes), then on a second server of the same binary with
+ * `sync_interval: always`: what durability against power loss costs, as one ratio from one run.
+ */
+export async function measureSyncCost(c: RunContext): Promise<NonNullable<BenchResult["sync"]>> {
+  const def = await freshPhase(c, false, false);
+  const server = await NatsServer.start({ maxFileStore: "16G", syncInterval: "always" });
+  try {
+    const nc = await connect({ servers: [server.url], name: "orderflow-bench-sync" });
+    try {
+      const always = await freshPhase(
+        { ...c, nc, jsm: await jetstreamManager(nc), server: server.url },
+        false,
+        false,
+      );
+      const pick = (p: PhaseResult) => ({ ms: p.ms, ordersPerSec: p.ordersPerSec, exact: p.exact });
+      return {
+        orders: c.o.orders,
+        default: pick(def),
+        always: pick(always),
+        ratio: always.ordersPerSec / def.ordersPerSec,
+      };
+    } finally {
+      await nc.close();
+    }
+  } finally {
+    await server.cleanup();
   }
 }

@@ -99,6 +99,17 @@ export interface BenchResult {
     indexerCpuUsPerOrder: number;
     indexerPeakRssMb: number;
   };
+  /**
+   * `--compare-sync`: throughput with the server's default sync_interval (every 2 minutes) and with
+   * `always` (fsync before every PubAck), each on a fresh server and stream, in the same run.
+   */
+  sync?: {
+    orders: number;
+    default: { ms: number; ordersPerSec: number; exact: boolean };
+    always: { ms: number; ordersPerSec: number; exact: boolean };
+    /** always ÷ default. */
+    ratio: number;
+  };
   builtIn?: { orders: number; ms: number; ordersPerSec: number; exact: boolean; handlerRatio: number };
   latency?: Percentiles & {
     offeredRate: number;

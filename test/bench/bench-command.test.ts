@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { runCli } from "../helpers/cli.js";
+import { testServerFeatures } from "../helpers/server-version.js";
 
 describe("orderflow bench (smoke)", () => {
   it("runs every phase on its own server with worker processes and verifies the counts from the stream", async () => {
@@ -117,6 +118,29 @@ export default function (order) {
     // The indexer really read the stream: it used CPU for it and had memory.
     expect(r.index.indexerCpuUsPerOrder).toBeGreaterThan(0);
     expect(r.index.indexerPeakRssMb).toBeGreaterThan(0);
+  });
+
+  it("--compare-sync times the pipeline with the default sync_interval and with always (2.10+), counts exact in both", async () => {
+    const res = await runCli(
+      ["bench", "--orders", "1000", "--rate", "0", "--no-ingest", "--compare-sync", "--json"],
+      { timeoutMs: 180_000 },
+    );
+    if (!testServerFeatures().syncInterval) {
+      expect(res.code).toBe(1);
+      expect(res.stderr.trim().split("\n")).toEqual([
+        expect.stringMatching(/--compare-sync needs nats-server 2\.10 or newer/),
+      ]);
+      return;
+    }
+    expect(res.code, res.stderr).toBe(0);
+    const r = JSON.parse(res.stdout);
+    expect(r.sync).toMatchObject({ orders: 1000, default: { exact: true }, always: { exact: true } });
+    expect(r.sync.ratio).toBeCloseTo(r.sync.always.ordersPerSec / r.sync.default.ordersPerSec, 6);
+    const given = await runCli(["bench", "--compare-sync", "-s", "nats://127.0.0.1:1"]);
+    expect(given.code).toBe(1);
+    expect(given.stderr.trim().split("\n")).toEqual([
+      expect.stringMatching(/--compare-sync starts its own servers/),
+    ]);
   });
 
   it("--compare-built-in without a handler module is one line", async () => {

@@ -6,6 +6,8 @@ import { markdownReport, reportRows } from "../../bench/report.js";
 import { type BenchProgress, runBench } from "../../bench/run.js";
 import { UsageError } from "../../common/errors.js";
 import { printJson, table } from "../../common/format.js";
+import { findNatsServerBinary, natsServerBinaryVersion } from "../../common/nats-server.js";
+import { featuresOf } from "../../common/server-features.js";
 import { loadHandlerModule } from "../../stages/handler-module.js";
 import { dispatcherStage, processorStage } from "../../stages/stage.js";
 import { commandContext, intFlag } from "../context.js";
@@ -63,6 +65,10 @@ export function benchCommand(): Command {
         "time the throughput phase without and with an `orderflow indexer` reading the stream, and print the ratio",
       )
       .option(
+        "--compare-sync",
+        "time the throughput phase with the server's default sync_interval and with `always` (fsync before each PubAck; nats-server 2.10+), and print the ratio",
+      )
+      .option(
         "--cpu-prof <dir>",
         "write a V8 CPU profile of each worker into <dir> (open in Chrome DevTools)",
       )
@@ -97,6 +103,16 @@ Examples:
         if (flags.compareBuiltIn && !flags.processorHandler && !flags.dispatcherHandler) {
           throw new UsageError("--compare-built-in compares a handler module with the built-in stages", {
             hint: "add --processor-handler <file> and/or --dispatcher-handler <file>",
+          });
+        }
+        if (flags.compareSync && ctx.serversGiven) {
+          throw new UsageError("--compare-sync starts its own servers to set their sync_interval", {
+            hint: "leave out --server (and NATS_URL)",
+          });
+        }
+        if (flags.compareSync && !featuresOf(natsServerBinaryVersion(findNatsServerBinary())).syncInterval) {
+          throw new UsageError("--compare-sync needs nats-server 2.10 or newer (sync_interval)", {
+            hint: "set NATS_SERVER_BIN to a newer nats-server (`npm run versions` fetches 2.10 and 2.15)",
           });
         }
         // Loaded here first: a broken module is one line now, not a worker that fails to start.
