@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Index soak: a stream of N orders (received, processed, completed: 3 messages each, written fast
-// with core publishes), then `orderflow indexer` on it: catch-up throughput per million orders, RSS
+// with PubAcks awaited), then `orderflow indexer` on it: catch-up throughput per million orders, RSS
 // of the indexer and the nats-server over time, index size on disk, lookup latency, and the time to
 // the first correct answer after kill -9. Not in CI (10M orders take ~15 minutes and ~4 GB of disk).
 // Run `npm run build` first (`npm run soak:index` does).
