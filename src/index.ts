@@ -52,7 +52,13 @@ export {
   type StageWorkerOptions,
   stageWorkerOptions,
 } from "./stages/worker-options.js";
-export { ensureTopology, type TopologyPlan } from "./topology/ensure.js";
+export {
+  ChangeKind,
+  type EnsureOptions,
+  ensureTopology,
+  type TopologyChange,
+  type TopologyPlan,
+} from "./topology/ensure.js";
 export {
   DEFAULT_TOPOLOGY,
   dispatchConsumerConfig,
