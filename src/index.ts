@@ -1,6 +1,6 @@
 /**
  * orderflow as a library: define your own stage (business logic where the seed says `// TODO`),
- * run it with StageWorker, and apply the seed's topology from code.
+ * run it with createStageWorker, and apply the seed's topology from code.
  */
 export { type ConnectOptions, connect } from "./common/connection.js";
 export {
@@ -9,16 +9,25 @@ export {
   HandlerModuleError,
   HandlerTimeoutError,
   InvalidOrderError,
+  LateRedeliveryError,
   OrderflowError,
+  type OrderflowErrorOptions,
   PermissionError,
   PublishError,
   StreamMissingError,
   TopologyError,
   UnupdatableFieldError,
 } from "./common/errors.js";
+export type { Logger } from "./common/logger.js";
+export {
+  type CreateStageWorkerOptions,
+  createStageWorker,
+  WithoutIndex,
+} from "./runtime/create-stage-worker.js";
 export { DeadLetterHeader, MAX_ATTEMPTS_REASON, TIMEOUT_REASON } from "./stages/dead-letter.js";
 export type { HandlerContext } from "./stages/handler-context.js";
 export { loadHandlerModule } from "./stages/handler-module.js";
+export { LateRedeliveries, type OutputLedger } from "./stages/output-ledger.js";
 export { InvalidReason, msgIdOf, ORDER_NO_MAX_BYTES, orderNoOf, parseOrderNo } from "./stages/payload.js";
 export {
   defineStage,
@@ -34,13 +43,22 @@ export {
   OutcomeKind,
   type StageStats,
   StageWorker,
+  type StageWorkerDeps,
+  type StageWorkerEvents,
 } from "./stages/stage-worker.js";
+export type { StartRate } from "./stages/start-gate.js";
 export {
   DEFAULT_STAGE_WORKER_OPTIONS,
   type StageWorkerOptions,
   stageWorkerOptions,
 } from "./stages/worker-options.js";
-export { ensureTopology, type TopologyPlan } from "./topology/ensure.js";
+export {
+  ChangeKind,
+  type EnsureOptions,
+  ensureTopology,
+  type TopologyChange,
+  type TopologyPlan,
+} from "./topology/ensure.js";
 export {
   DEFAULT_TOPOLOGY,
   dispatchConsumerConfig,

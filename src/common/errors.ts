@@ -19,6 +19,7 @@ export const ErrorCode = {
   NatsContext: "NATS_CONTEXT",
   HandlerModule: "HANDLER_MODULE",
   HandlerTimeout: "HANDLER_TIMEOUT",
+  LateRedelivery: "LATE_REDELIVERY",
   IndexStore: "INDEX_STORE",
   Bench: "BENCH",
   Internal: "INTERNAL",
@@ -264,6 +265,27 @@ export class HandlerTimeoutError extends OrderflowError {
   constructor(timeoutMs: number) {
     super(ErrorCode.HandlerTimeout, `the handler did not finish within ${timeoutMs} ms`);
     this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * A stage set to verify redeliveries past the stream's duplicate window (`lateRedeliveries:
+ * verify`) with no order index to verify them against. Rather than hold such an order forever, the
+ * worker refuses: at start when no index answers, or at the first late redelivery it meets.
+ */
+export class LateRedeliveryError extends OrderflowError {
+  override name = "LateRedeliveryError";
+  readonly stage: string;
+  constructor(stage: string, problem: string, options: OrderflowErrorOptions = {}) {
+    super(
+      ErrorCode.LateRedelivery,
+      `${stage} cannot verify redeliveries past the duplicate window: ${problem}`,
+      {
+        hint: "start `orderflow indexer` (or `orderflow up`), or choose lateRedeliveries publish (`--late-redeliveries publish`) to accept a possible second output",
+        ...options,
+      },
+    );
+    this.stage = stage;
   }
 }
 

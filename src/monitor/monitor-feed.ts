@@ -1,7 +1,7 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import { readDelivery } from "../common/ack-subject.js";
-import { reportCallbackError } from "../common/callback-guard.js";
+import { CallbackGuard } from "../common/callback-guard.js";
 import { AlreadyStartedError, errorMessage, StopError, TopologyError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
 import type { StageOrOther } from "../stages/order-key.js";
@@ -63,6 +63,7 @@ export class MonitorFeed {
   private readonly listeners = new Set<OrderEventListener>();
   private readonly stages: ReadonlySet<StageOrOther> | undefined;
   private readonly logger: Logger;
+  private readonly guard: CallbackGuard;
   private sub: Subscription | undefined;
   private stopping: Promise<void> | undefined;
   private readonly counters: MonitorFeedStats = {
@@ -88,6 +89,7 @@ export class MonitorFeed {
   ) {
     this.stages = opts.stages && opts.stages.length > 0 ? new Set(opts.stages) : undefined;
     this.logger = opts.logger ?? silentLogger;
+    this.guard = new CallbackGuard(this.logger);
     this.deliverSubject = topology.monitorSubject;
     this.backlogKeep = opts.backlogKeep ?? DEFAULT_BACKLOG_KEEP;
   }
@@ -135,7 +137,7 @@ export class MonitorFeed {
           // A throw here would end the read loop of a connection that also carries the index,
           // the status reads and the dashboard in `orderflow up`.
           this.counters.unreadable++;
-          reportCallbackError("monitor feed", err, this.logger);
+          this.guard.report("monitor feed", err);
           return;
         }
         if (!event) {
@@ -250,7 +252,7 @@ export class MonitorFeed {
         l(event);
       } catch (err) {
         // One failing listener (say, a closed web socket) must not starve the others.
-        reportCallbackError("monitor listener", err, this.logger);
+        this.guard.report("monitor listener", err);
       }
     }
   }

@@ -1,6 +1,6 @@
 import { type JsMsg, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection, Subscription } from "@nats-io/nats-core";
-import { reportCallbackError } from "../common/callback-guard.js";
+import { CallbackGuard } from "../common/callback-guard.js";
 import { AlreadyStartedError, errorMessage, StopError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
 import { orderKeyOf, stageOfSubject } from "../stages/order-key.js";
@@ -44,6 +44,7 @@ export interface OrderIndexerStats {
 export class OrderIndexer {
   private readonly o: OrderIndexerOptions;
   private readonly logger: Logger;
+  private readonly guard: CallbackGuard;
   private readonly store: OrderStore;
   private readonly writer: IndexBatchWriter;
   /** Reading paused until the pending messages are written (see this.o.pauseAtPending). */
@@ -71,6 +72,7 @@ export class OrderIndexer {
   ) {
     this.o = orderIndexerOptions(opts);
     this.logger = deps.logger ?? silentLogger;
+    this.guard = new CallbackGuard(this.logger);
     this.readyPromise = new Promise<void>((resolve) => {
       this.markReady = resolve;
     });
@@ -120,10 +122,7 @@ export class OrderIndexer {
     }
     await this.openReader(this.progress.through + 1);
     this.checker = setInterval(
-      () =>
-        this.checkStream().catch((err: unknown) =>
-          reportCallbackError("order index stream check", err, this.logger),
-        ),
+      () => this.checkStream().catch((err: unknown) => this.guard.report("order index stream check", err)),
       STREAM_CHECK_MS,
     );
     this.checker.unref();

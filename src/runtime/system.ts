@@ -28,8 +28,8 @@ import { StatusSampler } from "../status/status-sampler.js";
 import { ChangeKind, ensureTopology, type TopologyChange } from "../topology/ensure.js";
 import { Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
 import { ConnectionTracker } from "./connection-tracker.js";
+import { createStageWorker, WithoutIndex } from "./create-stage-worker.js";
 import type { ManagedNats } from "./nats-endpoint.js";
-import { createStageWorker } from "./stage-workers.js";
 import { Part, type UpOptions } from "./up-options.js";
 
 /** How the dashboard names a stage that runs the seed's own transformation. */
@@ -155,24 +155,17 @@ export class OrderflowSystem {
       ...(o.parts.includes(Part.Dispatcher) ? [handlerName(files.dispatcher)] : []),
     ];
     const workers: StageWorker[] = [];
-    const mainJsm = await jetstreamManager(main);
-    const streamConfig = (await mainJsm.streams.info(t.stream)).config;
     for (const stage of stages) {
-      const consumer = await mainJsm.consumers.info(t.stream, stage.consumer);
       const nc = await this.open(`orderflow-${stage.name}`);
       workers.push(
-        createStageWorker(
-          nc,
-          stage,
-          {
-            topology: t,
-            consumer,
-            stream: streamConfig,
-            tuning: stageTuningOf(o),
-            inboxPrefix: this.config.connect.inboxPrefix,
-          },
-          this.logger,
-        ),
+        await createStageWorker(nc, stage, {
+          ...stageTuningOf(o),
+          topology: t,
+          inboxPrefix: this.config.connect.inboxPrefix,
+          // The indexer (a part of this process or another) may answer only after the workers start.
+          withoutIndex: WithoutIndex.Hold,
+          logger: this.logger,
+        }),
       );
     }
     const views: WorkerView[] = workers.map((w, i) => ({

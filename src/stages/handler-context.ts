@@ -1,6 +1,7 @@
 import type { MsgHdrs } from "@nats-io/nats-core";
 import { errorMessage } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
+import { msgIdOf } from "./payload.js";
 
 /** What a handler gets beside the order: everything about this one delivery. */
 export interface HandlerContext {
@@ -34,23 +35,38 @@ export interface DeliveryView {
   readonly attempt: number;
   readonly deliveryCount: number;
   /** The raw input headers; reading them may throw (a header the decoder rejects). */
-  readonly inputHeaders: () => MsgHdrs | undefined;
+  inputHeaders(): MsgHdrs | undefined;
 }
 
-/** One handler call's context. Built only for handlers that take one; its parts lazily. */
+/** What every context of one worker shares: bound once when the worker is built. */
+export interface ContextScope {
+  readonly logger: Logger;
+  /** The output's stage word: the idempotency key is `<orderNo>:<outputStage>`. */
+  readonly outputStage: string;
+}
+
+/**
+ * One handler call's context. The object itself is two references; every part a handler may read
+ * (the key, the signal, the headers, the logger) is made on first use, so a handler that never
+ * touches its context costs one small object per order.
+ */
 export class OrderContext implements HandlerContext {
-  /** Made on first use: most handlers never read the signal, and one per order is not free. */
   private controller: AbortController | undefined;
   private headerMap: Map<string, string> | undefined;
   private childLogger: Logger | undefined;
+  private key: string | undefined;
   /** Output headers the handler set, in order; undefined until it sets one. */
   output: Map<string, string> | undefined;
 
   constructor(
     private readonly delivery: DeliveryView,
-    private readonly parentLogger: Logger,
-    readonly idempotencyKey: string,
+    private readonly scope: ContextScope,
   ) {}
+
+  get idempotencyKey(): string {
+    this.key ??= msgIdOf(this.delivery.orderNo, this.scope.outputStage);
+    return this.key;
+  }
 
   get signal(): AbortSignal {
     this.controller ??= new AbortController();
@@ -75,7 +91,7 @@ export class OrderContext implements HandlerContext {
   }
 
   get logger(): Logger {
-    this.childLogger ??= this.parentLogger.child({ orderNo: this.delivery.orderNo, seq: this.delivery.seq });
+    this.childLogger ??= this.scope.logger.child({ orderNo: this.delivery.orderNo, seq: this.delivery.seq });
     return this.childLogger;
   }
 

@@ -1,73 +1,106 @@
-import { EventEmitter } from "node:events";
+import type { EventEmitter } from "node:events";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { guard, reportCallbackError } from "../common/callback-guard.js";
+import { type AckBody, nak, working } from "../common/ack-protocol.js";
+import type { CallbackGuard } from "../common/callback-guard.js";
 import { errorMessage, HandlerTimeoutError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
-import { type HandlerContext, OrderContext } from "./handler-context.js";
-import { type InFlight, NAK_NOW, WPI } from "./in-flight.js";
-import { outputMsgId, type StageDefinition, type StageOutput } from "./stage.js";
-import { OutcomeKind, type StageStats, type StageWorkerEvents } from "./stage-worker-types.js";
+import { type ContextScope, OrderContext } from "./handler-context.js";
+import type { InFlight } from "./in-flight.js";
+import { isBuiltInHandler, type StageDefinition, type StageOutput } from "./stage.js";
+import { OutcomeKind, type StageWorkerEvents } from "./stage-worker-types.js";
 import { StartGate } from "./start-gate.js";
 import type { StageWorkerOptions } from "./worker-options.js";
 
-export type WorkerState = "new" | "running" | "stopping" | "stopped";
+/** What the runner hands back to the worker that owns it: the rest of an order's way. */
+export interface HandlerRunnerHost {
+  /** The handler returned an output: publish it. */
+  publishOutput(e: InFlight, out: StageOutput): void;
+  /** The handler threw, rejected or timed out. */
+  handlerFailed(e: InFlight, err: unknown): void;
+  /** Acks or naks the input and frees its place, once. */
+  release(e: InFlight, kind: OutcomeKind, body: AckBody, reason?: string): void;
+}
+
+/** What a runner is built from; all of it bound once, when its worker is built. */
+export interface HandlerRunnerParts {
+  nc: NatsConnection;
+  stage: StageDefinition;
+  options: StageWorkerOptions;
+  logger: Logger;
+  guard: CallbackGuard;
+  /** Where `handler` events go (the worker). */
+  events: EventEmitter<StageWorkerEvents>;
+  host: HandlerRunnerHost;
+}
 
 /**
  * The handler side of a StageWorker: starts handler calls as `concurrency` and `rateLimit` allow,
  * queues the rest in arrival order, keeps waiting and running inputs alive with +WPI, and gives up
- * on async calls at `handlerTimeoutMs`. A base class rather than a member object: every delivery
- * passes through here, and a call on the worker itself costs no hop through another object.
+ * on async calls at `handlerTimeoutMs`. Owned by its worker; what becomes of a call's result is the
+ * worker's (HandlerRunnerHost).
  */
-export abstract class HandlerRunner extends EventEmitter<StageWorkerEvents> {
+export class HandlerRunner {
   /** Deliveries whose async handler is still running. */
-  protected readonly handling = new Set<InFlight>();
-  /** Handler calls running now, and the deliveries waiting for one to end (`concurrency`). */
-  protected calls = 0;
+  private readonly handling = new Set<InFlight>();
+  /** Handler calls running now. */
+  private calls = 0;
   private readonly queue: InFlight[] = [];
   private queueHead = 0;
   /** `rateLimit`'s gate, and the timer that starts the queue's head when the gate opens again. */
   private readonly gate: StartGate | undefined;
-  protected gateTimer: NodeJS.Timeout | undefined;
+  private gateTimer: NodeJS.Timeout | undefined;
+  /** The worker is stopping: nothing new waits in the queue. */
+  private accepting = true;
   /** Stopping past the drain timeout: every delivery still arriving is given back at once. */
-  protected givingBack = false;
-  protected state: WorkerState = "new";
-  protected readonly counts: Omit<StageStats, "pullsOutstanding" | "handlersRunning"> = {
-    processed: 0,
-    deadLettered: 0,
-    retried: 0,
-    infraErrors: 0,
-    redelivered: 0,
-    alreadyStored: 0,
-    lateHeld: 0,
-    inFlight: 0,
-    handlerTimeouts: 0,
-  };
+  private givingBack = false;
+  private timeouts = 0;
+  /** The stage runs a built-in handler: no order copy and no context per order (see isBuiltInHandler). */
+  private readonly builtIn: boolean;
+  private readonly scope: ContextScope;
+  private readonly infraNak: AckBody;
+  private readonly nc: NatsConnection;
+  private readonly stage: StageDefinition;
+  private readonly options: StageWorkerOptions;
+  private readonly logger: Logger;
+  private readonly guard: CallbackGuard;
+  private readonly events: EventEmitter<StageWorkerEvents>;
+  private readonly host: HandlerRunnerHost;
 
-  constructor(
-    protected readonly nc: NatsConnection,
-    readonly stage: StageDefinition,
-    readonly options: StageWorkerOptions,
-    protected readonly logger: Logger,
-  ) {
-    super();
-    this.gate = options.rateLimit ? new StartGate(options.rateLimit) : undefined;
+  constructor(parts: HandlerRunnerParts) {
+    ({
+      nc: this.nc,
+      stage: this.stage,
+      options: this.options,
+      logger: this.logger,
+      guard: this.guard,
+      events: this.events,
+      host: this.host,
+    } = parts);
+    this.gate = this.options.rateLimit ? new StartGate(this.options.rateLimit) : undefined;
+    this.builtIn = isBuiltInHandler(this.stage.handle);
+    this.scope = { logger: this.logger, outputStage: this.stage.outputStage };
+    this.infraNak = nak(this.options.infraRetryMs);
   }
 
-  protected abstract publishOutput(e: InFlight, out: StageOutput): void;
-  protected abstract onHandlerError(e: InFlight, err: unknown): void;
-  /** Acks or naks the input and frees its place, once. */
-  protected abstract release(
-    e: InFlight,
-    kind: OutcomeKind,
-    reply: Uint8Array | string,
-    reason?: string,
-  ): void;
-  protected abstract infraNak(): string;
+  /** Handler calls running now. */
+  get running(): number {
+    return this.calls;
+  }
+
+  /** Handler calls given up on at `handlerTimeoutMs`. */
+  get timedOut(): number {
+    return this.timeouts;
+  }
+
+  /** Handlers running or deliveries waiting for one. */
+  get busy(): boolean {
+    return this.handling.size > 0 || this.queued() > 0;
+  }
 
   /** Runs the handler now, or queues the delivery (`concurrency`, `rateLimit`). */
-  protected admit(e: InFlight): void {
+  admit(e: InFlight): void {
     if (this.givingBack) {
-      this.release(e, OutcomeKind.Retried, NAK_NOW, `${this.stage.name} is stopping`);
+      this.host.release(e, OutcomeKind.Retried, nak(), `${this.stage.name} is stopping`);
       return;
     }
     const { concurrency } = this.options;
@@ -78,8 +111,8 @@ export abstract class HandlerRunner extends EventEmitter<StageWorkerEvents> {
       (this.gate !== undefined && !this.gate.tryTake());
     if (!wait) {
       this.invoke(e);
-    } else if (this.state !== "running") {
-      this.release(e, OutcomeKind.Retried, NAK_NOW, `${this.stage.name} is stopping`);
+    } else if (!this.accepting) {
+      this.host.release(e, OutcomeKind.Retried, nak(), `${this.stage.name} is stopping`);
     } else {
       e.keptAliveAt = performance.now();
       this.queue.push(e);
@@ -87,7 +120,39 @@ export abstract class HandlerRunner extends EventEmitter<StageWorkerEvents> {
     }
   }
 
-  protected queued(): number {
+  /** A delivery waiting for a handler slot longer than a third of the ack wait gets a +WPI. */
+  keepQueuedAlive(): void {
+    if (this.queued() === 0) return;
+    const now = performance.now();
+    const every = this.options.ackWaitMs / 3;
+    for (let i = this.queueHead; i < this.queue.length; i++) {
+      const e = this.queue[i] as InFlight;
+      if (e.settled || now - e.keptAliveAt < every) continue;
+      e.keptAliveAt = now;
+      this.workInProgress(e);
+    }
+  }
+
+  /** The worker is stopping: what waits for a start goes back to the server, for any worker. */
+  stopAccepting(reason: string): void {
+    this.accepting = false;
+    this.giveBackWaiting(reason);
+  }
+
+  /**
+   * Stopping past the drain timeout: abort the handlers still running, give their inputs back, and
+   * give back whatever arrives from now on.
+   */
+  abandon(): void {
+    if (this.busy) this.abandonHandlers();
+    this.givingBack = true;
+  }
+
+  close(): void {
+    clearTimeout(this.gateTimer);
+  }
+
+  private queued(): number {
     return this.queue.length - this.queueHead;
   }
 
@@ -109,8 +174,8 @@ export abstract class HandlerRunner extends EventEmitter<StageWorkerEvents> {
       try {
         this.invoke(e);
       } catch (err) {
-        reportCallbackError(`${this.stage.name} delivery`, err, this.logger);
-        this.release(e, OutcomeKind.Retried, this.infraNak(), errorMessage(err));
+        this.guard.report(`${this.stage.name} delivery`, err);
+        this.host.release(e, OutcomeKind.Retried, this.infraNak, errorMessage(err));
       }
     }
   }
@@ -118,7 +183,7 @@ export abstract class HandlerRunner extends EventEmitter<StageWorkerEvents> {
   private wakeWhenGateOpens(): void {
     if (this.gateTimer !== undefined || this.gate === undefined) return;
     this.gateTimer = setTimeout(
-      guard(`${this.stage.name} rate limit timer`, this.logger, () => {
+      this.guard.wrap(`${this.stage.name} rate limit timer`, () => {
         this.gateTimer = undefined;
         this.next();
       }),
@@ -126,24 +191,12 @@ export abstract class HandlerRunner extends EventEmitter<StageWorkerEvents> {
     );
   }
 
-  /** A delivery waiting for a handler slot longer than a third of the ack wait gets a +WPI. */
-  protected keepQueuedAlive(): void {
-    const now = performance.now();
-    const every = this.options.ackWaitMs / 3;
-    for (let i = this.queueHead; i < this.queue.length; i++) {
-      const e = this.queue[i] as InFlight;
-      if (e.settled || now - e.keptAliveAt < every) continue;
-      e.keptAliveAt = now;
-      this.workInProgress(e);
-    }
-  }
-
   private workInProgress(e: InFlight): void {
     if (this.nc.isClosed()) return;
     try {
-      this.nc.publish(e.reply, WPI);
+      this.nc.publish(e.reply, working());
     } catch (err) {
-      reportCallbackError(`${this.stage.name} in-progress ack`, err, this.logger);
+      this.guard.report(`${this.stage.name} in-progress ack`, err);
     }
   }
 
@@ -151,14 +204,17 @@ export abstract class HandlerRunner extends EventEmitter<StageWorkerEvents> {
     let out: StageOutput | Promise<StageOutput>;
     this.calls++;
     try {
-      if (this.stage.handle.length > 1) {
-        e.ctx = new OrderContext(e, this.logger, outputMsgId(this.stage, e.orderNo));
+      if (this.builtIn) {
+        // The built-ins read order.data only (isBuiltInHandler): they get the record and no context.
+        out = this.stage.handle(e, undefined as never);
+      } else {
+        const ctx = new OrderContext(e, this.scope);
+        e.ctx = ctx;
+        out = this.stage.handle(e.toOrderInput(), ctx);
       }
-      // A one-parameter handler never reads its context; none is built for it.
-      out = this.stage.handle(e, e.ctx as HandlerContext);
     } catch (err) {
       this.callEnded();
-      this.onHandlerError(e, err);
+      this.host.handlerFailed(e, err);
       return;
     }
     if (out instanceof Promise) {
@@ -166,19 +222,19 @@ export abstract class HandlerRunner extends EventEmitter<StageWorkerEvents> {
       out
         .then(
           (o) => {
-            if (this.handlerFinished(e)) this.publishOutput(e, o);
+            if (this.handlerFinished(e)) this.host.publishOutput(e, o);
           },
           (err: unknown) => {
-            if (this.handlerFinished(e)) this.onHandlerError(e, err);
+            if (this.handlerFinished(e)) this.host.handlerFailed(e, err);
           },
         )
         .catch((err: unknown) => {
-          reportCallbackError(`${this.stage.name} handler result`, err, this.logger);
-          this.release(e, OutcomeKind.Retried, this.infraNak(), errorMessage(err));
+          this.guard.report(`${this.stage.name} handler result`, err);
+          this.host.release(e, OutcomeKind.Retried, this.infraNak, errorMessage(err));
         });
     } else {
       this.callEnded();
-      this.publishOutput(e, out);
+      this.host.publishOutput(e, out);
     }
   }
 
@@ -202,7 +258,7 @@ export abstract class HandlerRunner extends EventEmitter<StageWorkerEvents> {
     const remaining = handlerTimeoutMs - (performance.now() - e.handlerStartedAt);
     const wait = Math.max(1, Math.min(remaining, Math.floor(ackWaitMs / 3)));
     e.timer = setTimeout(
-      guard(`${this.stage.name} handler timer`, this.logger, () => this.onHandlerTimer(e)),
+      this.guard.wrap(`${this.stage.name} handler timer`, () => this.onHandlerTimer(e)),
       wait,
     );
   }
@@ -210,12 +266,12 @@ export abstract class HandlerRunner extends EventEmitter<StageWorkerEvents> {
   private onHandlerTimer(e: InFlight): void {
     if (e.handlerDone || e.settled) return;
     if (performance.now() - e.handlerStartedAt >= this.options.handlerTimeoutMs) {
-      this.counts.handlerTimeouts++;
+      this.timeouts++;
       this.handlerFinished(e, true);
       const err = new HandlerTimeoutError(this.options.handlerTimeoutMs);
       e.ctx?.abort(err);
       this.logger.warn({ seq: e.seq, orderNo: e.orderNo, attempt: e.attempt }, err.message);
-      this.onHandlerError(e, err);
+      this.host.handlerFailed(e, err);
       return;
     }
     this.workInProgress(e);
@@ -223,33 +279,32 @@ export abstract class HandlerRunner extends EventEmitter<StageWorkerEvents> {
   }
 
   /** Takes an async handler's result once; false when it came too late (timed out or abandoned). */
-  protected handlerFinished(e: InFlight, timedOut = false): boolean {
+  private handlerFinished(e: InFlight, timedOut = false): boolean {
     if (e.handlerDone) return false;
     e.handlerDone = true;
     clearTimeout(e.timer);
     this.handling.delete(e);
     this.callEnded();
-    if (this.listenerCount("handler") > 0) {
+    if (this.events.listenerCount("handler") > 0) {
       const call = { stage: this.stage.name, durationMs: performance.now() - e.handlerStartedAt, timedOut };
       try {
-        this.emit("handler", call);
+        this.events.emit("handler", call);
       } catch (err) {
-        reportCallbackError(`${this.stage.name} handler listener`, err, this.logger);
+        this.guard.report(`${this.stage.name} handler listener`, err);
       }
     }
     return true;
   }
 
   /** Gives the deliveries still waiting for a start back to the server, for any worker. */
-  protected giveBackWaiting(reason: string): void {
+  private giveBackWaiting(reason: string): void {
     const waiting = this.queue.slice(this.queueHead);
     this.queue.length = 0;
     this.queueHead = 0;
-    for (const e of waiting) this.release(e, OutcomeKind.Retried, NAK_NOW, reason);
+    for (const e of waiting) this.host.release(e, OutcomeKind.Retried, nak(), reason);
   }
 
-  /** Stopping past the drain timeout: abort the handlers still running and give their inputs back. */
-  protected abandonHandlers(): void {
+  private abandonHandlers(): void {
     const reason = new Error(`${this.stage.name} is stopping`);
     this.giveBackWaiting(reason.message);
     if (this.handling.size > 0) {
@@ -261,23 +316,7 @@ export abstract class HandlerRunner extends EventEmitter<StageWorkerEvents> {
     for (const e of [...this.handling]) {
       this.handlerFinished(e);
       e.ctx?.abort(reason);
-      this.release(e, OutcomeKind.Retried, NAK_NOW, reason.message);
-    }
-  }
-
-  /** A listener's failure is its own: logged and counted, never the worker's. */
-  protected emitOutcome(e: InFlight, kind: OutcomeKind, reason: string | undefined): void {
-    try {
-      this.emit("outcome", {
-        kind,
-        stage: this.stage.name,
-        seq: e.seq,
-        orderNo: e.orderNo || undefined,
-        latencyMs: performance.now() - e.receivedAt,
-        reason,
-      });
-    } catch (err) {
-      reportCallbackError(`${this.stage.name} outcome listener`, err, this.logger);
+      this.host.release(e, OutcomeKind.Retried, nak(), reason.message);
     }
   }
 }

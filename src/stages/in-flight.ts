@@ -3,12 +3,11 @@ import { InvalidOrderError } from "../common/errors.js";
 import type { OrderContext } from "./handler-context.js";
 import type { OrderInput } from "./stage.js";
 
-export const ACK = new TextEncoder().encode("+ACK");
-export const WPI = new TextEncoder().encode("+WPI");
-/** No delay: a worker that is stopping gives an input back for another worker to take at once. */
-export const NAK_NOW = new TextEncoder().encode("-NAK");
-
-/** One delivery between its arrival and its ack: also the OrderInput the handler sees. */
+/**
+ * One delivery between its arrival and its ack: the worker's own record, never a handler's. It has
+ * the shape of an OrderInput only so the built-in stages, which read `order.data` and nothing else,
+ * can be handed it without a copy (see HandlerRunner).
+ */
 export class InFlight implements OrderInput {
   orderNo = "";
   seq = 0;
@@ -19,7 +18,7 @@ export class InFlight implements OrderInput {
   /** Acked or nak'ed: its place is free, and nothing more may be done with it. */
   settled = false;
   readonly receivedAt = performance.now();
-  /** Only for handlers that take a context (see StageDefinition.handle). */
+  /** The handler's context; undefined for the built-in stages, which get none. */
   ctx: OrderContext | undefined = undefined;
   /** The handler's result was taken (or given up on at its timeout): a late one is discarded. */
   handlerDone = false;
@@ -38,6 +37,17 @@ export class InFlight implements OrderInput {
   /** Decoded on first read (the client decodes it from bytes): only a dead letter needs it. */
   get subject(): string {
     return this.msg.subject;
+  }
+
+  /** What a handler gets: a plain, frozen copy, with nothing of the worker's bookkeeping. */
+  toOrderInput(): OrderInput {
+    return Object.freeze({
+      orderNo: this.orderNo,
+      data: this.data,
+      seq: this.seq,
+      deliveryCount: this.deliveryCount,
+      attempt: this.attempt,
+    });
   }
 
   /**

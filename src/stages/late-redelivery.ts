@@ -1,7 +1,8 @@
+import { type AckBody, ack, nak } from "../common/ack-protocol.js";
 import { parseAckSubject } from "../common/ack-subject.js";
-import { reportCallbackError } from "../common/callback-guard.js";
+import type { CallbackGuard } from "../common/callback-guard.js";
 import type { Logger } from "../common/logger.js";
-import { ACK, type InFlight } from "./in-flight.js";
+import type { InFlight } from "./in-flight.js";
 import { type OutputLedger, pastDuplicateWindow } from "./output-ledger.js";
 import type { StageDefinition } from "./stage.js";
 import { OutcomeKind, type StageStats } from "./stage-worker-types.js";
@@ -13,10 +14,16 @@ export interface LateRedeliveryHost {
   readonly options: Pick<StageWorkerOptions, "lateHoldMs" | "duplicateWindowMs">;
   readonly ledger: OutputLedger | undefined;
   readonly logger: Logger;
+  readonly guard: CallbackGuard;
   readonly counts: Pick<StageStats, "alreadyStored" | "lateHeld">;
   /** Goes on as for any delivery: the handler runs. */
   admit(e: InFlight): void;
-  release(e: InFlight, kind: OutcomeKind, reply: Uint8Array | string, reason?: string): void;
+  release(e: InFlight, kind: OutcomeKind, body: AckBody, reason?: string): void;
+  /**
+   * There is no ledger to ask: the input goes back at once and the worker stops with one line,
+   * rather than hold the order forever.
+   */
+  cannotVerify(e: InFlight): void;
 }
 
 /**
@@ -26,8 +33,11 @@ export interface LateRedeliveryHost {
  */
 export class LateRedeliveryCheck {
   private warnedAt = 0;
+  private readonly holdNak: AckBody;
 
-  constructor(private readonly host: LateRedeliveryHost) {}
+  constructor(private readonly host: LateRedeliveryHost) {
+    this.holdNak = nak(host.options.lateHoldMs);
+  }
 
   /** Whether the input was stored long enough ago that a second output might not be deduplicated. */
   isLate(e: InFlight): boolean {
@@ -38,19 +48,22 @@ export class LateRedeliveryCheck {
   }
 
   /**
-   * The order index says whether the first attempt stored an output. Where it cannot tell, the input
-   * is held (an order late is better than an order shipped twice) and tried again after lateHoldMs.
+   * The order index says whether the first attempt stored an output. Where it cannot tell for now,
+   * the input is held (an order late is better than an order shipped twice), tried again after
+   * lateHoldMs, and the hold is logged. With no ledger at all it could never tell: the worker stops.
    */
   verify(e: InFlight): void {
     const host = this.host;
-    const asked = host.ledger
-      ? host.ledger.hasOutput({
-          orderNo: e.orderNo,
-          outputSubject: host.stage.outputSubject,
-          afterSeq: e.seq,
-        })
-      : Promise.resolve(undefined);
-    asked
+    if (host.ledger === undefined) {
+      host.cannotVerify(e);
+      return;
+    }
+    host.ledger
+      .hasOutput({
+        orderNo: e.orderNo,
+        outputSubject: host.stage.outputSubject,
+        afterSeq: e.seq,
+      })
       .then((stored) => {
         if (e.settled) return;
         if (stored === true) {
@@ -59,7 +72,7 @@ export class LateRedeliveryCheck {
             { seq: e.seq, orderNo: e.orderNo, deliveries: e.deliveryCount },
             "late redelivery: the output is already stored; acked without a second one",
           );
-          host.release(e, OutcomeKind.Done, ACK, "output already stored");
+          host.release(e, OutcomeKind.Done, ack(), "output already stored");
         } else if (stored === false) {
           host.admit(e);
         } else {
@@ -67,7 +80,7 @@ export class LateRedeliveryCheck {
         }
       })
       .catch((err: unknown) => {
-        reportCallbackError(`${host.stage.name} late redelivery check`, err, host.logger);
+        host.guard.report(`${host.stage.name} late redelivery check`, err);
         if (!e.settled) this.hold(e);
       });
   }
@@ -83,11 +96,6 @@ export class LateRedeliveryCheck {
         "late redelivery held: no order index can tell whether its output is already stored; run `orderflow indexer` (or `up`), or --late-redeliveries publish to accept a possible second output",
       );
     }
-    host.release(
-      e,
-      OutcomeKind.Retried,
-      `-NAK {"delay":${host.options.lateHoldMs * 1_000_000}}`,
-      "late redelivery held",
-    );
+    host.release(e, OutcomeKind.Retried, this.holdNak, "late redelivery held");
   }
 }

@@ -7,7 +7,7 @@ import {
   type Subscription,
 } from "@nats-io/nats-core";
 import { PublishError } from "../common/errors.js";
-import { isRetryLater } from "../common/nats-errors.js";
+import { isPubAck, pubAckFailure } from "./pub-ack-reply.js";
 
 /** Told what became of each publish; one object for all publishes, so no closure per message. */
 export interface PubAckListener<T> {
@@ -27,8 +27,6 @@ interface Pending<T> {
   subject: string;
   deadline: number;
 }
-
-const encoder = new TextEncoder();
 
 /**
  * JetStream publishing without a promise, timer or request object per message: each publish goes
@@ -98,7 +96,7 @@ export class PubAckWindow<T> {
       this.listener.pubAcked(p.token);
       return;
     }
-    this.listener.pubFailed(p.token, describeFailure(p.subject, msg));
+    this.listener.pubFailed(p.token, pubAckFailure(p.subject, msg.data, msg.headers));
   }
 
   private sweep(): void {
@@ -128,60 +126,7 @@ export class PubAckWindow<T> {
   }
 }
 
-const START = encoder.encode('{"stream":"');
-const SEQ = encoder.encode('"seq":');
-
-/** `{"stream":"` then, somewhere after it, `"seq":`. */
-function isPubAck(data: Uint8Array): boolean {
-  const start = START;
-  if (data.length < start.length + SEQ.length) return false;
-  for (let i = 0; i < start.length; i++) if (data[i] !== start[i]) return false;
-  const last = data.length - SEQ.length;
-  outer: for (let i = start.length; i <= last; i++) {
-    for (let j = 0; j < SEQ.length; j++) if (data[i + j] !== SEQ[j]) continue outer;
-    return true;
-  }
-  return false;
-}
-
 function refusedByClient(subject: string, err: unknown): PublishError {
   const message = err instanceof Error ? err.message : String(err);
   return new PublishError(subject, `the client refused it: ${message}`, { cause: err });
-}
-
-function describeFailure(subject: string, msg: Msg): PublishError {
-  if (msg.data.length === 0) {
-    const code = msg.headers?.code ?? 0;
-    if (code === 503) {
-      return new PublishError(subject, "no stream captures this subject (no responders)", {
-        hint: "run `orderflow setup`",
-      });
-    }
-    return new PublishError(subject, `status ${code} ${msg.headers?.description ?? ""}`.trim(), {
-      retryLater: isRetryLater(undefined, code),
-    });
-  }
-  try {
-    const body = JSON.parse(new TextDecoder().decode(msg.data)) as {
-      error?: { code?: number; description?: string; err_code?: number };
-    };
-    if (body.error) {
-      return new PublishError(
-        subject,
-        `${body.error.description ?? "unknown JetStream error"} (${body.error.err_code ?? "?"})`,
-        { retryLater: isRetryLater(body.error.err_code, body.error.code) },
-      );
-    }
-    return notAPubAck(subject, msg);
-  } catch (err) {
-    return notAPubAck(subject, msg, err);
-  }
-}
-
-function notAPubAck(subject: string, msg: Msg, cause?: unknown): PublishError {
-  return new PublishError(
-    subject,
-    `the reply is not a JetStream PubAck: ${JSON.stringify(new TextDecoder().decode(msg.data).slice(0, 100))}`,
-    { hint: "a core NATS responder answers on this subject; no JetStream stream stored it", cause },
-  );
 }

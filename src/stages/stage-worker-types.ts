@@ -1,3 +1,6 @@
+import type { Logger } from "../common/logger.js";
+import type { OutputLedger } from "./output-ledger.js";
+
 /** The shapes a StageWorker reports: its outcomes, counters, handler calls and events. */
 export const OutcomeKind = { Done: "done", DeadLettered: "dead-lettered", Retried: "retried" } as const;
 export type OutcomeKind = (typeof OutcomeKind)[keyof typeof OutcomeKind];
@@ -53,3 +56,17 @@ export interface StageWorkerEvents {
   stopping: [];
   stopped: [];
 }
+
+/** What a StageWorker is built with besides its options. */
+export interface StageWorkerDeps {
+  /** Where the worker logs (a child bound to the stage is made). Default: nowhere. */
+  logger?: Logger;
+  /**
+   * Asked about redeliveries past the duplicate window when `lateRedeliveries` is `verify`.
+   * Without one, such a redelivery stops the worker with a LateRedeliveryError rather than being
+   * held forever; createStageWorker wires the order index here.
+   */
+  outputLedger?: OutputLedger;
+}
+
+export type WorkerState = "new" | "running" | "stopping" | "stopped";

@@ -1,19 +1,26 @@
-import type { Msg, MsgHdrs, NatsConnection } from "@nats-io/nats-core";
+import { EventEmitter } from "node:events";
+import type { Msg, NatsConnection } from "@nats-io/nats-core";
+import { type AckBody, nak } from "../common/ack-protocol.js";
 import { readDelivery } from "../common/ack-subject.js";
-import { guard, reportCallbackError } from "../common/callback-guard.js";
-import { errorMessage, HandlerTimeoutError, type PublishError } from "../common/errors.js";
+import { CallbackGuard } from "../common/callback-guard.js";
+import { errorMessage, HandlerTimeoutError, LateRedeliveryError, OrderflowError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
-import { MAX_ATTEMPTS_REASON, OUTPUT_TOO_LARGE_REASON, TIMEOUT_REASON } from "./dead-letter.js";
+import { MAX_ATTEMPTS_REASON, TIMEOUT_REASON } from "./dead-letter.js";
 import { HandlerFailures } from "./handler-failures.js";
 import { HandlerRunner } from "./handler-runner.js";
-import { ACK, InFlight, isInvalidOrder } from "./in-flight.js";
+import { InFlight, isInvalidOrder } from "./in-flight.js";
 import { LateRedeliveryCheck } from "./late-redelivery.js";
-import { LateRedeliveries, type OutputLedger } from "./output-ledger.js";
-import { deadLetterMessage, maxPayload, outputHeaders, SMALL_ENOUGH, tooLarge } from "./output-message.js";
-import { PubAckWindow } from "./pub-ack-window.js";
+import { LateRedeliveries } from "./output-ledger.js";
+import { OutputPublisher } from "./output-publisher.js";
 import { PullRequester } from "./pull-requester.js";
-import { encodeOutput, type StageDefinition, type StageOutput } from "./stage.js";
-import { OutcomeKind, type StageStats } from "./stage-worker-types.js";
+import type { StageDefinition } from "./stage.js";
+import {
+  OutcomeKind,
+  type StageStats,
+  type StageWorkerDeps,
+  type StageWorkerEvents,
+  type WorkerState,
+} from "./stage-worker-types.js";
 import { flushAcks, watchWorkerConnection } from "./worker-connection.js";
 import { retryDelayMs, type StageWorkerOptions, stageWorkerOptions } from "./worker-options.js";
 
@@ -22,6 +29,7 @@ export {
   type Outcome,
   OutcomeKind,
   type StageStats,
+  type StageWorkerDeps,
   type StageWorkerEvents,
 } from "./stage-worker-types.js";
 
@@ -42,13 +50,32 @@ export {
  * ack throws into the client's callbacks (a throw there would end its read loop), a listener or a
  * handler that throws is contained, and a dead letter too large for the server is cut to fit.
  */
-export class StageWorker extends HandlerRunner {
+export class StageWorker extends EventEmitter<StageWorkerEvents> {
+  readonly stage: StageDefinition;
+  readonly options: StageWorkerOptions;
+  private readonly nc: NatsConnection;
+  private readonly logger: Logger;
+  private readonly guard: CallbackGuard;
   private readonly debug: boolean;
+  private readonly runner: HandlerRunner;
   private readonly pulls: PullRequester;
-  private readonly window: PubAckWindow<InFlight>;
+  private readonly output: OutputPublisher;
   private readonly delivery = { deliveryCount: 0, streamSeq: 0 };
   private readonly failures = new HandlerFailures();
   private readonly late: LateRedeliveryCheck;
+  private readonly counts: Omit<StageStats, "pullsOutstanding" | "handlersRunning" | "handlerTimeouts"> = {
+    processed: 0,
+    deadLettered: 0,
+    retried: 0,
+    infraErrors: 0,
+    redelivered: 0,
+    alreadyStored: 0,
+    lateHeld: 0,
+    inFlight: 0,
+  };
+  /** Naks for infrastructure trouble: the same body every time, built once. */
+  private readonly infraNak: AckBody;
+  private state: WorkerState = "new";
   private stopPromise: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private summaryTimer: NodeJS.Timeout | undefined;
@@ -59,23 +86,39 @@ export class StageWorker extends HandlerRunner {
     nc: NatsConnection,
     stage: StageDefinition,
     options: Partial<StageWorkerOptions> = {},
-    deps: { logger?: Logger; outputLedger?: OutputLedger } = {},
+    deps: StageWorkerDeps = {},
   ) {
-    super(
+    super();
+    this.nc = nc;
+    this.stage = stage;
+    this.options = stageWorkerOptions(options);
+    this.logger = (deps.logger ?? silentLogger).child({ stage: stage.name, consumer: stage.consumer });
+    this.guard = new CallbackGuard(this.logger);
+    this.debug = this.logger.isLevelEnabled("debug");
+    this.infraNak = nak(this.options.infraRetryMs);
+    this.runner = new HandlerRunner({
       nc,
       stage,
-      stageWorkerOptions(options),
-      (deps.logger ?? silentLogger).child({ stage: stage.name, consumer: stage.consumer }),
-    );
-    this.debug = this.logger.isLevelEnabled("debug");
+      options: this.options,
+      logger: this.logger,
+      guard: this.guard,
+      events: this,
+      host: {
+        publishOutput: (e, out) => this.output.publish(e, out),
+        handlerFailed: (e, err) => this.onHandlerError(e, err),
+        release: (e, kind, body, reason) => this.release(e, kind, body, reason),
+      },
+    });
     this.late = new LateRedeliveryCheck({
       stage,
       options: this.options,
       ledger: deps.outputLedger,
       logger: this.logger,
+      guard: this.guard,
       counts: this.counts,
-      admit: (e) => this.admit(e),
-      release: (e, kind, reply, reason) => this.release(e, kind, reply, reason),
+      admit: (e) => this.runner.admit(e),
+      release: (e, kind, body, reason) => this.release(e, kind, body, reason),
+      cannotVerify: (e) => this.cannotVerify(e),
     });
     const inboxPrefix = this.options.inboxPrefix;
     this.pulls = new PullRequester(
@@ -89,25 +132,33 @@ export class StageWorker extends HandlerRunner {
       },
       {
         delivered: (msg) => this.onDelivery(msg),
-        pullProblem: guard(`${stage.name} pull listener`, this.logger, (d: string) => this.onPullProblem(d)),
-        requestEnded: guard(`${stage.name} pull listener`, this.logger, () => this.fill()),
+        pullProblem: this.guard.wrap(`${stage.name} pull listener`, (d: string) => this.onPullProblem(d)),
+        requestEnded: this.guard.wrap(`${stage.name} pull listener`, () => this.fill()),
       },
     );
-    this.window = new PubAckWindow<InFlight>(
+    this.output = new OutputPublisher({
       nc,
-      {
-        pubAcked: (e) => this.onPubAckSafely(e),
-        pubFailed: (e, err) => this.onPubFailedSafely(e, err),
-        inboxFailed: guard(`${stage.name} PubAck inbox`, this.logger, (err: Error) =>
-          this.onPullProblem(`PubAck inbox: ${err.message}`),
-        ),
+      stage,
+      options: this.options,
+      logger: this.logger,
+      guard: this.guard,
+      counts: this.counts,
+      failures: this.failures,
+      host: {
+        release: (e, kind, body, reason) => this.release(e, kind, body, reason),
+        handlerFailed: (e, err) => this.onHandlerError(e, err),
+        infraTrouble: (d) => this.onPullProblem(d),
       },
-      { timeoutMs: this.options.pubAckTimeoutMs, inboxPrefix },
-    );
+    });
   }
 
   stats(): StageStats {
-    return { ...this.counts, pullsOutstanding: this.pulls.outstanding, handlersRunning: this.calls };
+    return {
+      ...this.counts,
+      handlerTimeouts: this.runner.timedOut,
+      pullsOutstanding: this.pulls.outstanding,
+      handlersRunning: this.runner.running,
+    };
   }
 
   get running(): boolean {
@@ -118,7 +169,7 @@ export class StageWorker extends HandlerRunner {
     if (this.state !== "new") throw new Error(`stage worker ${this.stage.name} was already started`);
     this.state = "running";
     this.pulls.start();
-    this.window.start();
+    this.output.start();
     watchWorkerConnection(this.nc, this.stage.name, this.logger, {
       stopped: () => this.state === "stopped",
       reconnected: () => {
@@ -129,12 +180,12 @@ export class StageWorker extends HandlerRunner {
       fail: (err) => this.fail(err),
     });
     this.timer = setInterval(
-      guard(`${this.stage.name} timer`, this.logger, () => this.tick()),
+      this.guard.wrap(`${this.stage.name} timer`, () => this.tick()),
       250,
     );
     if (this.options.summaryIntervalMs > 0) {
       this.summaryTimer = setInterval(
-        guard(`${this.stage.name} summary`, this.logger, () => this.logSummary()),
+        this.guard.wrap(`${this.stage.name} summary`, () => this.logSummary()),
         this.options.summaryIntervalMs,
       );
       this.summaryTimer.unref();
@@ -171,12 +222,11 @@ export class StageWorker extends HandlerRunner {
     this.state = "stopping";
     this.emit("stopping");
     // Not started yet: another worker can start them now rather than after this one's drain.
-    this.giveBackWaiting(`${this.stage.name} is stopping`);
+    this.runner.stopAccepting(`${this.stage.name} is stopping`);
     await this.settle(Date.now() + this.options.drainTimeoutMs);
-    if (this.handling.size > 0 || this.queued() > 0) this.abandonHandlers();
     // Pull requests still open (a drain timeout shorter than their expiry) may deliver more: those
     // are given back as they come, and publishes already sent get their PubAck's time.
-    this.givingBack = true;
+    this.runner.abandon();
     await this.settle(
       Date.now() + Math.max(this.options.pullExpiresMs, this.options.pubAckTimeoutMs) + 1_000,
     );
@@ -185,14 +235,14 @@ export class StageWorker extends HandlerRunner {
         { inFlight: this.counts.inFlight },
         "stopping with orders in flight; they will be redelivered",
       );
-      this.window.failAll("worker stopped");
+      this.output.failAll("worker stopped");
     }
     await flushAcks(this.nc, this.logger);
     clearInterval(this.timer);
     clearInterval(this.summaryTimer);
-    clearTimeout(this.gateTimer);
+    this.runner.close();
     this.pulls.stop();
-    this.window.stop();
+    this.output.stop();
     this.state = "stopped";
     this.logSummary();
     this.logger.info(`${this.stage.name} stopped`);
@@ -215,7 +265,7 @@ export class StageWorker extends HandlerRunner {
   }
 
   private tick(): void {
-    if (this.queued() > 0) this.keepQueuedAlive();
+    this.runner.keepQueuedAlive();
     if (this.pulls.sweep() && this.state === "running") {
       // Pulls that end without a status: the server forgot them (consumer leader change, restart)
       // or the consumer is gone.
@@ -247,8 +297,8 @@ export class StageWorker extends HandlerRunner {
       this.run(e);
     } catch (err) {
       // Our own code failed on this delivery: give the input back rather than lose its place.
-      reportCallbackError(`${this.stage.name} delivery`, err, this.logger);
-      this.release(e, OutcomeKind.Retried, this.infraNak(), errorMessage(err));
+      this.guard.report(`${this.stage.name} delivery`, err);
+      this.release(e, OutcomeKind.Retried, this.infraNak, errorMessage(err));
     }
   }
 
@@ -267,112 +317,48 @@ export class StageWorker extends HandlerRunner {
       this.late.verify(e);
       return;
     }
-    this.admit(e);
+    this.runner.admit(e);
   }
 
-  protected publishOutput(e: InFlight, out: StageOutput): void {
-    if (e.settled) return; // given up on meanwhile (stop() past its deadline)
-    let data: Uint8Array;
-    let h: MsgHdrs | undefined;
-    try {
-      data = encodeOutput(out);
-      h = outputHeaders(this.stage, e, this.options.msgIds);
-    } catch (err) {
-      this.onHandlerError(e, err);
-      return;
-    }
-    const max = maxPayload(this.nc);
-    if (data.length + SMALL_ENOUGH > max && tooLarge(data, h, max)) {
-      this.deadLetter(
-        e,
-        OUTPUT_TOO_LARGE_REASON,
-        `output of ${data.length} bytes does not fit the server's max_payload of ${max} bytes`,
-      );
-      return;
-    }
-    if (this.debug) this.logger.debug({ orderNo: e.orderNo, seq: e.seq }, "publishing");
-    this.window.publish(this.stage.outputSubject, data, h, e);
+  /** A late redelivery with no ledger to ask: give it back for a worker that can, and stop. */
+  private cannotVerify(e: InFlight): void {
+    this.release(e, OutcomeKind.Retried, nak(), "late redelivery: no order index to verify it");
+    this.fail(
+      new LateRedeliveryError(
+        this.stage.name,
+        `order ${e.orderNo} (seq ${e.seq}) came back after the ${this.options.duplicateWindowMs} ms duplicate window and no order index is wired to tell whether its output is already stored`,
+      ),
+    );
   }
 
-  protected onHandlerError(e: InFlight, err: unknown): void {
+  private onHandlerError(e: InFlight, err: unknown): void {
     if (e.settled) return;
     if (isInvalidOrder(err)) {
-      this.deadLetter(e, err.reason, err.message);
+      this.output.deadLetter(e, err.reason, err.message);
       return;
     }
     if (e.attempt >= this.options.maxAttempts) {
       const reason = err instanceof HandlerTimeoutError ? TIMEOUT_REASON : MAX_ATTEMPTS_REASON;
-      this.deadLetter(e, reason, errorMessage(err));
+      this.output.deadLetter(e, reason, errorMessage(err));
       return;
     }
     this.failures.record(e.seq, e.attempt);
     this.counts.retried++;
     const delay = retryDelayMs(this.options, e.attempt);
     if (this.debug) this.logger.debug({ seq: e.seq, attempt: e.attempt, delay, err }, "retrying");
-    this.release(e, OutcomeKind.Retried, `-NAK {"delay":${delay * 1_000_000}}`, errorMessage(err));
-  }
-
-  private deadLetter(e: InFlight, reason: string, detail: string): void {
-    e.deadLetterReason = reason;
-    const { data, h } = deadLetterMessage(this.stage, e, reason, detail, maxPayload(this.nc));
-    this.logger.warn({ seq: e.seq, reason, detail }, "dead-lettering order");
-    this.window.publish(this.options.failedSubject, data, h, e);
-  }
-
-  protected infraNak(): string {
-    return `-NAK {"delay":${this.options.infraRetryMs * 1_000_000}}`;
-  }
-
-  // Settling runs in the client's PubAck callback, where nothing may throw. Two methods rather than
-  // one taking a step closure: that closure would be one more allocation per order.
-  private onPubAckSafely(e: InFlight): void {
-    try {
-      this.onPubAck(e);
-    } catch (err) {
-      this.settleFailed(e, err);
-    }
-  }
-
-  private onPubFailedSafely(e: InFlight, failure: PublishError): void {
-    try {
-      this.onPubFailed(e, failure);
-    } catch (err) {
-      this.settleFailed(e, err);
-    }
-  }
-
-  private settleFailed(e: InFlight, err: unknown): void {
-    reportCallbackError(`${this.stage.name} PubAck`, err, this.logger);
-    if (!e.settled) this.release(e, OutcomeKind.Retried, this.infraNak(), errorMessage(err));
-  }
-
-  private onPubAck(e: InFlight): void {
-    this.failures.forget(e.seq);
-    if (e.deadLetterReason === undefined) this.counts.processed++;
-    else this.counts.deadLettered++;
-    const kind = e.deadLetterReason === undefined ? OutcomeKind.Done : OutcomeKind.DeadLettered;
-    this.release(e, kind, ACK, e.deadLetterReason);
-  }
-
-  private onPubFailed(e: InFlight, err: PublishError): void {
-    this.counts.infraErrors++;
-    this.onPullProblem(err.oneLine());
-    // Never dead-letter for infrastructure trouble: the input comes back and dedupe absorbs a
-    // publish that did land after all.
-    e.deadLetterReason = undefined;
-    this.release(e, OutcomeKind.Retried, this.infraNak(), err.message);
+    this.release(e, OutcomeKind.Retried, nak(delay), errorMessage(err));
   }
 
   /** Acks or naks the input and frees its place, once. */
-  protected release(e: InFlight, kind: OutcomeKind, reply: Uint8Array | string, reason?: string): void {
+  private release(e: InFlight, kind: OutcomeKind, body: AckBody, reason?: string): void {
     if (e.settled) return;
     e.settled = true;
     if (!this.nc.isClosed()) {
       try {
-        this.nc.publish(e.reply, reply);
+        this.nc.publish(e.reply, body);
       } catch (err) {
         // Draining or closing under us: the input comes back after ack wait.
-        reportCallbackError(`${this.stage.name} ack`, err, this.logger);
+        this.guard.report(`${this.stage.name} ack`, err);
       }
     }
     this.counts.inFlight--;
@@ -381,14 +367,31 @@ export class StageWorker extends HandlerRunner {
       this.fill();
   }
 
+  /** A listener's failure is its own: logged and counted, never the worker's. */
+  private emitOutcome(e: InFlight, kind: OutcomeKind, reason: string | undefined): void {
+    try {
+      this.emit("outcome", {
+        kind,
+        stage: this.stage.name,
+        seq: e.seq,
+        orderNo: e.orderNo || undefined,
+        latencyMs: performance.now() - e.receivedAt,
+        reason,
+      });
+    } catch (err) {
+      this.guard.report(`${this.stage.name} outcome listener`, err);
+    }
+  }
+
   private fail(err: Error): void {
     if (this.state !== "running") return;
-    this.logger.error({ err: err.message }, `${this.stage.name} cannot go on`);
+    const line = err instanceof OrderflowError ? err.oneLine() : err.message;
+    this.logger.error({ err: line }, `${this.stage.name} cannot go on`);
     this.emit("fatal", err);
     void this.stop();
   }
 
   private logSummary(): void {
-    this.logger.info({ ...this.counts }, `${this.stage.name} summary`);
+    this.logger.info({ ...this.counts, handlerTimeouts: this.runner.timedOut }, `${this.stage.name} summary`);
   }
 }

@@ -43,9 +43,9 @@ export interface StageDefinition {
   /** Reads and validates the order number from the raw input; throws InvalidOrderError. */
   readonly parse: (data: Uint8Array) => string;
   /**
-   * Business logic: the output payload for one order. A handler declaring a second parameter gets a
-   * {@link HandlerContext} (signal, headers, idempotency key, …); one with a single parameter does
-   * not, so the built-in stages allocate nothing per order for it.
+   * Business logic: the output payload for one order. `order` is a plain frozen copy of the
+   * delivery; `ctx` is its {@link HandlerContext} (signal, headers, idempotency key, …), given to
+   * every handler whatever it declares (`(...args) =>`, default parameters and wrappers included).
    */
   readonly handle: (order: OrderInput, ctx: HandlerContext) => StageOutput | Promise<StageOutput>;
 }
@@ -66,6 +66,30 @@ const PROCESSED = stageSuffix(Stage.Processed);
 const COMPLETED = stageSuffix(Stage.Completed);
 const encoder = new TextEncoder();
 
+/** The processor's handler: `<payload>` → `<payload>,processed`. */
+const processorHandle = (order: OrderInput): StageOutput => appendSuffix(order.data, PROCESSED);
+
+/** The dispatcher's handler: `<orderNo>,processed` → `<orderNo>,completed`. */
+const dispatcherHandle = (order: OrderInput): StageOutput => {
+  const data = order.data;
+  const n = data.length - PROCESSED.length;
+  const out = new Uint8Array(n + COMPLETED.length);
+  // A loop, not set(data.subarray()): the input is a Node Buffer, whose subarray() makes a new
+  // Buffer object per order, for an order number of a few bytes.
+  for (let i = 0; i < n; i++) out[i] = data[i] as number;
+  out.set(COMPLETED, n);
+  return out;
+};
+
+/**
+ * Whether `handle` is one of the built-in stages' own handlers, which read `order.data` and nothing
+ * else: the worker hands them its delivery record and no context, so the seed's pipeline makes no
+ * copy and no context per order. Anything else, a wrapper around them included, gets both.
+ */
+export function isBuiltInHandler(handle: StageDefinition["handle"]): boolean {
+  return (handle as unknown) === processorHandle || (handle as unknown) === dispatcherHandle;
+}
+
 /** The seed's order-processed program: `<payload>` → `<payload>,processed` on ORDERS.processed. */
 export function processorStage(t: TopologyOptions): StageDefinition {
   return defineStage({
@@ -74,7 +98,7 @@ export function processorStage(t: TopologyOptions): StageDefinition {
     outputSubject: subjectOf(t, Stage.Processed),
     outputStage: Stage.Processed,
     parse: parseOrderNo,
-    handle: (order) => appendSuffix(order.data, PROCESSED),
+    handle: processorHandle,
   });
 }
 
@@ -86,16 +110,7 @@ export function dispatcherStage(t: TopologyOptions): StageDefinition {
     outputSubject: subjectOf(t, Stage.Completed),
     outputStage: Stage.Completed,
     parse: (data) => orderNoOf(data, PROCESSED),
-    handle: (order) => {
-      const data = order.data;
-      const n = data.length - PROCESSED.length;
-      const out = new Uint8Array(n + COMPLETED.length);
-      // A loop, not set(data.subarray()): the input is a Node Buffer, whose subarray() makes a new
-      // Buffer object per order, for an order number of a few bytes.
-      for (let i = 0; i < n; i++) out[i] = data[i] as number;
-      out.set(COMPLETED, n);
-      return out;
-    },
+    handle: dispatcherHandle,
   });
 }
 

@@ -49,9 +49,10 @@ export interface StageWorkerOptions {
    */
   handlerTimeoutMs: number;
   /**
-   * The consumer's ack wait (read from its info at start by the CLI). While an async handler runs,
-   * its input gets a +WPI every third of it, so it is not redelivered mid-run. Default 30,000 ms,
-   * the topology's ack wait.
+   * The consumer's ack wait (createStageWorker reads it from the server). While an async handler
+   * runs, its input gets a +WPI every third of it, so it is not redelivered mid-run. Default
+   * 30,000 ms, the topology's ack wait: a worker built by hand on a consumer with a shorter one
+   * must say so here.
    */
   ackWaitMs: number;
   /**
@@ -60,14 +61,18 @@ export interface StageWorkerOptions {
    */
   concurrency: number;
   /**
-   * The stream's duplicate window (read from its info at start by the CLI): a redelivery whose input
-   * is older than this may find its output stored outside it. Default 120,000 ms, the topology's.
+   * The stream's duplicate window (createStageWorker reads it from the server): a redelivery whose
+   * input is older than this may find its output stored outside it. Default 120,000 ms, the
+   * topology's.
    */
   duplicateWindowMs: number;
   /**
    * What to do with such a late redelivery (`--late-redeliveries`): `verify` asks the order index
-   * whether the output is already stored (acked without a second one if so; held and retried while
-   * no index can tell), `publish` publishes as for any delivery. Default `verify`.
+   * whether the output is already stored (acked without a second one if so; held, retried and
+   * logged while the index cannot tell), `publish` publishes as for any delivery. A `verify` worker
+   * with no index wired (StageWorkerDeps.outputLedger) gives such an order back and stops with a
+   * LateRedeliveryError rather than hold it forever; createStageWorker wires the index or refuses
+   * to start. Default `verify`.
    */
   lateRedeliveries: LateRedeliveries;
   /** How long a late redelivery the index cannot vouch for waits before it is tried again. Default 10,000 ms. */

@@ -1,8 +1,10 @@
 import { type JetStreamManager, jetstream } from "@nats-io/jetstream";
 import { type NatsConnection, nanos } from "@nats-io/nats-core";
 import { describe, expect, it, onTestFinished } from "vitest";
+import { LateRedeliveryError } from "../../src/common/errors.js";
 import { IndexOutputLedger } from "../../src/orders/index-output-ledger.js";
 import { OrderIndexer } from "../../src/orders/order-indexer.js";
+import { createStageWorker } from "../../src/runtime/create-stage-worker.js";
 import { LateRedeliveries } from "../../src/stages/output-ledger.js";
 import { processorStage } from "../../src/stages/stage.js";
 import { StageWorker } from "../../src/stages/stage-worker.js";
@@ -121,5 +123,61 @@ describe("exactly once past the duplicate window", () => {
     const outputs = await readSubject(nc, "ORDERS.processed");
     expect(outputs.sort()).toEqual(["A1,processed", "B1,processed"]);
     expect(w.stats()).toMatchObject({ alreadyStored: 1, processed: 1 });
+  });
+});
+
+describe("a library worker with no order index meets a late redelivery", () => {
+  it("with lateRedeliveries publish (createStageWorker), it publishes: never held", async () => {
+    const server = await startServer();
+    const { nc, jsm } = await shortWindows(server);
+    await lostAcks(nc, "A1", "B1");
+    const w = await createStageWorker(await connectTo(server, "processor"), processorStage(t), {
+      lateRedeliveries: LateRedeliveries.Publish,
+    });
+    onTestFinished(() => w.stop());
+    expect(w.options.duplicateWindowMs).toBe(DUPLICATE_WINDOW_MS);
+    await w.start();
+    await waitSettled(jsm, "NEW");
+    expect((await readSubject(nc, "ORDERS.processed")).sort()).toEqual([
+      "A1,processed",
+      "A1,processed",
+      "B1,processed",
+    ]);
+    expect(w.stats().lateHeld).toBe(0);
+  });
+
+  it("with lateRedeliveries verify, it gives the order back and stops with one line: never held", async () => {
+    const server = await startServer();
+    const { nc } = await shortWindows(server);
+    await lostAcks(nc, "A1", "B1");
+    const w = worker(await connectTo(server, "processor"), LateRedeliveries.Verify, false);
+    const fatal = new Promise<Error>((resolve) => w.once("fatal", resolve));
+    const stopped = new Promise<void>((resolve) => w.once("stopped", () => resolve()));
+    await w.start();
+    const err = await fatal;
+    expect(err).toBeInstanceOf(LateRedeliveryError);
+    const line = (err as LateRedeliveryError).oneLine();
+    expect(line).not.toContain("\n");
+    expect(line).toMatch(/processor cannot verify redeliveries past the duplicate window: order [AB]1/);
+    expect(line).toContain("start `orderflow indexer`");
+    expect(line).toContain("lateRedeliveries publish");
+    await stopped;
+    expect(w.running).toBe(false);
+    expect(w.stats()).toMatchObject({ lateHeld: 0, processed: 0 });
+    // No second output for A1; both orders are left for a worker that can verify them.
+    expect(await readSubject(nc, "ORDERS.processed")).toEqual(["A1,processed"]);
+  });
+
+  it("createStageWorker refuses to start with verify when no index answers, and wires one that does", async () => {
+    const server = await startServer();
+    const nc = await connectTo(server);
+    await withTopology(nc);
+    const refused = createStageWorker(nc, processorStage(t));
+    await expect(refused).rejects.toBeInstanceOf(LateRedeliveryError);
+    await expect(refused).rejects.toThrow("no order index is running");
+
+    await indexer(server);
+    const w = await createStageWorker(nc, processorStage(t));
+    expect(w.options.lateRedeliveries).toBe(LateRedeliveries.Verify);
   });
 });

@@ -20,7 +20,11 @@ describe("library API", () => {
         return `${order.orderNo},processed`;
       },
     });
-    const worker = new orderflow.StageWorker(nc, pricing);
+    // No order index runs here: the worker is told what to do with a redelivery past the
+    // duplicate window (publish it) rather than refusing to start.
+    const worker = await orderflow.createStageWorker(nc, pricing, {
+      lateRedeliveries: orderflow.LateRedeliveries.Publish,
+    });
     const kinds: string[] = [];
     worker.on("outcome", (o) => kinds.push(o.kind));
     await worker.start();

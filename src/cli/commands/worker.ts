@@ -1,12 +1,10 @@
-import { jetstreamManager } from "@nats-io/jetstream";
 import { Command, Option } from "commander";
 import { untilAborted } from "../../common/abort.js";
 import { closeConnection } from "../../common/connection.js";
 import { UnknownStageError } from "../../common/errors.js";
-import { createStageWorker } from "../../runtime/stage-workers.js";
+import { createStageWorker, WithoutIndex } from "../../runtime/create-stage-worker.js";
 import { loadHandlerModule } from "../../stages/handler-module.js";
 import { dispatcherStage, processorStage, type StageDefinition } from "../../stages/stage.js";
-import { requireConsumer, streamInfo } from "../../topology/read.js";
 import { type CommandContext, commandContext } from "../context.js";
 import { readStageFlags, withStageFlags } from "../stage-flags.js";
 
@@ -64,22 +62,15 @@ rest back to the stream (nak, no delay) and exits 0; a second signal exits at on
 async function runWorker(ctx: CommandContext, stage: StageDefinition, flags: WorkerFlags): Promise<void> {
   const nc = await ctx.connect();
   try {
-    const jsm = await jetstreamManager(nc);
-    const si = await streamInfo(jsm, ctx.topology);
-    const consumer = await requireConsumer(jsm, ctx.topology.stream, stage.consumer);
-    const worker = createStageWorker(
-      nc,
-      stage,
-      {
-        topology: ctx.topology,
-        consumer,
-        stream: si.config,
-        tuning: readStageFlags({ ...flags }),
-        inboxPrefix: ctx.connectOptions.inboxPrefix,
-        msgIds: flags.msgIds,
-      },
-      ctx.logger,
-    );
+    const worker = await createStageWorker(nc, stage, {
+      ...readStageFlags({ ...flags }),
+      topology: ctx.topology,
+      inboxPrefix: ctx.connectOptions.inboxPrefix,
+      msgIds: flags.msgIds,
+      // An indexer run beside the workers may start after them.
+      withoutIndex: WithoutIndex.Hold,
+      logger: ctx.logger,
+    });
     let fatal: Error | undefined;
     const failed = new Promise<void>((resolve) =>
       worker.once("fatal", (err) => {

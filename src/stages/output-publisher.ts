@@ -1,0 +1,148 @@
+import type { MsgHdrs, NatsConnection } from "@nats-io/nats-core";
+import { type AckBody, ack, nak } from "../common/ack-protocol.js";
+import type { CallbackGuard } from "../common/callback-guard.js";
+import { errorMessage, type PublishError } from "../common/errors.js";
+import type { Logger } from "../common/logger.js";
+import { OUTPUT_TOO_LARGE_REASON } from "./dead-letter.js";
+import type { HandlerFailures } from "./handler-failures.js";
+import type { InFlight } from "./in-flight.js";
+import { deadLetterMessage, maxPayload, outputHeaders, SMALL_ENOUGH, tooLarge } from "./output-message.js";
+import { PubAckWindow } from "./pub-ack-window.js";
+import { encodeOutput, type StageDefinition, type StageOutput } from "./stage.js";
+import { OutcomeKind, type StageStats } from "./stage-worker-types.js";
+import type { StageWorkerOptions } from "./worker-options.js";
+
+/** What the publisher hands back to the worker that owns it. */
+export interface OutputPublisherHost {
+  /** Acks or naks the input and frees its place, once. */
+  release(e: InFlight, kind: OutcomeKind, body: AckBody, reason?: string): void;
+  /** The output could not be encoded: the handler's failure, retried like one. */
+  handlerFailed(e: InFlight, err: unknown): void;
+  /** The server or the connection is in trouble: pulling pauses for a while. */
+  infraTrouble(description: string): void;
+}
+
+/** What a publisher is built from; all of it bound once, when its worker is built. */
+export interface OutputPublisherParts {
+  nc: NatsConnection;
+  stage: StageDefinition;
+  options: StageWorkerOptions;
+  logger: Logger;
+  guard: CallbackGuard;
+  counts: Pick<StageStats, "processed" | "deadLettered" | "infraErrors">;
+  failures: HandlerFailures;
+  host: OutputPublisherHost;
+}
+
+/**
+ * The output side of a StageWorker: publishes an order's output (or its dead letter) with the
+ * deterministic Nats-Msg-Id, and on its PubAck acks the input; on a failed publish naks it for
+ * later, never dead-lettering for infrastructure trouble. Owned by its worker.
+ */
+export class OutputPublisher {
+  private readonly window: PubAckWindow<InFlight>;
+  private readonly infraNak: AckBody;
+  private readonly debug: boolean;
+
+  constructor(private readonly p: OutputPublisherParts) {
+    this.infraNak = nak(p.options.infraRetryMs);
+    this.debug = p.logger.isLevelEnabled("debug");
+    this.window = new PubAckWindow<InFlight>(
+      p.nc,
+      {
+        pubAcked: (e) => this.onPubAckSafely(e),
+        pubFailed: (e, err) => this.onPubFailedSafely(e, err),
+        inboxFailed: p.guard.wrap(`${p.stage.name} PubAck inbox`, (err: Error) =>
+          p.host.infraTrouble(`PubAck inbox: ${err.message}`),
+        ),
+      },
+      { timeoutMs: p.options.pubAckTimeoutMs, inboxPrefix: p.options.inboxPrefix },
+    );
+  }
+
+  start(): void {
+    this.window.start();
+  }
+
+  stop(): void {
+    this.window.stop();
+  }
+
+  /** Gives up on every publish still waiting for its PubAck: their inputs are nak'ed. */
+  failAll(reason: string): void {
+    this.window.failAll(reason);
+  }
+
+  publish(e: InFlight, out: StageOutput): void {
+    if (e.settled) return; // given up on meanwhile (stop() past its deadline)
+    const { stage, nc } = this.p;
+    let data: Uint8Array;
+    let h: MsgHdrs | undefined;
+    try {
+      data = encodeOutput(out);
+      h = outputHeaders(stage, e, this.p.options.msgIds);
+    } catch (err) {
+      this.p.host.handlerFailed(e, err);
+      return;
+    }
+    const max = maxPayload(nc);
+    if (data.length + SMALL_ENOUGH > max && tooLarge(data, h, max)) {
+      this.deadLetter(
+        e,
+        OUTPUT_TOO_LARGE_REASON,
+        `output of ${data.length} bytes does not fit the server's max_payload of ${max} bytes`,
+      );
+      return;
+    }
+    if (this.debug) this.p.logger.debug({ orderNo: e.orderNo, seq: e.seq }, "publishing");
+    this.window.publish(stage.outputSubject, data, h, e);
+  }
+
+  deadLetter(e: InFlight, reason: string, detail: string): void {
+    e.deadLetterReason = reason;
+    const { data, h } = deadLetterMessage(this.p.stage, e, reason, detail, maxPayload(this.p.nc));
+    this.p.logger.warn({ seq: e.seq, reason, detail }, "dead-lettering order");
+    this.window.publish(this.p.options.failedSubject, data, h, e);
+  }
+
+  // Settling runs in the client's PubAck callback, where nothing may throw. Two methods rather than
+  // one taking a step closure: that closure would be one more allocation per order.
+  private onPubAckSafely(e: InFlight): void {
+    try {
+      this.onPubAck(e);
+    } catch (err) {
+      this.settleFailed(e, err);
+    }
+  }
+
+  private onPubFailedSafely(e: InFlight, failure: PublishError): void {
+    try {
+      this.onPubFailed(e, failure);
+    } catch (err) {
+      this.settleFailed(e, err);
+    }
+  }
+
+  private settleFailed(e: InFlight, err: unknown): void {
+    this.p.guard.report(`${this.p.stage.name} PubAck`, err);
+    if (!e.settled) this.p.host.release(e, OutcomeKind.Retried, this.infraNak, errorMessage(err));
+  }
+
+  private onPubAck(e: InFlight): void {
+    const { counts } = this.p;
+    this.p.failures.forget(e.seq);
+    if (e.deadLetterReason === undefined) counts.processed++;
+    else counts.deadLettered++;
+    const kind = e.deadLetterReason === undefined ? OutcomeKind.Done : OutcomeKind.DeadLettered;
+    this.p.host.release(e, kind, ack(), e.deadLetterReason);
+  }
+
+  private onPubFailed(e: InFlight, err: PublishError): void {
+    this.p.counts.infraErrors++;
+    this.p.host.infraTrouble(err.oneLine());
+    // Never dead-letter for infrastructure trouble: the input comes back and dedupe absorbs a
+    // publish that did land after all.
+    e.deadLetterReason = undefined;
+    this.p.host.release(e, OutcomeKind.Retried, this.infraNak, err.message);
+  }
+}
