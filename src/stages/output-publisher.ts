@@ -1,8 +1,9 @@
 import type { MsgHdrs, NatsConnection } from "@nats-io/nats-core";
-import { type AckBody, ack, nak } from "../common/ack-protocol.js";
+import { type AckBody, ack, nak, term } from "../common/ack-protocol.js";
 import type { CallbackGuard } from "../common/callback-guard.js";
 import { errorMessage, type PublishError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
+import { serverFeatures } from "../common/server-features.js";
 import { OUTPUT_TOO_LARGE_REASON } from "./dead-letter.js";
 import type { HandlerFailures } from "./handler-failures.js";
 import type { InFlight } from "./in-flight.js";
@@ -133,8 +134,21 @@ export class OutputPublisher {
     this.p.failures.forget(e.seq);
     if (e.deadLetterReason === undefined) counts.processed++;
     else counts.deadLettered++;
-    const kind = e.deadLetterReason === undefined ? OutcomeKind.Done : OutcomeKind.DeadLettered;
-    this.p.host.release(e, kind, ack(), e.deadLetterReason);
+    if (e.deadLetterReason === undefined) {
+      this.p.host.release(e, OutcomeKind.Done, ack(), undefined);
+      return;
+    }
+    // A dead-lettered input is terminated, not acked, so the server's MSG_TERMINATED advisory tells
+    // monitoring about it too; with the reason where the server honours one (2.10.4+; 2.9 would
+    // redeliver on `+TERM <reason>`). Asked per dead letter: after a reconnect in a cluster being
+    // upgraded, the server may be another version.
+    const reasonHonoured = serverFeatures(this.p.nc).termReason;
+    this.p.host.release(
+      e,
+      OutcomeKind.DeadLettered,
+      term(e.deadLetterReason, { reasonHonoured }),
+      e.deadLetterReason,
+    );
   }
 
   private onPubFailed(e: InFlight, err: PublishError): void {
