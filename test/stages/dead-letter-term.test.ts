@@ -13,7 +13,9 @@ describe("a dead-lettered input is terminated", () => {
     const jsm = await withTopology(nc);
     const advisories: Array<{ stream_seq: number; reason?: string }> = [];
     nc.subscribe("$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.ORDERS.NEW", {
-      callback: (_err, m) => advisories.push(m.json()),
+      callback: (_err, m) => {
+        advisories.push(m.json());
+      },
     });
     await nc.flush();
     const stage = orderflow.defineStage({
