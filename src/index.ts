@@ -2,7 +2,7 @@
  * orderflow as a library: define your own stage (business logic where the seed says `// TODO`),
  * run it with StageWorker, and apply the seed's topology from code.
  */
-export { type ConnectOptions, connect } from "./common/connection.js";
+export { type ConnectOptions, connect, DEFAULT_SERVER_URL } from "./common/connection.js";
 export {
   ConnectionError,
   ErrorCode,
@@ -10,6 +10,7 @@ export {
   HandlerTimeoutError,
   InvalidOrderError,
   OrderflowError,
+  type OrderflowErrorOptions,
   PermissionError,
   PublishError,
   StreamMissingError,
@@ -19,7 +20,16 @@ export {
 export { DeadLetterHeader, MAX_ATTEMPTS_REASON, TIMEOUT_REASON } from "./stages/dead-letter.js";
 export type { HandlerContext } from "./stages/handler-context.js";
 export { loadHandlerModule } from "./stages/handler-module.js";
-export { InvalidReason, msgIdOf, ORDER_NO_MAX_BYTES, orderNoOf, parseOrderNo } from "./stages/payload.js";
+export { LateRedeliveries, type OutputLedger } from "./stages/output-ledger.js";
+export {
+  InvalidReason,
+  msgIdOf,
+  ORDER_NO_MAX_BYTES,
+  orderIdKey,
+  orderNoOf,
+  orderNoOfIdKey,
+  parseOrderNo,
+} from "./stages/payload.js";
 export {
   defineStage,
   dispatcherStage,
@@ -35,12 +45,21 @@ export {
   type StageStats,
   StageWorker,
 } from "./stages/stage-worker.js";
+export type { StageWorkerEvents } from "./stages/stage-worker-types.js";
+export type { StartRate } from "./stages/start-gate.js";
 export {
   DEFAULT_STAGE_WORKER_OPTIONS,
   type StageWorkerOptions,
   stageWorkerOptions,
 } from "./stages/worker-options.js";
-export { ensureTopology, type TopologyPlan } from "./topology/ensure.js";
+export type { FieldDiff } from "./topology/diff.js";
+export {
+  ChangeKind,
+  type EnsureOptions,
+  ensureTopology,
+  type TopologyChange,
+  type TopologyPlan,
+} from "./topology/ensure.js";
 export {
   DEFAULT_TOPOLOGY,
   dispatchConsumerConfig,
