@@ -1,6 +1,7 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { UsageError } from "../common/errors.js";
 import { type DeadLetter, type DeadLetterFilter, matches, readDeadLetters } from "../orders/dead-letters.js";
+import type { StreamAccess } from "../orders/read-to-end.js";
 import { type ReplaySummary, replaySelection } from "../orders/replay.js";
 import type { TopologyOptions } from "../topology/spec.js";
 
@@ -37,15 +38,18 @@ export class DeadLetterActions {
   constructor(
     private readonly nc: NatsConnection,
     private readonly topology: TopologyOptions,
+    private readonly access: StreamAccess,
   ) {}
 
   async list(filter: DeadLetterFilter): Promise<DeadLetterListing> {
-    const all = (await readDeadLetters(this.nc, this.topology)).filter((d) => matches(d, filter)).reverse();
+    const all = (await readDeadLetters(this.nc, this.topology, this.access))
+      .filter((d) => matches(d, filter))
+      .reverse();
     return { total: all.length, rows: all.slice(0, LIST_MAX).map(row) };
   }
 
   async show(seq: number): Promise<ReturnType<typeof row> | undefined> {
-    const d = (await readDeadLetters(this.nc, this.topology)).find((x) => x.seq === seq);
+    const d = (await readDeadLetters(this.nc, this.topology, this.access)).find((x) => x.seq === seq);
     return d ? row(d) : undefined;
   }
 
@@ -58,7 +62,7 @@ export class DeadLetterActions {
       this.nc,
       this.topology,
       { seqs: seqs as number[], all: req.all === true, filter: filterFrom(req.filter ?? {}) },
-      { dryRun: req.dryRun === true, force: req.force === true },
+      { ...this.access, dryRun: req.dryRun === true, force: req.force === true },
     );
   }
 }
