@@ -7,6 +7,8 @@ import { waitFor } from "../helpers/wait.js";
 import { startUp } from "../up/up-process.js";
 
 const root = join(import.meta.dirname, "../..");
+/** Generous: each step is a CLI process and a tsx-loaded handler, on a machine that may be busy. */
+const SLOW = { timeoutMs: 60_000 };
 
 /**
  * The handler as the walk-through has the reader copy it. Inside the repository (a git-ignored
@@ -43,8 +45,8 @@ describe("the README's walk-through, your first handler", () => {
     await up.dashboard();
     expect(await cli("pub", "ORDERS.received", "1001")).toMatch(/Published 4 bytes to ORDERS.received/);
     await cli("pub", "ORDERS.received", "A-17");
-    await waitFor("order 1001 to complete", () => orderState("1001", "completed"));
-    const failed = await waitFor("order A-17 to be dead-lettered", () => orderState("A-17", "failed"));
+    await waitFor("order 1001 to complete", () => orderState("1001", "completed"), SLOW);
+    const failed = await waitFor("order A-17 to be dead-lettered", () => orderState("A-17", "failed"), SLOW);
     expect(failed).toContain('not-numeric: order number "A-17" is not digits only');
     expect(await cli("dlq", "list")).toMatch(/processor\s+not-numeric\s+A-17\s+1\s+\d+\s+no/);
     await waitFor("the handler's log line, bound to its order", () =>
@@ -64,7 +66,7 @@ describe("the README's walk-through, your first handler", () => {
     await again.dashboard();
 
     expect(await cli("dlq", "replay", "--all")).toBe("replayed 1, already replayed 0, skipped 0\n");
-    const completed = await waitFor("order A-17 to complete", () => orderState("A-17", "completed"));
+    const completed = await waitFor("order A-17 to complete", () => orderState("A-17", "completed"), SLOW);
     expect(completed).toMatch(/received\s+seq \d+\s+\+\S+\s+replay of dead letter seq \d+/);
     expect((await cli("dlq", "replay", "--all")).trim().split("\n").at(-1)).toBe(
       "replayed 0, already replayed 1, skipped 0",
