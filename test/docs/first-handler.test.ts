@@ -7,8 +7,8 @@ import { waitFor } from "../helpers/wait.js";
 import { startUp } from "../up/up-process.js";
 
 const root = join(import.meta.dirname, "../..");
-/** Generous: each step is a CLI process and a tsx-loaded handler, on a machine that may be busy. */
-const SLOW = { timeoutMs: 60_000 };
+/** Generous, and polled slowly: each poll is a CLI process, on a machine that may be busy. */
+const SLOW = { timeoutMs: 60_000, intervalMs: 500 };
 
 /**
  * The handler as the walk-through has the reader copy it. Inside the repository (a git-ignored
@@ -72,5 +72,5 @@ describe("the README's walk-through, your first handler", () => {
       "replayed 0, already replayed 1, skipped 0",
     );
     expect(await again.interrupt()).toBe(0);
-  });
+  }, 180_000);
 });
