@@ -31,7 +31,7 @@ const { values: flags } = parseArgs({
     orders: { type: "string", default: "10000000" },
     lookups: { type: "string", default: "1000" },
     out: { type: "string" },
-    // The indexer's heap cap as a deployment would set it (see README, order index): V8 otherwise
+    // The indexer's heap cap as a deployment would set it (see docs/cli.md, order index): V8 otherwise
     // lets garbage from the catch-up read grow the heap to a few hundred MB before collecting it.
     "indexer-node-options": { type: "string", default: "--max-old-space-size=64" },
   },

@@ -2,7 +2,7 @@
  * orderflow as a library: define your own stage (business logic where the seed says `// TODO`),
  * run it with createStageWorker, and apply the seed's topology from code.
  */
-export { type ConnectOptions, connect } from "./common/connection.js";
+export { type ConnectOptions, connect, DEFAULT_SERVER_URL } from "./common/connection.js";
 export {
   ConnectionError,
   ErrorCode,
@@ -19,6 +19,7 @@ export {
   UnupdatableFieldError,
 } from "./common/errors.js";
 export type { Logger } from "./common/logger.js";
+export { type ServerFeatures, serverFeatures } from "./common/server-features.js";
 export {
   type CreateStageWorkerOptions,
   createStageWorker,
@@ -28,7 +29,15 @@ export { DeadLetterHeader, MAX_ATTEMPTS_REASON, TIMEOUT_REASON } from "./stages/
 export type { HandlerContext } from "./stages/handler-context.js";
 export { loadHandlerModule } from "./stages/handler-module.js";
 export { LateRedeliveries, type OutputLedger } from "./stages/output-ledger.js";
-export { InvalidReason, msgIdOf, ORDER_NO_MAX_BYTES, orderNoOf, parseOrderNo } from "./stages/payload.js";
+export {
+  InvalidReason,
+  msgIdOf,
+  ORDER_NO_MAX_BYTES,
+  orderIdKey,
+  orderNoOf,
+  orderNoOfIdKey,
+  parseOrderNo,
+} from "./stages/payload.js";
 export {
   defineStage,
   dispatcherStage,
@@ -52,6 +61,7 @@ export {
   type StageWorkerOptions,
   stageWorkerOptions,
 } from "./stages/worker-options.js";
+export type { FieldDiff } from "./topology/diff.js";
 export {
   ChangeKind,
   type EnsureOptions,

@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import { UsageError } from "../common/errors.js";
 import { type DeadLetter, type DeadLetterFilter, matches, readDeadLetters } from "../orders/dead-letters.js";
+import type { StreamAccess } from "../orders/read-to-end.js";
 import { type ReplaySummary, replaySelection } from "../orders/replay.js";
 import type { TopologyOptions } from "../topology/spec.js";
 
@@ -17,18 +17,18 @@ function row(d: DeadLetter) {
   return { ...rest, replayed: d.replays > 0, interrupted: unfinished !== undefined };
 }
 
-/** What the page sends to replay: the same selection as the CLI's arguments. */
+/** What the page sends to replay: the same selection as the CLI's arguments (its route's schema checks it). */
 export interface ReplayRequest {
-  seqs?: unknown;
-  all?: unknown;
-  filter?: { stage?: unknown; reason?: unknown; orderNo?: unknown };
-  dryRun?: unknown;
-  force?: unknown;
+  seqs?: number[];
+  all?: boolean;
+  filter?: { stage?: string; reason?: string; orderNo?: string };
+  dryRun?: boolean;
+  force?: boolean;
 }
 
-const text = (v: unknown) => (typeof v === "string" && v.length > 0 ? v : undefined);
+const text = (v: string | undefined) => (v !== undefined && v.length > 0 ? v : undefined);
 
-export function filterFrom(q: { stage?: unknown; reason?: unknown; orderNo?: unknown }): DeadLetterFilter {
+export function filterFrom(q: { stage?: string; reason?: string; orderNo?: string }): DeadLetterFilter {
   return { stage: text(q.stage), reason: text(q.reason), orderNo: text(q.orderNo) };
 }
 
@@ -37,28 +37,27 @@ export class DeadLetterActions {
   constructor(
     private readonly nc: NatsConnection,
     private readonly topology: TopologyOptions,
+    private readonly access: StreamAccess,
   ) {}
 
   async list(filter: DeadLetterFilter): Promise<DeadLetterListing> {
-    const all = (await readDeadLetters(this.nc, this.topology)).filter((d) => matches(d, filter)).reverse();
+    const all = (await readDeadLetters(this.nc, this.topology, this.access))
+      .filter((d) => matches(d, filter))
+      .reverse();
     return { total: all.length, rows: all.slice(0, LIST_MAX).map(row) };
   }
 
   async show(seq: number): Promise<ReturnType<typeof row> | undefined> {
-    const d = (await readDeadLetters(this.nc, this.topology)).find((x) => x.seq === seq);
+    const d = (await readDeadLetters(this.nc, this.topology, this.access)).find((x) => x.seq === seq);
     return d ? row(d) : undefined;
   }
 
   replay(req: ReplayRequest): Promise<ReplaySummary> {
-    const seqs = req.seqs === undefined ? [] : req.seqs;
-    if (!Array.isArray(seqs) || !seqs.every((n) => Number.isInteger(n) && n > 0)) {
-      throw new UsageError("seqs must be a list of stream sequences");
-    }
     return replaySelection(
       this.nc,
       this.topology,
-      { seqs: seqs as number[], all: req.all === true, filter: filterFrom(req.filter ?? {}) },
-      { dryRun: req.dryRun === true, force: req.force === true },
+      { seqs: req.seqs ?? [], all: req.all === true, filter: filterFrom(req.filter ?? {}) },
+      { ...this.access, dryRun: req.dryRun === true, force: req.force === true },
     );
   }
 }

@@ -1,41 +1,11 @@
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import type { MsgHdrs, NatsConnection } from "@nats-io/nats-core";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { type Logger, silentLogger } from "../common/logger.js";
 import type { OrderEvent } from "../monitor/order-event.js";
-import type { DeadLetter } from "../orders/dead-letters.js";
-import { deadLetterInfo, headersRecord } from "../stages/dead-letter-info.js";
-import { orderKeyOf } from "../stages/order-key.js";
+import { type DeadLetterRow, deadLetterFacts, deadLetterRow } from "../orders/dead-letter-row.js";
+import { readToEnd, type StreamAccess } from "../orders/read-to-end.js";
 import { Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
 
-/** One dead letter as the page lists it: the fields of the CLI's listing it shows. */
-export type DeadLetterRow = Pick<
-  DeadLetter,
-  "seq" | "time" | "stage" | "reason" | "error" | "orderNo" | "payload" | "deliveries"
->;
-
-// ignoreBOM: a leading BOM is part of an order number (a CSV export writes one), not encoding noise.
-const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
-const IDLE_END_MS = 2_000;
-
-function row(
-  seq: number,
-  time: Date,
-  data: Uint8Array,
-  headers: MsgHdrs | undefined,
-  payload: string,
-): DeadLetterRow {
-  const info = deadLetterInfo(headersRecord(headers));
-  return {
-    seq,
-    time: time.toISOString(),
-    stage: info.stage ?? "unknown",
-    reason: info.reason ?? "no reason recorded",
-    error: info.error ?? "",
-    orderNo: orderKeyOf(Stage.Failed, data, headers),
-    payload,
-    deliveries: info.deliveries,
-  };
-}
+export type { DeadLetterRow } from "../orders/dead-letter-row.js";
 
 /**
  * The newest dead letters, newest first: read back from the stream at start (so a restarted `up`
@@ -49,17 +19,15 @@ export class DeadLetterLog {
   /** From a feed event; ignores every stage but failed. */
   onEvent(e: OrderEvent): void {
     if (e.stage !== Stage.Failed) return;
-    const info = e.deadLetter ?? {};
-    this.add({
-      seq: e.seq,
-      time: e.time.toISOString(),
-      stage: info.stage ?? "unknown",
-      reason: info.reason ?? "no reason recorded",
-      error: info.error ?? "",
-      orderNo: e.orderNo,
-      payload: e.payload,
-      deliveries: info.deliveries,
-    });
+    this.add(
+      deadLetterRow({
+        seq: e.seq,
+        time: e.time,
+        info: e.deadLetter ?? {},
+        orderNo: e.orderNo,
+        payload: e.payload,
+      }),
+    );
   }
 
   private add(r: DeadLetterRow): void {
@@ -75,44 +43,24 @@ export class DeadLetterLog {
   }
 
   /**
-   * Reads the stream's failed subject from its start (an ordered consumer: ephemeral, no acks),
-   * keeping the newest of the first `maxRead`. Dead letters are rare, so this is small in a healthy
-   * pipeline; beyond `maxRead` the page shows the newest it has seen, and the feed adds new ones.
+   * Reads the stream's failed subject from its start, keeping the newest of the first `maxRead`.
+   * Dead letters are rare, so this is small in a healthy pipeline; beyond `maxRead` the page shows
+   * the newest it has seen, and the feed adds new ones.
    */
-  async preload(
+  preload(
     nc: NatsConnection,
     t: TopologyOptions,
-    { maxRead = 10_000, logger = silentLogger }: { maxRead?: number; logger?: Logger } = {},
+    {
+      inboxPrefix,
+      maxRead = 10_000,
+      logger = silentLogger,
+    }: StreamAccess & { maxRead?: number; logger?: Logger },
   ): Promise<number> {
-    const subject = subjectOf(t, Stage.Failed);
-    const jsm = await jetstreamManager(nc);
-    const si = await jsm.streams.info(t.stream, { subjects_filter: subject });
-    const stored = si.state.subjects?.[subject] ?? 0;
-    if (stored === 0) return 0;
-    const consumer = await jetstream(nc).consumers.get(t.stream, { filter_subjects: subject });
-    const messages = await consumer.consume({ max_messages: 500 });
-    let read = 0;
-    // Messages removed between the info and the read never come: stop when nothing arrives.
-    let idle: NodeJS.Timeout | undefined;
-    const touch = () => {
-      clearTimeout(idle);
-      idle = setTimeout(() => messages.stop(), IDLE_END_MS);
-    };
-    touch();
-    try {
-      for await (const m of messages) {
-        this.add(row(m.seq, m.time, m.data, m.headers, decoder.decode(m.data)));
-        read++;
-        if (read >= Math.min(stored, maxRead) || m.info.pending === 0) break;
-        touch();
-      }
-    } finally {
-      clearTimeout(idle);
-      await messages.close();
-      await consumer
-        .delete()
-        .catch((err: unknown) => logger.warn({ err }, "could not delete the dead-letter reader consumer"));
-    }
-    return read;
+    return readToEnd(
+      nc,
+      t.stream,
+      { subject: subjectOf(t, Stage.Failed), limit: maxRead, inboxPrefix, logger },
+      (m) => this.add(deadLetterRow(deadLetterFacts(m))),
+    );
   }
 }

@@ -9,7 +9,7 @@ import { streamInfo } from "../topology/read.js";
 import { Stage, type TopologyOptions } from "../topology/spec.js";
 import { IndexLookupReply, isInboxReply } from "./index-protocol.js";
 import { type OrderLookupOptions, orderLookupOptions } from "./lookup-options.js";
-import { scanStream } from "./stream-scan.js";
+import { readToEnd } from "./read-to-end.js";
 import { mergeEntries, type TimelineEntry, timelineEntry } from "./timeline.js";
 
 /** What a lookup searched, so the answer can say how sure it is. */
@@ -106,17 +106,16 @@ export async function lookupOrder(
   const fromScan: TimelineEntry[] = [];
   const scanFrom = Math.max(coveredThrough + 1, lastSeq - o.scanLast + 1, firstSeq);
   if (scanFrom <= lastSeq && si.state.messages > 0 && o.scanLast > 0) {
-    const messages = await scanStream(
+    const messages = await readToEnd(
       nc,
       t.stream,
-      { from: scanFrom, to: lastSeq },
+      { fromSeq: scanFrom, toSeq: lastSeq, inboxPrefix: o.inboxPrefix, signal, logger },
       (m) => {
         const stage = stageOfSubject(m.subject, t.subjectPrefix);
         if (stage === "other") return;
         const headers = stage === Stage.Failed ? m.headers : undefined;
         if (orderKeyOf(stage, m.data, headers) === orderNo) fromScan.push(timelineEntry(m, m.headers, stage));
       },
-      { inboxPrefix: o.inboxPrefix, signal, logger },
     );
     coverage.scanned = { from: scanFrom, to: lastSeq, messages };
   }

@@ -15,6 +15,7 @@ import {
   replayedSubject,
   replayMsgId,
 } from "./dead-letters.js";
+import type { StreamAccess } from "./read-to-end.js";
 
 export const SkipReason = {
   AlreadyReplayed: "already replayed",
@@ -40,7 +41,8 @@ export interface ReplaySummary {
   outcomes: ReplayOutcome[];
 }
 
-export interface ReplayOptions {
+/** How to replay; the stream is read below the connection's inbox prefix. */
+export interface ReplayOptions extends StreamAccess {
   /** Replay again what was replayed before. Default false. */
   force?: boolean;
   /** Say what would happen, publish nothing. Default false. */
@@ -64,7 +66,7 @@ export async function replayDeadLetters(
   nc: NatsConnection,
   t: TopologyOptions,
   selected: readonly DeadLetter[],
-  o: ReplayOptions = {},
+  o: ReplayOptions,
 ): Promise<ReplaySummary> {
   const js = jetstream(nc);
   const summary: ReplaySummary = {
@@ -80,7 +82,7 @@ export async function replayDeadLetters(
   const republished = new Set<string>();
   if (unfinished.length > 0 && !o.dryRun) {
     const from = Math.min(...unfinished.map((d) => d.unfinished?.markerSeq ?? 0));
-    for (const m of await readStream(nc, t.stream, { fromSeq: from })) {
+    for (const m of await readStream(nc, t.stream, { inboxPrefix: o.inboxPrefix, fromSeq: from })) {
       const of = m.headers[ReplayHeader.Of];
       if (of !== undefined && m.subject !== replayedSubject(t)) {
         republished.add(`${of}:${m.headers[ReplayHeader.Round] ?? "1"}`);
@@ -171,7 +173,7 @@ export async function replaySelection(
   nc: NatsConnection,
   t: TopologyOptions,
   sel: ReplaySelection,
-  o: ReplayOptions & { onSelected?: (count: number) => void } = {},
+  o: ReplayOptions & { onSelected?: (count: number) => void },
 ): Promise<ReplaySummary> {
   const seqs = sel.seqs ?? [];
   const filter = sel.filter ?? {};
@@ -181,7 +183,7 @@ export async function replaySelection(
       hint: "give sequences, --reason, --stage, --order, --since or --all",
     });
   }
-  const all = await readDeadLetters(nc, t);
+  const all = await readDeadLetters(nc, t, o);
   const bySeq = new Map(all.map((d) => [d.seq, d]));
   const missing = seqs.filter((n) => !bySeq.has(n));
   const chosen = (seqs.length > 0 ? seqs.flatMap((n) => bySeq.get(n) ?? []) : all).filter((d) =>

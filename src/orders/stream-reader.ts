@@ -15,7 +15,9 @@ export interface StreamReaderOptions {
    * Reply-inbox prefix of the connection: messages are delivered to `<prefix>.<random>.<n>`, below
    * the prefix a least-privilege user may subscribe to (`--inbox-prefix`).
    */
-  inboxPrefix: string;
+  inboxPrefix: string | undefined;
+  /** Only this subject; default every subject of the stream. */
+  subject?: string;
 }
 
 /**
@@ -52,6 +54,7 @@ export class StreamReader {
     const consumer = await jetstream(nc).consumers.getPushConsumer(stream, {
       deliver_prefix: createInbox(opts.inboxPrefix),
       opt_start_seq: opts.fromSeq,
+      ...(opts.subject === undefined ? {} : { filter_subjects: opts.subject }),
     });
     let reader: StreamReader | undefined;
     const messages = await consumer.consume({

@@ -219,7 +219,11 @@ export class OrderflowSystem {
     this.running.push({ name: "monitor feed", stop: () => feed.stop() });
     await retryTimeouts(
       "dead-letter preload",
-      () => state.deadLetters.preload(main, t, { logger: this.logger }),
+      () =>
+        state.deadLetters.preload(main, t, {
+          inboxPrefix: this.config.connect.inboxPrefix,
+          logger: this.logger,
+        }),
       this.logger,
     );
 
@@ -255,7 +259,7 @@ export class OrderflowSystem {
       hub,
       metrics: this.metrics,
       publish,
-      deadLetters: new DeadLetterActions(main, t),
+      deadLetters: new DeadLetterActions(main, t, { inboxPrefix: this.config.connect.inboxPrefix }),
       security: {
         token: o.dashboardToken,
         readonlyToken: o.dashboardReadonlyToken,

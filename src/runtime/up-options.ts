@@ -29,7 +29,7 @@ export function isLoopback(host: string): boolean {
 
 /**
  * Options of `orderflow up` (connection and topology come from the global flags). Each has a flag
- * and an environment variable (see the README's table), so the same image runs anywhere.
+ * and an environment variable (see the table in docs/cli.md), so the same image runs anywhere.
  */
 export interface UpOptions {
   /** Dashboard, /metrics and health interface (`--host`, `ORDERFLOW_HOST`). Default 127.0.0.1: loopback only. */

@@ -3,7 +3,7 @@ import { UsageError } from "../common/errors.js";
 /**
  * Thresholds of `orderflow status --check`. Each pair is "warn at or above", "critical at or above";
  * 0 turns that level off. Declared once here: the CLI builds its flags from CHECK_THRESHOLDS, the
- * README's table is copied from them.
+ * table in docs/operations.md is copied from them.
  */
 export interface Threshold {
   warn: number;

@@ -10,7 +10,7 @@ import { startServer } from "../helpers/nats-server.js";
 import { launchBrowser } from "./browser.js";
 import { startSystem } from "./system-fixture.js";
 
-/** `UPDATE_SCREENSHOT=1 npx vitest run test/dashboard/dashboard-page.test.ts` refreshes the README's picture. */
+/** `UPDATE_SCREENSHOT=1 npx vitest run test/dashboard/dashboard-page.test.ts` refreshes docs/dashboard.png, the README's picture. */
 const DOCS_SCREENSHOT = fileURLToPath(new URL("../../docs/dashboard.png", import.meta.url));
 
 async function publishThroughForm(

@@ -63,7 +63,9 @@ function listCommand(): Command {
       const f = filterOf(flags);
       const nc = await ctx.connect();
       try {
-        const all = (await readDeadLetters(nc, ctx.topology)).filter((d) => matches(d, f)).reverse();
+        const all = (await readDeadLetters(nc, ctx.topology, { inboxPrefix: ctx.connectOptions.inboxPrefix }))
+          .filter((d) => matches(d, f))
+          .reverse();
         const page = all.slice((flags.page - 1) * flags.limit, flags.page * flags.limit);
         if (flags.json) {
           printJson({
@@ -113,7 +115,9 @@ function showCommand(): Command {
       const ctx = commandContext(cmd, "dead-letters");
       const nc = await ctx.connect();
       try {
-        const d = (await readDeadLetters(nc, ctx.topology)).find((x) => x.seq === seq);
+        const d = (
+          await readDeadLetters(nc, ctx.topology, { inboxPrefix: ctx.connectOptions.inboxPrefix })
+        ).find((x) => x.seq === seq);
         if (!d) {
           throw new UsageError(`no dead letter at seq ${seq}`, { hint: "see `orderflow dead-letters list`" });
         }
@@ -160,6 +164,7 @@ function replayCommand(): Command {
             ctx.topology,
             { seqs: numbers, filter: filterOf(flags), all: flags.all },
             {
+              inboxPrefix: ctx.connectOptions.inboxPrefix,
               force: flags.force,
               dryRun: flags.dryRun,
               onSelected: (count) => {

@@ -167,7 +167,7 @@ export function upCommand(): Command {
       `
 Without --server or NATS_URL it uses the nats-server on 127.0.0.1:4222, or starts one there (store in
 ./.orderflow, stopped on exit); a missing nats-server is installed with apt-get or brew (--install).
-Every option also comes from its environment variable (see the README).
+Every option also comes from its environment variable (see docs/cli.md).
 
 Examples:
   $ orderflow up                                   # then open http://127.0.0.1:8080/
