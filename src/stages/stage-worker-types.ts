@@ -51,7 +51,10 @@ export interface StageWorkerEvents {
    * the built-in stages among them, are not timed: they take microseconds.
    */
   handler: [HandlerCall];
-  /** The worker stopped itself: the connection closed or the server refused it permission. */
+  /**
+   * The worker stopped itself: the connection closed, the server refused it permission, or a late
+   * redelivery came that it has no order index to verify (LateRedeliveryError).
+   */
   fatal: [Error];
   stopping: [];
   stopped: [];

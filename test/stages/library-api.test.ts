@@ -5,7 +5,7 @@ import { startServer } from "../helpers/nats-server.js";
 import { waitFor } from "../helpers/wait.js";
 
 describe("library API", () => {
-  it("runs a user-defined stage from the package entry point, as the README shows", async () => {
+  it("runs a user-defined stage from the package entry point, as docs/library.md shows", async () => {
     const server = await startServer();
     const nc = await connectTo(server);
     const jsm = await withTopology(nc);
