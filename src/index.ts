@@ -5,6 +5,7 @@
 export { type ConnectOptions, connect, DEFAULT_SERVER_URL } from "./common/connection.js";
 export {
   ConnectionError,
+  ConsumerMissingError,
   ErrorCode,
   HandlerModuleError,
   HandlerTimeoutError,

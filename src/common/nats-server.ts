@@ -47,6 +47,8 @@ export interface NatsServerOptions {
    * unset: the server's own default, every 2 minutes.
    */
   syncInterval?: string;
+  /** More lines inside the `jetstream {}` block (e.g. `max_buffered_msgs: 5` to provoke 429s, 2.11+). */
+  jetstreamExtra?: string;
   /** Enable JetStream; default true (false only to test what happens without it). */
   jetstream?: boolean;
   /** How long to wait for the server to accept clients; default 15 s. */
@@ -132,6 +134,7 @@ export class NatsServer {
             `  max_file_store: ${this.opts.maxFileStore ?? "4G"}`,
             `  max_memory_store: 256M`,
             ...(this.opts.syncInterval ? [`  sync_interval: ${this.opts.syncInterval}`] : []),
+            ...(this.opts.jetstreamExtra ? [`  ${this.opts.jetstreamExtra}`] : []),
             `}`,
           ]),
       this.opts.extraConfig ?? "",

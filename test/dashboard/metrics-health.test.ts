@@ -28,7 +28,14 @@ describe("dashboard /metrics, /healthz, /readyz", () => {
         metricValue(text, 'orderflow_stream_messages{stage="failed"}') === 1;
       const failed = metricValue(text, 'orderflow_stage_dead_lettered_total{stage="processor"}') === 1;
       const e2e = metricValue(text, "orderflow_order_e2e_latency_seconds_count") === n + 1;
-      return done && sampled && failed && e2e ? text : undefined;
+      // The consumers settled in the sample too: an ack leaves after its output's PubAck, so one
+      // sample can see every completion stored while acks are still on their way (seen on 2.15).
+      const settled = ["NEW", "DISPATCH"].every(
+        (c) =>
+          metricValue(text, `orderflow_consumer_pending{consumer="${c}"}`) === 0 &&
+          metricValue(text, `orderflow_consumer_ack_pending{consumer="${c}"}`) === 0,
+      );
+      return done && sampled && failed && e2e && settled ? text : undefined;
     });
     expect(metricValue(metrics, 'orderflow_stage_processed_total{stage="processor"}')).toBe(n + 1);
     expect(metricValue(metrics, 'orderflow_stage_dead_lettered_total{stage="dispatcher"}')).toBe(0);

@@ -310,19 +310,30 @@ export async function killWorkersUntilDone(
   { everyMs = 1_000 } = {},
 ): Promise<string[]> {
   const log: string[] = [];
-  const loop = async (stage: WorkerStage, output: string, offsetMs: number): Promise<void> => {
+  const loop = async (
+    stage: WorkerStage,
+    consumer: string,
+    output: string,
+    offsetMs: number,
+  ): Promise<void> => {
     await sleep(offsetMs);
     for (;;) {
       await sleep(everyMs);
       const done = await countOf(jsm, output);
       if (done >= n) return;
+      // Kill it while it holds deliveries it has not acked, so the kill is a fault the server must
+      // repair by redelivery (a worker caught between batches would lose nothing to the kill).
+      for (let tries = 0; tries < 50; tries++) {
+        if ((await jsm.consumers.info("ORDERS", consumer)).num_ack_pending > 0) break;
+        await sleep(10);
+      }
       await fleet.killAndRestart(stage);
       log.push(`${stage} killed with ${done} on ${output}`);
     }
   };
   await Promise.all([
-    loop("processor", "ORDERS.processed", 0),
-    loop("dispatcher", "ORDERS.completed", everyMs / 2),
+    loop("processor", "NEW", "ORDERS.processed", 0),
+    loop("dispatcher", "DISPATCH", "ORDERS.completed", everyMs / 2),
   ]);
   return log;
 }
