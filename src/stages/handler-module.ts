@@ -2,6 +2,7 @@ import { stat } from "node:fs/promises";
 import { extname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { errorMessage, HandlerModuleError } from "../common/errors.js";
+import { describeLoadFailure } from "./handler-load-failure.js";
 import { defineStage, type StageDefinition } from "./stage.js";
 
 const TYPESCRIPT = new Set([".ts", ".mts", ".cts"]);
@@ -55,10 +56,8 @@ async function importModule(file: string, path: string): Promise<Namespace> {
     }
     return (await import(url)) as Namespace;
   } catch (err) {
-    throw new HandlerModuleError(file, `failed to load: ${firstLine(errorMessage(err))}`, {
-      hint: "run it with node (or npx tsx) on its own to see the whole error",
-      cause: err,
-    });
+    const { problem, hint } = await describeLoadFailure(path, err);
+    throw new HandlerModuleError(file, problem, { hint, cause: err });
   }
 }
 
@@ -76,8 +75,4 @@ function isStage(v: unknown): boolean {
 
 function isObject(v: unknown): v is object {
   return typeof v === "object" && v !== null;
-}
-
-function firstLine(s: string): string {
-  return s.split("\n", 1)[0] ?? s;
 }
