@@ -23,11 +23,11 @@ import { ChangeKind, ensureTopology, type TopologyChange } from "../topology/ens
 import { Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
 import { ConnectionTracker } from "./connection-tracker.js";
 import type { ManagedNats } from "./nats-endpoint.js";
-import { createStageWorker } from "./stage-workers.js";
+import { BUILT_IN_HANDLER, createStageWorker } from "./stage-workers.js";
 import { Part, type UpOptions } from "./up-options.js";
 
 /** How the dashboard names a stage that runs the seed's own transformation. */
-export const BUILT_IN_HANDLER = "seed built-in";
+export { BUILT_IN_HANDLER };
 
 export interface SystemConfig {
   /** How to reach NATS; each connection gets its own name (`orderflow-up`, `orderflow-processor`, …). */
@@ -137,14 +137,15 @@ export class OrderflowSystem {
       ...(o.parts.includes(Part.Dispatcher) ? [custom.dispatcher ?? dispatcherStage(t)] : []),
     ];
     const files = this.config.handlerFiles ?? {};
-    const handlerNames = [
-      ...(o.parts.includes(Part.Processor) ? [handlerName(files.processor)] : []),
-      ...(o.parts.includes(Part.Dispatcher) ? [handlerName(files.dispatcher)] : []),
+    const stageFiles = [
+      ...(o.parts.includes(Part.Processor) ? [files.processor] : []),
+      ...(o.parts.includes(Part.Dispatcher) ? [files.dispatcher] : []),
     ];
+    const handlerNames = stageFiles.map(handlerName);
     const workers: StageWorker[] = [];
     const mainJsm = await jetstreamManager(main);
     const streamConfig = (await mainJsm.streams.info(t.stream)).config;
-    for (const stage of stages) {
+    for (const [i, stage] of stages.entries()) {
       const consumer = await mainJsm.consumers.info(t.stream, stage.consumer);
       const nc = await this.open(`orderflow-${stage.name}`);
       workers.push(
@@ -157,6 +158,7 @@ export class OrderflowSystem {
             stream: streamConfig,
             tuning: stageTuningOf(o),
             inboxPrefix: this.config.connect.inboxPrefix,
+            handlerFile: stageFiles[i],
           },
           this.logger,
         ),

@@ -61,6 +61,8 @@ describe("orderflow worker --handler", () => {
     await publishOrders(nc, 5);
     await nc.request("ORDERS.received", "x-7");
     const worker = await startProcessor(server.url, ["--handler", join(EXAMPLES, "validate.js")]);
+    const started = logLines(worker).find((l) => l.msg === "processor started");
+    expect(started?.handler).toBe(join(EXAMPLES, "validate.js"));
     await waitFor("all settled", async () => {
       const c = await subjectCounts(jsm);
       return c["ORDERS.processed"] === 5 && c["ORDERS.failed"] === 1;

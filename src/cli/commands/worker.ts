@@ -77,6 +77,7 @@ async function runWorker(ctx: CommandContext, stage: StageDefinition, flags: Wor
         tuning: readStageFlags({ ...flags }),
         inboxPrefix: ctx.connectOptions.inboxPrefix,
         msgIds: flags.msgIds,
+        handlerFile: flags.handler,
       },
       ctx.logger,
     );
