@@ -14,7 +14,7 @@ type Namespace = Record<string, unknown>;
  * Loads a `--handler` module and returns the stage to run. A module exports either a handler,
  * `(order, ctx) => output` as its default export or as `handle`, which replaces `base`'s
  * transformation and keeps its consumer, output subject, parsing and message ids; or a whole stage
- * definition as its default export. TypeScript files load through tsx, anything else with import().
+ * definition as its default export. TypeScript files load through tsx's loader, all with import().
  * Every problem is one HandlerModuleError naming the file, raised before anything is pulled.
  */
 export async function loadHandlerModule(file: string, base: StageDefinition): Promise<StageDefinition> {
@@ -49,16 +49,30 @@ export async function loadHandlerModule(file: string, base: StageDefinition): Pr
 async function importModule(file: string, path: string): Promise<Namespace> {
   const url = pathToFileURL(path).href;
   try {
-    if (TYPESCRIPT.has(extname(path))) {
-      // Imported on demand: plain JavaScript handlers and the built-in stages never load esbuild.
-      const { tsImport } = await import("tsx/esm/api");
-      return (await tsImport(url, import.meta.url)) as Namespace;
-    }
+    if (TYPESCRIPT.has(extname(path))) await registerTypeScript();
     return (await import(url)) as Namespace;
   } catch (err) {
     const { problem, hint } = await describeLoadFailure(path, err);
     throw new HandlerModuleError(file, problem, { hint, cause: err });
   }
+}
+
+let typescript: Promise<void> | undefined;
+
+/**
+ * tsx's loader, registered for the whole process, once, and only when a TypeScript module is asked
+ * for (plain JavaScript handlers and the built-in stages never load esbuild). Not tsImport(): it
+ * loads a module's imports under a namespace of their own, so `import … from "orderflow"` in the
+ * handler got a second copy of orderflow, whose classes are not the worker's. The CommonJS hook is
+ * for a `.ts` handler in a package without `"type": "module"`, which Node treats as CommonJS.
+ */
+function registerTypeScript(): Promise<void> {
+  typescript ??= (async () => {
+    const [esm, cjs] = await Promise.all([import("tsx/esm/api"), import("tsx/cjs/api")]);
+    esm.register();
+    cjs.register();
+  })();
+  return typescript;
 }
 
 /** The handler function or the stage definition a namespace exports, if any. */
