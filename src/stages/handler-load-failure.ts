@@ -15,7 +15,7 @@ const ESM_IN_COMMONJS =
   /Cannot use import statement outside a module|Unexpected token 'export'|require\(\) of ES Module/;
 
 /**
- * Turns what import()/tsImport threw into one line. esbuild (through tsx) says only "Transform failed
+ * Turns what import() threw into one line. esbuild (through tsx) says only "Transform failed
  * with 1 error:" on its first line, the location is on the next ones; Node's SyntaxError for a
  * JavaScript module carries no location at all, so the file is checked again with `node --check`,
  * which prints `file:line` first (only on this failure path, so a good module costs nothing).
@@ -26,9 +26,10 @@ export async function describeLoadFailure(path: string, err: unknown): Promise<H
   if (compiler) return { problem: `syntax error: ${compiler}`, hint: "fix the module and start again" };
   if (err instanceof SyntaxError) {
     const where = await syntaxLocation(path);
-    const problem = where ? `syntax error at ${where}: ${message}` : `syntax error: ${message}`;
+    // No location: the module parses, and its code threw a SyntaxError while running (JSON.parse, say).
+    const problem = where ? `syntax error at ${where}: ${message}` : `failed to load: ${firstLine(message)}`;
     if (ESM_IN_COMMONJS.test(message)) return { problem, hint: await moduleKindHint(path) };
-    return { problem, hint: "fix the module and start again" };
+    return { problem, hint: where ? "fix the module and start again" : SEE_WHOLE_ERROR };
   }
   if (ESM_IN_COMMONJS.test(message)) {
     return { problem: `failed to load: ${firstLine(message)}`, hint: await moduleKindHint(path) };
@@ -70,25 +71,42 @@ async function moduleKindHint(path: string): Promise<string> {
   if (ext === ".cjs" || ext === ".cts") {
     return "this file is CommonJS by its extension: use require(), or rename it to .mjs / .mts for import/export";
   }
-  const type = await nearestPackageType(dirname(path));
-  if (type === "module") {
+  const pkg = await nearestPackageType(dirname(path));
+  if (pkg.unreadable) {
+    return `${pkg.unreadable.file} cannot be read (${pkg.unreadable.problem}), so Node cannot tell whether .js is an ES module: fix it, or rename the handler to .mjs`;
+  }
+  if (pkg.type === "module") {
     return 'this folder\'s package.json has "type": "module": use import/export, or rename the file to .cjs for require()';
   }
   return 'this folder is CommonJS (its package.json has no "type": "module"): rename the handler to .mjs (or .mts), add "type": "module" to package.json, or use require()';
 }
 
-async function nearestPackageType(dir: string): Promise<string | undefined> {
+interface PackageType {
+  /** The nearest package.json's `type`; undefined (CommonJS) when it has none or there is none. */
+  type?: string;
+  unreadable?: { file: string; problem: string };
+}
+
+/** The `type` of the package.json Node consults for a file in `dir`: the nearest one above it. */
+async function nearestPackageType(dir: string): Promise<PackageType> {
   for (let at = dir; ; at = dirname(at)) {
-    const text = await readFile(join(at, "package.json"), "utf8").catch(() => undefined);
-    if (text !== undefined) {
-      try {
-        return (JSON.parse(text) as { type?: string }).type ?? "commonjs";
-      } catch (err) {
-        // Node itself would refuse this package.json; say so rather than guess the module kind.
-        return `unreadable (${errorMessage(err)})`;
-      }
+    const file = join(at, "package.json");
+    let text: string;
+    try {
+      text = await readFile(file, "utf8");
+    } catch (err) {
+      // None here: Node looks one folder up, and so do we. Anything else is worth saying.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== "ENOENT" && code !== "ENOTDIR")
+        return { unreadable: { file, problem: errorMessage(err) } };
+      if (dirname(at) === at) return {};
+      continue;
     }
-    if (dirname(at) === at) return undefined;
+    try {
+      return { type: (JSON.parse(text) as { type?: string }).type };
+    } catch (err) {
+      return { unreadable: { file, problem: errorMessage(err) } };
+    }
   }
 }
 
