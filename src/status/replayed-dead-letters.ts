@@ -76,7 +76,13 @@ export class ReplayedDeadLetters {
 
   /** How many dead letters have been replayed, counting each once however often it was. */
   async count(): Promise<number> {
-    const r = await readReplayedDeadLetters(this.jsm, this.topology, this.nextSeq);
+    let r = await readReplayedDeadLetters(this.jsm, this.topology, this.nextSeq);
+    if (r.lastSeq + 1 < this.nextSeq) {
+      // The stream is shorter than when we last read: deleted and created again. Start over.
+      this.seqs.clear();
+      this.nextSeq = 1;
+      r = await readReplayedDeadLetters(this.jsm, this.topology, 1);
+    }
     for (const s of r.deadLetterSeqs) this.seqs.add(s);
     this.nextSeq = Math.max(this.nextSeq, r.lastSeq + 1);
     return this.seqs.size;

@@ -42,7 +42,7 @@ export function statusText(r: StatusReport, t: TopologyOptions, colours: boolean
             `${i === 0 ? "verdict:" : "        "} ${(colours ? VERDICT_COLOUR[f.kind] : (x: string) => x)(VERDICT_TEXT[f.kind])}: ${f.message}`,
         );
   return [
-    `stream ${s.stream} at ${when} (${span}; ${formatNumber(s.messages)} messages, last seq ${formatNumber(s.lastSeq)})`,
+    `stream ${s.stream} at ${when} (${span}; ${formatNumber(s.messages)} ${plural(s.messages, "message")}, last seq ${formatNumber(s.lastSeq)})`,
     "",
     subjects,
     "",
