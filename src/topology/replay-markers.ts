@@ -2,8 +2,9 @@ import type { TopologyOptions } from "./spec.js";
 
 /**
  * Replay markers: a message on `<prefix>.replayed` per step of a dead letter's replay, with a
- * deterministic Nats-Msg-Id (orders/replay.ts writes them). Here, below both, because the replay
- * writes them and `status` reads them: a dead letter with a `done` marker is no longer a failure to act on.
+ * deterministic Nats-Msg-Id (orders/replay.ts writes them). The server dedupes ids for 2 minutes
+ * only; the durable record is the message itself. Here, below both, because the replay writes them
+ * and `status` reads them: a dead letter with a `done` marker is no longer a failure to act on.
  */
 export const REPLAYED_STAGE = "replayed";
 export const ReplayHeader = {
