@@ -7,6 +7,11 @@
 import { setShutdownSignal } from "./cli/context.js";
 import { buildProgram } from "./cli/program.js";
 import { reportError } from "./cli/report-error.js";
+import * as library from "./index.js";
+
+// A CommonJS handler's require("orderflow") gets this process's own library (see index.cts), so a
+// handler shares its classes with the worker that runs it.
+(globalThis as Record<symbol, unknown>)[Symbol.for("orderflow.library")] = library;
 
 const debug = process.argv.includes("--debug");
 

@@ -40,7 +40,39 @@ export async function buildProgram(argv: readonly string[] = process.argv): Prom
   const names = wanted !== undefined && wanted in COMMANDS ? [wanted] : Object.keys(COMMANDS);
   const factories = await Promise.all(names.map((n) => (COMMANDS[n] as () => Promise<CommandFactory>)()));
   for (const factory of factories) program.addCommand(factory());
+  pointToGlobalOptions(program);
   return program;
+}
+
+/**
+ * Every subcommand's --help ends with the global options' names and where they are explained: its
+ * examples use `-s`, and commander lists only a command's own options.
+ */
+function pointToGlobalOptions(program: Command): void {
+  const names = program.options
+    .filter((o) => o.long !== "--version")
+    .map((o) => (o.short ? `${o.short}/${o.long}` : o.long));
+  const text = `\nGlobal options, for every command (see \`orderflow --help\`):\n${wrap(names.join(", "), 2, 100)}`;
+  const walk = (cmd: Command) => {
+    for (const sub of cmd.commands) {
+      sub.addHelpText("after", text);
+      walk(sub);
+    }
+  };
+  walk(program);
+}
+
+function wrap(words: string, indent: number, width: number): string {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of words.split(" ")) {
+    if (line && line.length + word.length + 1 > width - indent) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines.map((l) => `${" ".repeat(indent)}${l}`).join("\n");
 }
 
 /** The first argument that is neither a global option nor the value of one. */

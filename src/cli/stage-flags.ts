@@ -24,7 +24,10 @@ export function stageOptionTable(): Required<OptionTable<StageTuning>> {
       .argParser(intFlag("max-in-flight", 1, 100_000))
       .env("ORDERFLOW_MAX_IN_FLIGHT")
       .default(D.maxInFlight),
-    maxAttempts: new Option("--max-attempts <n>", "deliveries before a failing order is dead-lettered")
+    maxAttempts: new Option(
+      "--max-attempts <n>",
+      "handler failures (errors, timeouts) before an order is dead-lettered; redeliveries for other reasons do not count",
+    )
       .argParser(intFlag("max-attempts", 1, 1_000))
       .env("ORDERFLOW_MAX_ATTEMPTS")
       .default(D.maxAttempts),

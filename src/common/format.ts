@@ -64,3 +64,8 @@ export function formatDurationNs(ns: number): string {
 }
 
 export const colour = pc;
+
+/** `order` or `orders` for a count: "1 order waiting", "3 orders waiting" (English nouns with -s only). */
+export function plural(n: number, noun: string): string {
+  return n === 1 ? noun : `${noun}s`;
+}

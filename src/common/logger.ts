@@ -48,6 +48,11 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
 const PART_KEYS = ["stage", "part", "connection", "cmd"] as const;
 /** Fields a person does not need on every line (the part is shown in front of the message). */
 const HIDDEN = new Set<string>([...PART_KEYS, "consumer", "pid", "hostname", "err", "level", "time", "msg"]);
+/**
+ * Bindings a part's every line carries for the JSON reader, shown to a person only on its start line
+ * (`processor started handler=./pricing.ts`): once is enough on a terminal.
+ */
+const ON_START_ONLY = new Set<string>(["handler"]);
 
 /**
  * pino-pretty, in this process and synchronous (a worker transport would be one more thread, and
@@ -72,6 +77,7 @@ function prettyStream(): DestinationStream {
       const err = log.err === undefined ? "" : `: ${colors.red(String(log.err))}`;
       const fields = Object.entries(log)
         .filter(([k]) => !HIDDEN.has(k) && k !== messageKey)
+        .filter(([k]) => !ON_START_ONLY.has(k) || String(log[messageKey] ?? "").endsWith(" started"))
         .map(([k, v]) => colors.gray(`${k}=${fieldText(v)}`));
       const head = part ? `${colors.bold(String(part))}: ` : "";
       return [`${head}${String(log[messageKey] ?? "")}${err}`, ...fields].join(" ");

@@ -33,6 +33,11 @@ export class OrderflowMetrics {
     "Orders a stage gave up on and published to the failed subject.",
     ["stage"],
   );
+  private readonly deadLettersUnreplayed = this.gauge(
+    "dead_letters_unreplayed",
+    "Dead letters stored whose replay has not finished: failures still to act on (a replayed order that fails again is a new one). From the status sample.",
+    [],
+  );
   private readonly retried = this.counter(
     "stage_retried_total",
     "Deliveries a stage nak'ed for a later retry (handler errors and infrastructure trouble).",
@@ -179,6 +184,7 @@ export class OrderflowMetrics {
 
   recordStatus(sample: StatusSample): void {
     for (const s of STAGES) this.streamMessages.set({ stage: s }, sample.subjects[s]);
+    this.deadLettersUnreplayed.set(Math.max(0, sample.subjects.failed - sample.replayedDeadLetters));
     this.recordConsumer(sample.consumers.new);
     this.recordConsumer(sample.consumers.dispatch);
   }

@@ -1,29 +1,17 @@
 import type { JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { headersRecord } from "../stages/dead-letter-info.js";
+import { ReplayHeader, ReplayState, replayedSubject } from "../topology/replay-markers.js";
 import { Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
 import { type DeadLetterRow, deadLetterFacts, deadLetterRow } from "./dead-letter-row.js";
 import { readToEnd, type StreamAccess } from "./read-to-end.js";
 
-/**
- * Replay markers: a message on `<prefix>.replayed` per step of a replay, with a deterministic
- * Nats-Msg-Id. The server dedupes ids for 2 minutes only; the durable record is the message itself.
- */
-export const REPLAYED_STAGE = "replayed";
-export const ReplayHeader = {
-  /** Stream sequence of the dead letter the message is about. */
-  Of: "Orderflow-Replay-Of",
-  /** `intent` (about to republish) or `done` (republished, PubAck received). */
-  State: "Orderflow-Replay-State",
-  /** Which replay of that dead letter (1, or more with --force). */
-  Round: "Orderflow-Replay-Round",
-} as const;
-export const ReplayState = { Intent: "intent", Done: "done" } as const;
-export type ReplayState = (typeof ReplayState)[keyof typeof ReplayState];
-
-export function replayedSubject(t: Pick<TopologyOptions, "subjectPrefix">): string {
-  return `${t.subjectPrefix}.${REPLAYED_STAGE}`;
-}
+export {
+  REPLAYED_STAGE,
+  ReplayHeader,
+  ReplayState,
+  replayedSubject,
+} from "../topology/replay-markers.js";
 
 export function replayMsgId(deadLetterSeq: number, round: number, what: ReplayState | "input"): string {
   return `replay:${deadLetterSeq}${round > 1 ? `:r${round}` : ""}${what === ReplayState.Intent ? "" : `:${what}`}`;

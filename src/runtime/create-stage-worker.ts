@@ -24,6 +24,9 @@ import { Stage, subjectOf, type TopologyOptions, topologyOptions } from "../topo
  * indexer may start after the workers).
  */
 export const WithoutIndex = { Refuse: "refuse", Hold: "hold" } as const;
+
+/** How logs and the dashboard name the stage's own transformation when no handler module replaces it. */
+export const BUILT_IN_HANDLER = "seed built-in";
 export type WithoutIndex = (typeof WithoutIndex)[keyof typeof WithoutIndex];
 
 /**
@@ -38,6 +41,11 @@ export interface CreateStageWorkerOptions
   topology?: Partial<TopologyOptions>;
   /** With `lateRedeliveries: verify`, when no order index answers at creation. Default `refuse`. */
   withoutIndex?: WithoutIndex;
+  /**
+   * The handler module the stage was loaded from, as given (`--handler`): every log line of the
+   * worker names it, or "seed built-in", so its start line says what runs. Default undefined.
+   */
+  handlerFile?: string;
 }
 
 /**
@@ -55,7 +63,14 @@ export async function createStageWorker(
   stage: StageDefinition,
   options: CreateStageWorkerOptions = {},
 ): Promise<StageWorker> {
-  const { logger, topology: topologyOverrides, withoutIndex = WithoutIndex.Refuse, ...tuning } = options;
+  const {
+    logger: baseLogger,
+    topology: topologyOverrides,
+    withoutIndex = WithoutIndex.Refuse,
+    handlerFile,
+    ...tuning
+  } = options;
+  const logger = baseLogger?.child({ handler: handlerFile ?? BUILT_IN_HANDLER });
   const topology = topologyOptions({
     ...topologyOverrides,
     ...(tuning.stream ? { stream: tuning.stream } : {}),

@@ -28,12 +28,12 @@ import { StatusSampler } from "../status/status-sampler.js";
 import { ChangeKind, ensureTopology, type TopologyChange } from "../topology/ensure.js";
 import { Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
 import { ConnectionTracker } from "./connection-tracker.js";
-import { createStageWorker, WithoutIndex } from "./create-stage-worker.js";
+import { BUILT_IN_HANDLER, createStageWorker, WithoutIndex } from "./create-stage-worker.js";
 import type { ManagedNats } from "./nats-endpoint.js";
 import { Part, type UpOptions } from "./up-options.js";
 
 /** How the dashboard names a stage that runs the seed's own transformation. */
-export const BUILT_IN_HANDLER = "seed built-in";
+export { BUILT_IN_HANDLER };
 
 export interface SystemConfig {
   /** How to reach NATS; each connection gets its own name (`orderflow-up`, `orderflow-processor`, …). */
@@ -150,12 +150,13 @@ export class OrderflowSystem {
       ...(o.parts.includes(Part.Dispatcher) ? [custom.dispatcher ?? dispatcherStage(t)] : []),
     ];
     const files = this.config.handlerFiles ?? {};
-    const handlerNames = [
-      ...(o.parts.includes(Part.Processor) ? [handlerName(files.processor)] : []),
-      ...(o.parts.includes(Part.Dispatcher) ? [handlerName(files.dispatcher)] : []),
+    const stageFiles = [
+      ...(o.parts.includes(Part.Processor) ? [files.processor] : []),
+      ...(o.parts.includes(Part.Dispatcher) ? [files.dispatcher] : []),
     ];
+    const handlerNames = stageFiles.map(handlerName);
     const workers: StageWorker[] = [];
-    for (const stage of stages) {
+    for (const [i, stage] of stages.entries()) {
       const nc = await this.open(`orderflow-${stage.name}`);
       workers.push(
         await createStageWorker(nc, stage, {
@@ -165,6 +166,7 @@ export class OrderflowSystem {
           // The indexer (a part of this process or another) may answer only after the workers start.
           withoutIndex: WithoutIndex.Hold,
           logger: this.logger,
+          handlerFile: stageFiles[i],
         }),
       );
     }

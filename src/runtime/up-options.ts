@@ -64,7 +64,7 @@ export interface UpOptions {
   batch: number;
   /** Most orders in progress per stage (`--max-in-flight`, `ORDERFLOW_MAX_IN_FLIGHT`). Default 1000. */
   maxInFlight: number;
-  /** Deliveries before a failing order is dead-lettered (`--max-attempts`, `ORDERFLOW_MAX_ATTEMPTS`). Default 5. */
+  /** Handler failures before an order is dead-lettered (`--max-attempts`, `ORDERFLOW_MAX_ATTEMPTS`). Default 5. */
   maxAttempts: number;
   /** Async handler timeout (`--handler-timeout`, `ORDERFLOW_HANDLER_TIMEOUT`). Default 30,000 ms. */
   handlerTimeoutMs: number;

@@ -2,6 +2,7 @@ import { stat } from "node:fs/promises";
 import { extname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { errorMessage, HandlerModuleError } from "../common/errors.js";
+import { describeLoadFailure } from "./handler-load-failure.js";
 import { defineStage, type StageDefinition } from "./stage.js";
 
 const TYPESCRIPT = new Set([".ts", ".mts", ".cts"]);
@@ -13,7 +14,7 @@ type Namespace = Record<string, unknown>;
  * Loads a `--handler` module and returns the stage to run. A module exports either a handler,
  * `(order, ctx) => output` as its default export or as `handle`, which replaces `base`'s
  * transformation and keeps its consumer, output subject, parsing and message ids; or a whole stage
- * definition as its default export. TypeScript files load through tsx, anything else with import().
+ * definition as its default export. TypeScript files load through tsx's loader, all with import().
  * Every problem is one HandlerModuleError naming the file, raised before anything is pulled.
  */
 export async function loadHandlerModule(file: string, base: StageDefinition): Promise<StageDefinition> {
@@ -48,18 +49,30 @@ export async function loadHandlerModule(file: string, base: StageDefinition): Pr
 async function importModule(file: string, path: string): Promise<Namespace> {
   const url = pathToFileURL(path).href;
   try {
-    if (TYPESCRIPT.has(extname(path))) {
-      // Imported on demand: plain JavaScript handlers and the built-in stages never load esbuild.
-      const { tsImport } = await import("tsx/esm/api");
-      return (await tsImport(url, import.meta.url)) as Namespace;
-    }
+    if (TYPESCRIPT.has(extname(path))) await registerTypeScript();
     return (await import(url)) as Namespace;
   } catch (err) {
-    throw new HandlerModuleError(file, `failed to load: ${firstLine(errorMessage(err))}`, {
-      hint: "run it with node (or npx tsx) on its own to see the whole error",
-      cause: err,
-    });
+    const { problem, hint } = await describeLoadFailure(path, err);
+    throw new HandlerModuleError(file, problem, { hint, cause: err });
   }
+}
+
+let typescript: Promise<void> | undefined;
+
+/**
+ * tsx's loader, registered for the whole process, once, and only when a TypeScript module is asked
+ * for (plain JavaScript handlers and the built-in stages never load esbuild). Not tsImport(): it
+ * loads a module's imports under a namespace of their own, so `import … from "orderflow"` in the
+ * handler got a second copy of orderflow, whose classes are not the worker's. The CommonJS hook is
+ * for a `.ts` handler in a package without `"type": "module"`, which Node treats as CommonJS.
+ */
+function registerTypeScript(): Promise<void> {
+  typescript ??= (async () => {
+    const [esm, cjs] = await Promise.all([import("tsx/esm/api"), import("tsx/cjs/api")]);
+    esm.register();
+    cjs.register();
+  })();
+  return typescript;
 }
 
 /** The handler function or the stage definition a namespace exports, if any. */
@@ -76,8 +89,4 @@ function isStage(v: unknown): boolean {
 
 function isObject(v: unknown): v is object {
   return typeof v === "object" && v !== null;
-}
-
-function firstLine(s: string): string {
-  return s.split("\n", 1)[0] ?? s;
 }

@@ -18,7 +18,10 @@ export interface StageWorkerOptions {
    * Keep it at or below the consumer's max_ack_pending (1000). Default 1000.
    */
   maxInFlight: number;
-  /** Deliveries before a failing order is dead-lettered (`--max-attempts`). Default 5. */
+  /**
+   * Handler failures (errors, timeouts) before an order is dead-lettered (`--max-attempts`);
+   * redeliveries for other reasons (a worker stopped, NATS trouble) do not count. Default 5.
+   */
   maxAttempts: number;
   /** First retry delay after a handler error; doubles per attempt. Default 500 ms. */
   retryBaseMs: number;

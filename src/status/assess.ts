@@ -1,4 +1,4 @@
-import { formatNumber } from "../common/format.js";
+import { formatNumber, plural } from "../common/format.js";
 import { STAGES, Stage } from "../topology/spec.js";
 import type { ConsumerSample, StatusSample } from "./collect.js";
 import type { StatusOptions } from "./status-options.js";
@@ -84,7 +84,7 @@ function consumerFindings(
       {
         kind: Verdict.NoWorkers,
         consumer: latest.name,
-        message: `${latest.name}: ${formatNumber(outstanding(latest))} orders waiting and nothing pulled or acked them in ${seconds}s`,
+        message: `${latest.name}: ${formatNumber(outstanding(latest))} ${plural(outstanding(latest), "order")} waiting and nothing pulled or acked them in ${seconds}s`,
       },
     ];
   }
@@ -164,12 +164,19 @@ export function assessStatus(
       ),
     );
   }
-  const failed = latest.subjects[Stage.Failed];
+  // Replayed dead letters are dealt with: the operator fixed the cause and sent them again (one that
+  // fails again is a new dead letter, and counts).
+  const failed = Math.max(0, latest.subjects[Stage.Failed] - latest.replayedDeadLetters);
   if (failed > 0) {
     const recent = latest.subjects[Stage.Failed] - older.subjects[Stage.Failed];
+    const notes = [
+      ...(recent > 0 ? [`${formatNumber(recent)} new in the window`] : []),
+      ...(latest.replayedDeadLetters > 0 ? [`${formatNumber(latest.replayedDeadLetters)} replayed`] : []),
+      "see `orderflow dead-letters list`",
+    ];
     findings.push({
       kind: Verdict.FailuresPresent,
-      message: `${formatNumber(failed)} dead-lettered ${failed === 1 ? "order" : "orders"} in ${latest.stream} (${recent > 0 ? `${formatNumber(recent)} new in the window; ` : ""}see \`orderflow monitor --stage failed\`)`,
+      message: `${formatNumber(failed)} dead-lettered ${plural(failed, "order")} in ${latest.stream} (${notes.join("; ")})`,
     });
   }
   findings.sort((a, b) => SEVERITY.indexOf(a.kind) - SEVERITY.indexOf(b.kind));

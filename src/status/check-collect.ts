@@ -3,11 +3,14 @@ import { nanos } from "@nats-io/nats-core";
 import { errorMessage, TopologyError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
 import { Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
+import { readReplayedDeadLetters } from "./replayed-dead-letters.js";
 
 /** What `status --check` reads beyond a status sample. */
 export interface CheckReadings {
-  /** Dead letters stored since `now - windowMs`. */
+  /** Dead letters stored since `now - windowMs` and not replayed since. */
   deadLettersInWindow: number;
+  /** Dead letters stored since `now - windowMs` whose replay finished: dealt with, not counted. */
+  replayedInWindow: number;
   /** When the newest completion was stored, ms since the epoch; undefined when there is none. */
   lastCompletionAtMs: number | undefined;
   /** When the stream's oldest message was stored; undefined when it is empty. */
@@ -16,7 +19,9 @@ export interface CheckReadings {
 
 /**
  * Counts dead letters by time with an ephemeral consumer starting at the window's start: its
- * num_pending is the count. Stream message get by start time needs 2.11; this works on 2.9.
+ * num_pending is the count, and its delivered stream sequence is the one before the window's first
+ * message (the server resolves the start time to a sequence when it creates the consumer). Stream
+ * message get by start time needs 2.11; this works on 2.9.
  */
 async function countSince(
   jsm: JetStreamManager,
@@ -37,7 +42,7 @@ async function countSince(
       num_replicas: 1,
     });
     name = ci.name;
-    return ci.num_pending;
+    return { count: ci.num_pending, firstSeq: ci.delivered.stream_seq + 1 };
   } catch (err) {
     throw new TopologyError(`cannot count ${subject} in ${stream}: ${errorMessage(err)}`, { cause: err });
   } finally {
@@ -59,13 +64,20 @@ export async function collectCheckReadings(
     logger = silentLogger,
   }: { windowMs: number; nowMs?: number; logger?: Logger },
 ): Promise<CheckReadings> {
-  const [deadLettersInWindow, last, first] = await Promise.all([
+  const [inWindow, last, first] = await Promise.all([
     countSince(jsm, t.stream, subjectOf(t, Stage.Failed), nowMs - windowMs, logger),
     jsm.streams.getMessage(t.stream, { last_by_subj: subjectOf(t, Stage.Completed) }),
     jsm.streams.info(t.stream),
   ]);
+  // A replay marker follows its dead letter, so the window's markers cover its dead letters.
+  const replayed =
+    inWindow.count > 0
+      ? (await readReplayedDeadLetters(jsm, t, inWindow.firstSeq)).deadLetterSeqs
+      : new Set<number>();
+  const replayedInWindow = [...replayed].filter((seq) => seq >= inWindow.firstSeq).length;
   return {
-    deadLettersInWindow,
+    deadLettersInWindow: Math.max(0, inWindow.count - replayedInWindow),
+    replayedInWindow,
     lastCompletionAtMs: last ? last.time.getTime() : undefined,
     firstStoredAtMs: first.state.messages > 0 ? Date.parse(first.state.first_ts) : undefined,
   };

@@ -1,5 +1,5 @@
 import ms from "ms";
-import { formatNumber } from "../common/format.js";
+import { formatNumber, plural } from "../common/format.js";
 import type { StatusReport } from "./assess.js";
 import { Verdict } from "./assess.js";
 import type { CheckReadings } from "./check-collect.js";
@@ -17,11 +17,18 @@ export type CheckStateCode = (typeof CheckState)[CheckStateName];
 const NAMES: readonly CheckStateName[] = ["OK", "WARNING", "CRITICAL", "UNKNOWN"];
 export const stateName = (code: CheckStateCode): CheckStateName => NAMES[code] as CheckStateName;
 
+/**
+ * What a measure is, as JSON and the Prometheus `check` label name it: the threshold it is held
+ * against, named for the unit it is reported in (the completion age is in seconds there, while its
+ * option is in ms), or `workers`.
+ */
+export type CheckName = Exclude<ThresholdKey, "completionAgeMs"> | "completionAgeSeconds" | "workers";
+
 /** One measured value, its thresholds and the state they give it. */
 export interface CheckMeasure {
   /** Stable name, for perfdata and Prometheus labels: `pending_NEW`, `dead_letters`, … */
   name: string;
-  check: ThresholdKey | "workers";
+  check: CheckName;
   consumer?: string;
   value: number;
   /** `count`, or seconds for ages. */
@@ -115,11 +122,14 @@ export function evaluateCheck(
   const c = report.sample.consumers;
   const measures: CheckMeasure[] = [...consumerMeasures(c.new, o), ...consumerMeasures(c.dispatch, o)];
   const windowText = ms(o.deadLetterWindowMs);
+  const replayedText =
+    readings.replayedInWindow > 0 ? ` (${formatNumber(readings.replayedInWindow)} more replayed)` : "";
   measures.push(
     measure(
       { name: "dead_letters", check: "deadLetters", value: readings.deadLettersInWindow, unit: "count" },
       o.deadLetters,
-      (v, l) => `${v} dead letters in the last ${windowText} (>= ${l})`,
+      (v, l) =>
+        `${v} dead ${plural(readings.deadLettersInWindow, "letter")} in the last ${windowText}${replayedText} (>= ${l})`,
     ),
   );
   const busy = outstanding(c.new) + outstanding(c.dispatch) > 0;
@@ -129,7 +139,7 @@ export function evaluateCheck(
   const ageSeconds = busy && since !== undefined ? Math.max(0, (nowMs - since) / 1000) : 0;
   measures.push(
     measure(
-      { name: "last_completion_age", check: "completionAgeMs", value: ageSeconds, unit: "seconds" },
+      { name: "last_completion_age", check: "completionAgeSeconds", value: ageSeconds, unit: "seconds" },
       o.completionAgeMs,
       (v, l) =>
         readings.lastCompletionAtMs === undefined
@@ -157,7 +167,7 @@ export function evaluateCheck(
   const backlog = c.new.numPending + c.dispatch.numPending;
   const summary =
     problems.length === 0
-      ? `orderflow ${report.sample.stream}: backlog ${formatNumber(backlog)}, ${formatNumber(readings.deadLettersInWindow)} dead letters in the last ${windowText}`
+      ? `orderflow ${report.sample.stream}: backlog ${formatNumber(backlog)}, ${formatNumber(readings.deadLettersInWindow)} dead ${plural(readings.deadLettersInWindow, "letter")} in the last ${windowText}${replayedText}`
       : `orderflow ${report.sample.stream}: ${problems.join("; ")}`;
   return { state, summary, measures, problems };
 }

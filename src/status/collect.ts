@@ -1,6 +1,8 @@
 import type { ConsumerInfo, JetStreamManager } from "@nats-io/jetstream";
 import { requireConsumer, streamInfo } from "../topology/read.js";
+import { replayedSubject } from "../topology/replay-markers.js";
 import { STAGES, type Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
+import { ReplayedDeadLetters } from "./replayed-dead-letters.js";
 
 /** What one pull consumer's info says about the stage behind it. */
 export interface ConsumerSample {
@@ -25,8 +27,18 @@ export interface StatusSample {
   stream: string;
   /** Messages stored per stage subject. */
   subjects: Record<Stage, number>;
+  /**
+   * Messages stored on the stream's other subjects (replay markers on `<prefix>.replayed`, anything
+   * else published under the prefix), so the subjects add up to `messages`.
+   */
+  otherSubjects: Record<string, number>;
   /** All messages in the stream, other subjects included. */
   messages: number;
+  /**
+   * Dead letters whose replay finished (each counted once): they no longer count as failures to act
+   * on. A replayed order that fails again is a new dead letter.
+   */
+  replayedDeadLetters: number;
   lastSeq: number;
   /** The processor's consumer (NEW) and the dispatcher's (DISPATCH). */
   consumers: { new: ConsumerSample; dispatch: ConsumerSample };
@@ -48,8 +60,16 @@ async function requiredConsumer(jsm: JetStreamManager, t: TopologyOptions, name:
   return consumerSample(await requireConsumer(jsm, t.stream, name));
 }
 
-/** Takes one sample: three JetStream API requests. */
-export async function collectStatus(jsm: JetStreamManager, t: TopologyOptions): Promise<StatusSample> {
+/**
+ * Takes one sample: three JetStream API requests, and a read of the replay markers stored since
+ * `replays` last looked (none while there are no markers). A caller that samples repeatedly passes
+ * the same `replays`.
+ */
+export async function collectStatus(
+  jsm: JetStreamManager,
+  t: TopologyOptions,
+  replays: ReplayedDeadLetters = new ReplayedDeadLetters(jsm, t),
+): Promise<StatusSample> {
   const si = await streamInfo(jsm, t, { subjects_filter: ">" });
   const [nw, dispatch] = await Promise.all([
     requiredConsumer(jsm, t, t.newConsumer),
@@ -60,11 +80,20 @@ export async function collectStatus(jsm: JetStreamManager, t: TopologyOptions): 
     Stage,
     number
   >;
+  const stageSubjects = new Set(STAGES.map((s) => subjectOf(t, s)));
+  const otherSubjects = Object.fromEntries(
+    Object.entries(counts)
+      .filter(([subject]) => !stageSubjects.has(subject))
+      .sort(([a], [b]) => a.localeCompare(b)),
+  );
+  const markers = counts[replayedSubject(t)] ?? 0;
   return {
     atMs: Date.now(),
     stream: t.stream,
     subjects,
+    otherSubjects,
     messages: si.state.messages,
+    replayedDeadLetters: markers > 0 ? await replays.count() : 0,
     lastSeq: si.state.last_seq,
     consumers: { new: nw, dispatch },
   };

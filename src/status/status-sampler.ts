@@ -5,6 +5,7 @@ import { sleepUnlessAborted } from "../common/sleep.js";
 import type { TopologyOptions } from "../topology/spec.js";
 import { assessStatus, type StatusReport } from "./assess.js";
 import { collectStatus } from "./collect.js";
+import { ReplayedDeadLetters } from "./replayed-dead-letters.js";
 import { SampleWindow } from "./sample-window.js";
 import { type StatusOptions, statusOptions } from "./status-options.js";
 
@@ -19,10 +20,11 @@ export async function measureStatus(
   signal?: AbortSignal,
 ): Promise<StatusReport> {
   const o = statusOptions(opts);
-  const first = await collectStatus(jsm, t);
+  const replays = new ReplayedDeadLetters(jsm, t);
+  const first = await collectStatus(jsm, t, replays);
   await sleepUnlessAborted(o.windowMs, signal);
   if (signal?.aborted) return assessStatus([first], o);
-  return assessStatus([first, await collectStatus(jsm, t)], o);
+  return assessStatus([first, await collectStatus(jsm, t, replays)], o);
 }
 
 export type StatusListener = (report: StatusReport) => void;
@@ -41,6 +43,7 @@ export class StatusSampler {
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
   private last: StatusReport | undefined;
+  private readonly replays: ReplayedDeadLetters;
 
   constructor(
     private readonly jsm: JetStreamManager,
@@ -51,6 +54,7 @@ export class StatusSampler {
     this.o = statusOptions(opts);
     this.window = new SampleWindow(this.o.windowMs);
     this.logger = deps.logger ?? silentLogger;
+    this.replays = new ReplayedDeadLetters(jsm, topology);
   }
 
   on(listener: StatusListener): () => void {
@@ -77,7 +81,7 @@ export class StatusSampler {
    */
   async start(): Promise<void> {
     if (this.loop) throw new AlreadyStartedError("StatusSampler");
-    this.window.add(await collectStatus(this.jsm, this.topology));
+    this.window.add(await collectStatus(this.jsm, this.topology, this.replays));
     this.loop = this.run();
   }
 
@@ -97,7 +101,7 @@ export class StatusSampler {
       await sleepUnlessAborted(this.o.intervalMs, signal);
       if (signal.aborted) return;
       try {
-        this.window.add(await collectStatus(this.jsm, this.topology));
+        this.window.add(await collectStatus(this.jsm, this.topology, this.replays));
       } catch (err) {
         this.logger.warn({ err }, "status sample failed; retrying");
         this.notify(this.errorListeners, err);

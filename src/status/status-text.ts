@@ -1,4 +1,4 @@
-import { colour, formatNumber, table } from "../common/format.js";
+import { colour, formatNumber, plural, table } from "../common/format.js";
 import { STAGES, subjectOf, type TopologyOptions } from "../topology/spec.js";
 import { type ConsumerRates, type StatusReport, VERDICT_TEXT, Verdict } from "./assess.js";
 import type { ConsumerSample } from "./collect.js";
@@ -18,9 +18,13 @@ export function statusText(r: StatusReport, t: TopologyOptions, colours: boolean
   const s = r.sample;
   const when = new Date(s.atMs).toLocaleString("sv-SE");
   const span = r.windowMs > 0 ? `rates over the last ${(r.windowMs / 1000).toFixed(1)}s` : "no rates yet";
+  // Every subject of the stream, so the rows add up to the total in the heading line.
   const subjects = table(
     ["subject", "messages", "per second"],
-    STAGES.map((st) => [subjectOf(t, st), formatNumber(s.subjects[st]), rate(r.rates[st])]),
+    [
+      ...STAGES.map((st) => [subjectOf(t, st), formatNumber(s.subjects[st]), rate(r.rates[st])]),
+      ...Object.entries(s.otherSubjects).map(([subject, n]) => [subject, formatNumber(n), ""]),
+    ],
   );
   const consumers = table(
     ["consumer", "pending", "ack pending", "redelivered", "waiting pulls", "delivered/s"],
@@ -38,7 +42,7 @@ export function statusText(r: StatusReport, t: TopologyOptions, colours: boolean
             `${i === 0 ? "verdict:" : "        "} ${(colours ? VERDICT_COLOUR[f.kind] : (x: string) => x)(VERDICT_TEXT[f.kind])}: ${f.message}`,
         );
   return [
-    `stream ${s.stream} at ${when} (${span}; ${formatNumber(s.messages)} messages, last seq ${formatNumber(s.lastSeq)})`,
+    `stream ${s.stream} at ${when} (${span}; ${formatNumber(s.messages)} ${plural(s.messages, "message")}, last seq ${formatNumber(s.lastSeq)})`,
     "",
     subjects,
     "",
@@ -62,9 +66,13 @@ function consumerRow(c: ConsumerSample, cr: ConsumerRates): string[] {
 function healthyDetail(r: StatusReport): string {
   const c = r.sample.consumers;
   const backlog = c.new.numPending + c.new.numAckPending + c.dispatch.numPending + c.dispatch.numAckPending;
+  const failures =
+    r.sample.replayedDeadLetters > 0
+      ? `no failures left (${formatNumber(r.sample.replayedDeadLetters)} dead ${plural(r.sample.replayedDeadLetters, "letter")} replayed)`
+      : "no failures";
   return backlog === 0
-    ? "all caught up, no failures"
-    : `${formatNumber(backlog)} orders in flight, no failures`;
+    ? `all caught up, ${failures}`
+    : `${formatNumber(backlog)} ${plural(backlog, "order")} in flight, ${failures}`;
 }
 
 /** The JSON document of `orderflow status --json` (one per line with --watch). */
@@ -79,6 +87,8 @@ export function statusJson(r: StatusReport): Record<string, unknown> {
     subjects: Object.fromEntries(
       STAGES.map((st) => [st, { messages: s.subjects[st], perSecond: r.rates[st] }]),
     ),
+    otherSubjects: s.otherSubjects,
+    replayedDeadLetters: s.replayedDeadLetters,
     consumers: {
       [s.consumers.new.name]: { ...s.consumers.new, ...r.consumerRates.new },
       [s.consumers.dispatch.name]: { ...s.consumers.dispatch, ...r.consumerRates.dispatch },

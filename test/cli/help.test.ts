@@ -17,6 +17,16 @@ describe("operator commands", () => {
     expect(res.stdout).toContain(example);
   });
 
+  it.each([["worker"], ["up"], ["status"], ["dead-letters", "replay"], ["bench"]])(
+    "%s --help names the global connection options and where they are explained",
+    async (...cmd) => {
+      const res = await runCli([...cmd, "--help"]);
+      expect(res.code).toBe(0);
+      expect(res.stdout).toContain("Global options, for every command (see `orderflow --help`):");
+      expect(res.stdout).toMatch(/-s\/--server, --context, .*--creds/);
+    },
+  );
+
   it("every one of them tells the operator to run setup when the stream is missing, in one line", async () => {
     const server = await startServer();
     for (const args of [

@@ -42,6 +42,7 @@ describe("deploy/prometheus/alerts.yml", () => {
     const names = ruleMetrics();
     expect(names).toEqual([
       "orderflow_consumer_pending",
+      "orderflow_dead_letters_unreplayed",
       "orderflow_nats_connected",
       "orderflow_stage_dead_lettered_total",
       "orderflow_stage_latency_seconds",
@@ -68,5 +69,6 @@ describe("deploy/prometheus/alerts.yml", () => {
     );
     expect(text).toMatch(/^orderflow_stream_messages\{stage="received"\}/m);
     expect(text).toMatch(/^orderflow_consumer_pending\{consumer="NEW"\}/m);
+    expect(text).toMatch(/^orderflow_dead_letters_unreplayed 0$/m);
   });
 });

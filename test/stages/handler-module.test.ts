@@ -61,6 +61,8 @@ describe("orderflow worker --handler", () => {
     await publishOrders(nc, 5);
     await nc.request("ORDERS.received", "x-7");
     const worker = await startProcessor(server.url, ["--handler", join(EXAMPLES, "validate.js")]);
+    const started = logLines(worker).find((l) => l.msg === "processor started");
+    expect(started?.handler).toBe(join(EXAMPLES, "validate.js"));
     await waitFor("all settled", async () => {
       const c = await subjectCounts(jsm);
       return c["ORDERS.processed"] === 5 && c["ORDERS.failed"] === 1;
@@ -74,9 +76,14 @@ describe("orderflow worker --handler", () => {
 
   it.each([
     ["missing", undefined, /no such file/],
-    ["syntax.mjs", "export default async function (order {", /failed to load/],
+    [
+      "syntax.mjs",
+      "export default async function (order) {\n  return order;\n}\n}\n",
+      /syntax\.mjs:4: Unexpected token '}'/,
+    ],
     ["nothing.mjs", "export const answer = 42;\n", /exports no handler function/],
-    ["broken.ts", "const x: number = ;\nexport default x;\n", /failed to load/],
+    ["broken.ts", "export default 1;\n\nconst x: number = ;\n", /broken\.ts:3:18: ERROR: Unexpected ";"/],
+    ["throws.mjs", "throw new Error('no PRICING_URL');\n", /failed to load: no PRICING_URL/],
   ])(
     "a broken module (%s) is one line naming the file, exit 1, before connecting",
     async (name, source, problem) => {
@@ -93,24 +100,34 @@ describe("orderflow worker --handler", () => {
     },
   );
 
-  it("orderflow up --processor-handler with a broken module stops before starting or reaching NATS", async () => {
-    const file = tempModule("nothing.mjs", "export const answer = 42;\n");
-    const r = await runCli([
-      "up",
-      "--processor-handler",
-      file,
-      "--managed-server",
-      "never",
-      "-s",
-      "nats://127.0.0.1:1",
-    ]);
-    expect(r.code).toBe(1);
-    expect(r.stdout).not.toContain("NATS:");
-    const lines = r.stderr.trim().split("\n");
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toContain(file);
-    expect(lines[0]).toMatch(/exports no handler function/);
-  });
+  it.each([
+    ["nothing.mjs", "export const answer = 42;\n", /exports no handler function/],
+    [
+      "badsyntax.ts",
+      "export default async function (o: unknown) {\n  return o;\n}\n}\n",
+      /badsyntax\.ts:4:0: ERROR: Unexpected "}"/,
+    ],
+  ])(
+    "orderflow up --processor-handler with a broken module (%s) stops before starting or reaching NATS",
+    async (name, source, problem) => {
+      const file = tempModule(name, source);
+      const r = await runCli([
+        "up",
+        "--processor-handler",
+        file,
+        "--managed-server",
+        "never",
+        "-s",
+        "nats://127.0.0.1:1",
+      ]);
+      expect(r.code).toBe(1);
+      expect(r.stdout).not.toContain("NATS:");
+      const lines = r.stderr.trim().split("\n");
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(file);
+      expect(lines[0]).toMatch(problem);
+    },
+  );
 
   it("a hung handler is aborted at --handler-timeout, tried --max-attempts times and dead-lettered as timeout", async () => {
     const handler = tempModule(

@@ -8,16 +8,19 @@ const opts = { backlogGrowthMin: 10 };
 
 function sample(
   atMs: number,
-  s: { received?: number; processed?: number; completed?: number; failed?: number } = {},
+  s: { received?: number; processed?: number; completed?: number; failed?: number; replayed?: number } = {},
   nw: Partial<ConsumerSample> = {},
   dispatch: Partial<ConsumerSample> = {},
 ): StatusSample {
-  const subjects = { received: 0, processed: 0, completed: 0, failed: 0, ...s };
+  const { replayed = 0, ...counts } = s;
+  const subjects = { received: 0, processed: 0, completed: 0, failed: 0, ...counts };
   return {
     atMs,
     stream: "ORDERS",
     subjects,
-    messages: subjects.received + subjects.processed + subjects.completed + subjects.failed,
+    otherSubjects: replayed > 0 ? { "ORDERS.replayed": 2 * replayed } : {},
+    replayedDeadLetters: replayed,
+    messages: subjects.received + subjects.processed + subjects.completed + subjects.failed + 2 * replayed,
     lastSeq: 0,
     consumers: { new: consumer("NEW", nw), dispatch: consumer("DISPATCH", dispatch) },
   };
@@ -85,6 +88,29 @@ describe("assessStatus", () => {
     expect(r.verdict).toBe(Verdict.NoWorkers);
     expect(r.findings.map((f) => f.kind)).toEqual([Verdict.NoWorkers, Verdict.FailuresPresent]);
     expect(r.findings[1]?.message).toContain("3 dead-lettered orders in ORDERS (1 new in the window;");
+  });
+
+  it("replayed dead letters are not failures: all replayed is healthy, some replayed counts the rest", () => {
+    const all = assessStatus(
+      [sample(0, { failed: 3, replayed: 3 }), sample(1000, { failed: 3, replayed: 3 })],
+      opts,
+    );
+    expect(all.verdict).toBe(Verdict.Healthy);
+    expect(all.findings).toEqual([]);
+    const some = assessStatus(
+      [sample(0, { failed: 3, replayed: 1 }), sample(1000, { failed: 4, replayed: 2 })],
+      opts,
+    );
+    expect(some.verdict).toBe(Verdict.FailuresPresent);
+    expect(some.findings[0]?.message).toBe(
+      "2 dead-lettered orders in ORDERS (1 new in the window; 2 replayed; see `orderflow dead-letters list`)",
+    );
+  });
+
+  it("one order waiting is singular", () => {
+    const idle = { numPending: 1, numWaiting: 0 };
+    const r = assessStatus([sample(0, {}, idle), sample(1000, {}, idle)], opts);
+    expect(r.findings[0]?.message).toMatch(/^NEW: 1 order waiting and nothing/);
   });
 
   it("idle, not healthy: nothing pending and nobody pulling on NEW and DISPATCH", () => {

@@ -10,7 +10,9 @@ function report(nw: Partial<ConsumerSample> = {}) {
     atMs: 0,
     stream: "ORDERS",
     subjects: { received: 0, processed: 0, completed: 0, failed: 0 },
+    otherSubjects: {},
     messages: 0,
+    replayedDeadLetters: 0,
     lastSeq: 0,
     consumers: { new: consumer("NEW", nw), dispatch: consumer("DISPATCH") },
   };
@@ -23,7 +25,12 @@ const now = 100 * MIN;
 describe("evaluateCheck", () => {
   it("judges the age of the last completion only while orders are outstanding", () => {
     const o = checkOptions();
-    const stale = { deadLettersInWindow: 0, lastCompletionAtMs: now - 20 * MIN, firstStoredAtMs: 0 };
+    const stale = {
+      deadLettersInWindow: 0,
+      replayedInWindow: 0,
+      lastCompletionAtMs: now - 20 * MIN,
+      firstStoredAtMs: 0,
+    };
     expect(evaluateCheck(report(), stale, o, now).state).toBe(CheckState.OK);
     const busy = evaluateCheck(report({ numAckPending: 3 }), stale, o, now);
     expect(busy.state).toBe(CheckState.CRITICAL);
@@ -37,7 +44,12 @@ describe("evaluateCheck", () => {
     expect(warn.state).toBe(CheckState.WARNING);
     const never = evaluateCheck(
       report({ numPending: 3 }),
-      { deadLettersInWindow: 0, lastCompletionAtMs: undefined, firstStoredAtMs: now - 16 * MIN },
+      {
+        deadLettersInWindow: 0,
+        replayedInWindow: 0,
+        lastCompletionAtMs: undefined,
+        firstStoredAtMs: now - 16 * MIN,
+      },
       o,
       now,
     );
@@ -45,7 +57,12 @@ describe("evaluateCheck", () => {
   });
 
   it("takes the most severe level, and 0 turns a level off", () => {
-    const readings = { deadLettersInWindow: 150, lastCompletionAtMs: now, firstStoredAtMs: 0 };
+    const readings = {
+      deadLettersInWindow: 150,
+      replayedInWindow: 0,
+      lastCompletionAtMs: now,
+      firstStoredAtMs: 0,
+    };
     const r = evaluateCheck(report({ numRedelivered: 20 }), readings, checkOptions(), now);
     expect(r.state).toBe(CheckState.CRITICAL);
     expect(r.problems).toEqual(["150 dead letters in the last 15m (>= 100)", "NEW redelivering 20 (>= 10)"]);

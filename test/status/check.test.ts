@@ -1,5 +1,7 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { headers } from "@nats-io/nats-core";
 import { describe, expect, it, onTestFinished } from "vitest";
+import { DeadLetterHeader } from "../../src/stages/dead-letter.js";
 import { runCli } from "../helpers/cli.js";
 import { connectTo, publishOrders, subjectCounts, withTopology } from "../helpers/fixtures.js";
 import { startServer } from "../helpers/nats-server.js";
@@ -41,7 +43,7 @@ describe("orderflow status --check", () => {
     expect(res.code).toBe(1);
     const json = JSON.parse(res.stdout);
     expect(json).toMatchObject({ status: "WARNING", code: 1 });
-    expect(json.problems).toEqual(["1 dead letters in the last 15m (>= 1)"]);
+    expect(json.problems).toEqual(["1 dead letter in the last 15m (>= 1)"]);
     expect(json.measures).toContainEqual(
       expect.objectContaining({ name: "dead_letters", value: 1, state: "WARNING" }),
     );
@@ -58,6 +60,76 @@ describe("orderflow status --check", () => {
     });
     expect(later.stdout).toMatch(/^OK: /);
     expect(later.code).toBe(0);
+  });
+
+  it("a replayed dead letter, its order completed, leaves the check OK and status healthy; status rows add up", async () => {
+    const server = await startServer();
+    const nc = await connectTo(server);
+    const jsm = await withTopology(nc);
+    await simulateStage(nc, "NEW");
+    await simulateStage(nc, "DISPATCH");
+    await publishOrders(nc, 3);
+    const js = jetstream(nc);
+    const deadLetter = (orderNo: string) => {
+      const h = headers();
+      h.set(DeadLetterHeader.SourceSubject, "ORDERS.received");
+      h.set(DeadLetterHeader.OrderNo, orderNo);
+      h.set(DeadLetterHeader.Reason, "ends-in-7");
+      return js.publish("ORDERS.failed", orderNo, { headers: h });
+    };
+    for (const n of ["7", "17", "27"]) await deadLetter(n);
+    await waitFor("completions", async () => (await subjectCounts(jsm))["ORDERS.completed"] === 3);
+    const before = await check(server.url);
+    expect(before.code).toBe(1);
+    expect(before.stdout).toMatch(/^WARNING: orderflow ORDERS: 3 dead letters in the last 15m \(>= 1\)/);
+
+    const replay = await runCli(["dead-letters", "-s", server.url, "replay", "--all"]);
+    expect(replay.stdout.trim()).toBe("replayed 3, already replayed 0, skipped 0");
+    await waitFor(
+      "the replayed orders completed",
+      async () => (await subjectCounts(jsm))["ORDERS.completed"] === 6,
+    );
+
+    const after = await check(server.url, "--format", "json");
+    expect(after.code).toBe(0);
+    const json = JSON.parse(after.stdout);
+    expect(json.summary).toBe(
+      "orderflow ORDERS: backlog 0, 0 dead letters in the last 15m (3 more replayed)",
+    );
+    expect(json.measures).toContainEqual(
+      expect.objectContaining({ name: "dead_letters", value: 0, state: "OK" }),
+    );
+    expect(json.measures).toContainEqual(
+      expect.objectContaining({
+        name: "last_completion_age",
+        check: "completionAgeSeconds",
+        unit: "seconds",
+      }),
+    );
+
+    // One more dead letter, not replayed: that one counts, the replayed ones still do not.
+    await deadLetter("37");
+    const again = await check(server.url);
+    expect(again.code).toBe(1);
+    expect(again.stdout).toMatch(
+      /^WARNING: orderflow ORDERS: 1 dead letter in the last 15m \(3 more replayed\) \(>= 1\)/,
+    );
+
+    const status = await runCli(["status", "-s", server.url, "--window", "300ms"]);
+    expect(status.code).toBe(0);
+    const total = Number(/; (\d+) messages, last seq/.exec(status.stdout)?.[1]);
+    const rows = status.stdout.split("\n").filter((l) => l.startsWith("ORDERS."));
+    expect(rows.map((l) => l.split(/\s+/)[0])).toEqual([
+      "ORDERS.received",
+      "ORDERS.processed",
+      "ORDERS.completed",
+      "ORDERS.failed",
+      "ORDERS.replayed",
+    ]);
+    expect(rows.reduce((sum, l) => sum + Number(l.split(/\s+/)[1]), 0)).toBe(total);
+    expect(status.stdout).toMatch(
+      /^verdict: failures present: 1 dead-lettered order in ORDERS \(3 replayed; /m,
+    );
   });
 
   it("is CRITICAL (exit 2) when orders wait and no worker pulls, or the pipeline is missing", async () => {

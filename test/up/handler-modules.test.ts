@@ -38,23 +38,41 @@ export default async function (order: { orderNo: string }, ctx: Ctx): Promise<st
     const nc = await connectTo(server);
     const jsm = await withTopology(nc);
     const n = 20;
-    const up = startUp([
-      "-s",
-      server.url,
-      "--port",
-      "0",
-      "--workers",
-      "processor,dispatcher",
-      "--processor-handler",
-      processor,
-      "--dispatcher-handler",
-      dispatcher,
-      "--handler-timeout",
-      "4s",
-      "--max-attempts",
-      "1",
-    ]);
+    const up = startUp(
+      [
+        "-s",
+        server.url,
+        "--port",
+        "0",
+        "--workers",
+        "processor,dispatcher",
+        "--processor-handler",
+        processor,
+        "--dispatcher-handler",
+        dispatcher,
+        "--handler-timeout",
+        "4s",
+        "--max-attempts",
+        "1",
+      ],
+      { ORDERFLOW_LOG_LEVEL: "info" },
+    );
     const dashboard = await up.dashboard();
+    // Each stage's start line names the module it runs.
+    const started = () =>
+      up
+        .stderr()
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l) as { msg?: string; handler?: string })
+        .filter((l) => l.msg?.endsWith(" started"));
+    await waitFor("both stages' start lines", () => started().length === 2);
+    expect(started().map((l) => [l.msg, l.handler])).toEqual(
+      expect.arrayContaining([
+        ["processor started", processor],
+        ["dispatcher started", dispatcher],
+      ]),
+    );
     const metrics = async () => (await fetch(new URL("metrics", dashboard))).text();
     const workers = async () =>
       ((await (await fetch(new URL("api/snapshot", dashboard))).json()) as { workers: WorkerSnapshot[] })

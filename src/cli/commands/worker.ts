@@ -70,6 +70,7 @@ async function runWorker(ctx: CommandContext, stage: StageDefinition, flags: Wor
       // An indexer run beside the workers may start after them.
       withoutIndex: WithoutIndex.Hold,
       logger: ctx.logger,
+      handlerFile: flags.handler,
     });
     let fatal: Error | undefined;
     const failed = new Promise<void>((resolve) =>
