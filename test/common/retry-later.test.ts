@@ -25,17 +25,15 @@ describe.runIf(testServerAtLeast("2.11.0"))(
       const nc = await connectTo(server);
       const jsm = await withTopology(nc);
       const js = jetstream(nc);
-      const burst = (subject: string, publish: (n: number) => Promise<unknown>) =>
+      const burst = (publish: (n: number) => Promise<unknown>) =>
         Promise.allSettled(Array.from({ length: 2_000 }, (_, i) => publish(i)));
 
       // The control: without retrying, the server refuses part of the burst, so this test can fail.
-      const plain = await burst("ORDERS.received", (n) =>
-        js.publish("ORDERS.received", String(n), { msgID: `p${n}` }),
-      );
+      const plain = await burst((n) => js.publish("ORDERS.received", String(n), { msgID: `p${n}` }));
       const refused = plain.filter((r) => r.status === "rejected").length;
       expect(refused).toBeGreaterThan(0);
 
-      const stored = await burst("ORDERS.processed", (n) =>
+      const stored = await burst((n) =>
         publishStored(js, "ORDERS.processed", encoder.encode(`${n},processed`), { msgID: `s${n}` }),
       );
       expect(stored.filter((r) => r.status === "rejected")).toEqual([]);
