@@ -6,6 +6,7 @@ import { startCli, waitForLines } from "../helpers/background-cli.js";
 import { runCli } from "../helpers/cli.js";
 import { connectTo, publishOrders, subjectCounts, withTopology } from "../helpers/fixtures.js";
 import { startServer } from "../helpers/nats-server.js";
+import { testServerVersion } from "../helpers/server-version.js";
 import { sleep, waitFor } from "../helpers/wait.js";
 import { simulateStage } from "./simulated-stage.js";
 
@@ -35,8 +36,13 @@ describe("orderflow status", () => {
       expect.objectContaining({ kind: "idle", consumers: ["DISPATCH"] }),
     ]);
 
+    // The server's version (and API level from 2.11) comes first, as in `info` and `up`.
+    expect(json.server.version).toBe(testServerVersion());
     const text = await runCli(["status", "-s", server.url, "--window", "300ms"]);
     expect(text.code).toBe(0);
+    expect(text.stdout.split("\n")[0]).toMatch(
+      new RegExp(`^server: nats-server ${testServerVersion().replaceAll(".", "\\.")}, `),
+    );
     expect(text.stdout).toMatch(/ORDERS\.received\s+5\s/);
     expect(text.stdout).toMatch(/NEW\s+5\s+0\s+0\s+0\s/);
     expect(text.stdout).toMatch(

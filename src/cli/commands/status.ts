@@ -4,6 +4,11 @@ import { untilAborted } from "../../common/abort.js";
 import { durationFlag } from "../../common/duration.js";
 import { errorMessage, OrderflowError } from "../../common/errors.js";
 import { printJson } from "../../common/format.js";
+import {
+  describeServerVersion,
+  readServerVersion,
+  type ServerVersionInfo,
+} from "../../common/server-features.js";
 import type { StatusReport } from "../../status/assess.js";
 import { DEFAULT_STATUS_OPTIONS } from "../../status/status-options.js";
 import { measureStatus, StatusSampler } from "../../status/status-sampler.js";
@@ -67,17 +72,20 @@ Examples:
     }
     const nc = await ctx.connect();
     const colours = Boolean(process.stdout.isTTY) && !flags.json;
+    let server: ServerVersionInfo | undefined;
     const show = (r: StatusReport) => {
       if (flags.json) {
-        if (flags.watch) process.stdout.write(`${JSON.stringify(statusJson(r))}\n`);
-        else printJson(statusJson(r));
+        const json = { ...statusJson(r), server };
+        if (flags.watch) process.stdout.write(`${JSON.stringify(json)}\n`);
+        else printJson(json);
         return;
       }
-      const text = statusText(r, ctx.topology, colours);
+      const text = `server: ${server ? describeServerVersion(server) : "unknown"}\n${statusText(r, ctx.topology, colours)}`;
       process.stdout.write(flags.watch && process.stdout.isTTY ? `${CLEAR_SCREEN}${text}\n` : `${text}\n\n`);
     };
     try {
       const jsm = await jetstreamManager(nc);
+      server = await readServerVersion(nc, jsm);
       const opts = { windowMs: flags.window, intervalMs: flags.interval };
       if (!flags.watch) {
         show(await measureStatus(jsm, ctx.topology, opts, ctx.signal));
