@@ -94,6 +94,7 @@ try {
   let windowStart = Date.now();
   /** @type {Error | undefined} */
   let failure;
+  let retrying = 0;
   /** @type {(() => void) | undefined} */
   let wake;
   const woken = () => new Promise((r) => (wake = r));
@@ -104,8 +105,14 @@ try {
     {
       pubAcked: () => wake?.(),
       pubFailed: (m, err) => {
-        if (err.retryLater) setTimeout(() => send(m), 50);
-        else failure ??= err;
+        if (err.retryLater) {
+          // Counted until sent again, so the drain below waits for it too.
+          retrying++;
+          setTimeout(() => {
+            retrying--;
+            send(m);
+          }, 50);
+        } else failure ??= err;
         wake?.();
       },
       inboxFailed: (err) => {
@@ -131,7 +138,7 @@ try {
       say(`${formatNumber(i)} orders written, server RSS ${rssMb(server.pid).toFixed(0)} MB`);
     }
   }
-  while (window.size > 0) {
+  while (window.size + retrying > 0) {
     if (failure) throw failure;
     await woken();
   }

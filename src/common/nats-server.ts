@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ErrorCode, OrderflowError, ServerBinaryMissingError } from "./errors.js";
+import { ErrorCode, errorMessage, OrderflowError, ServerBinaryMissingError } from "./errors.js";
 import { findExecutable } from "./find-executable.js";
 import { LoggedChild } from "./logged-child.js";
 import { sleep } from "./sleep.js";
@@ -21,9 +21,16 @@ export function findNatsServerBinary(env: NodeJS.ProcessEnv = process.env): stri
 
 /** What `<binary> --version` prints, as "2.15.1". */
 export function natsServerBinaryVersion(binary: string): string {
-  return execFileSync(binary, ["--version"], { encoding: "utf8" })
-    .trim()
-    .replace(/^nats-server:\s*v?/, "");
+  try {
+    return execFileSync(binary, ["--version"], { encoding: "utf8" })
+      .trim()
+      .replace(/^nats-server:\s*v?/, "");
+  } catch (err) {
+    throw new OrderflowError(ErrorCode.ServerStart, `cannot run ${binary} --version: ${errorMessage(err)}`, {
+      hint: "check that NATS_SERVER_BIN (or the nats-server on PATH) is a runnable nats-server",
+      cause: err,
+    });
+  }
 }
 
 export interface NatsServerOptions {

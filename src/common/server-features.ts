@@ -62,16 +62,18 @@ export function serverFeatures(nc: NatsConnection): ServerFeatures {
 }
 
 /**
- * What a team gives up on a server older than 2.10, in one line for `up` to say once; undefined
- * on 2.10 and newer.
+ * What a team gives up on a server older than 2.10.4, in one line for `up` to say once; undefined
+ * on 2.10.4 and newer.
  */
 export function olderServerNotice(f: ServerFeatures): string | undefined {
-  if (f.metadata) return undefined;
-  return (
-    `nats-server ${f.version} predates 2.10: dead-letter reasons are not sent with +TERM (the advisory carries none), ` +
-    "consumers carry no orderflow metadata, and `sync_interval` (fsync before the PubAck) cannot be set; " +
-    "upgrade the server to use them"
-  );
+  const missing = [
+    ...(f.termReason ? [] : ["dead-letter reasons are not sent with +TERM (the advisory carries none)"]),
+    ...(f.metadata ? [] : ["consumers carry no orderflow metadata"]),
+    ...(f.syncInterval ? [] : ["`sync_interval` (fsync before the PubAck) cannot be set"]),
+  ];
+  if (missing.length === 0) return undefined;
+  const before = f.metadata ? "2.10.4" : "2.10";
+  return `nats-server ${f.version} predates ${before}: ${missing.join(", ")}; upgrade the server to use them`;
 }
 
 /** The server's version and JetStream API level (reported by 2.11+; absent before). */

@@ -184,7 +184,7 @@ export class OrderflowMetrics {
 
   recordStatus(sample: StatusSample): void {
     for (const s of STAGES) this.streamMessages.set({ stage: s }, sample.subjects[s]);
-    this.deadLettersUnreplayed.set(Math.max(0, sample.subjects.failed - sample.replayedDeadLetters));
+    this.deadLettersUnreplayed.set(sample.unreplayedDeadLetters);
     this.recordConsumer(sample.consumers.new);
     this.recordConsumer(sample.consumers.dispatch);
   }

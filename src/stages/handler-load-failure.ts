@@ -50,6 +50,9 @@ function compilerErrors(message: string): string | undefined {
 
 /** `file:line` of the first syntax error Node finds, or undefined when `node --check` names none. */
 function syntaxLocation(path: string): Promise<string | undefined> {
+  // TypeScript is compiled by esbuild, whose errors carry their location; `node --check` on a .ts
+  // file would judge it as Node's own type stripping does (no enums, no parameter properties).
+  if (/\.[cm]?ts$/.test(path)) return Promise.resolve(undefined);
   return new Promise((resolve) => {
     const args = ["--no-warnings", "--check", path];
     execFile(process.execPath, args, { timeout: 10_000 }, (_error, _stdout, stderr) => {

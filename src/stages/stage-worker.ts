@@ -322,13 +322,14 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
 
   /** A late redelivery with no ledger to ask: give it back for a worker that can, and stop. */
   private cannotVerify(e: InFlight): void {
-    this.release(e, OutcomeKind.Retried, nak(), "late redelivery: no order index to verify it");
+    // Stop first, so giving the order back does not ask for more messages on the way out.
     this.fail(
       new LateRedeliveryError(
         this.stage.name,
         `order ${e.orderNo} (seq ${e.seq}) came back after the ${this.options.duplicateWindowMs} ms duplicate window and no order index is wired to tell whether its output is already stored`,
       ),
     );
+    this.release(e, OutcomeKind.Retried, nak(), "late redelivery: no order index to verify it");
   }
 
   private onHandlerError(e: InFlight, err: unknown): void {

@@ -166,7 +166,7 @@ export function assessStatus(
   }
   // Replayed dead letters are dealt with: the operator fixed the cause and sent them again (one that
   // fails again is a new dead letter, and counts).
-  const failed = Math.max(0, latest.subjects[Stage.Failed] - latest.replayedDeadLetters);
+  const failed = latest.unreplayedDeadLetters;
   if (failed > 0) {
     const recent = latest.subjects[Stage.Failed] - older.subjects[Stage.Failed];
     const notes = [

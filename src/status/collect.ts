@@ -1,7 +1,7 @@
 import type { ConsumerInfo, JetStreamManager } from "@nats-io/jetstream";
 import { requireConsumer, streamInfo } from "../topology/read.js";
 import { replayedSubject } from "../topology/replay-markers.js";
-import { STAGES, type Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
+import { STAGES, Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
 import { ReplayedDeadLetters } from "./replayed-dead-letters.js";
 
 /** What one pull consumer's info says about the stage behind it. */
@@ -39,6 +39,8 @@ export interface StatusSample {
    * on. A replayed order that fails again is a new dead letter.
    */
   replayedDeadLetters: number;
+  /** Dead letters stored whose replay has not finished: the failures still to act on. */
+  unreplayedDeadLetters: number;
   lastSeq: number;
   /** The processor's consumer (NEW) and the dispatcher's (DISPATCH). */
   consumers: { new: ConsumerSample; dispatch: ConsumerSample };
@@ -87,13 +89,15 @@ export async function collectStatus(
       .sort(([a], [b]) => a.localeCompare(b)),
   );
   const markers = counts[replayedSubject(t)] ?? 0;
+  const replayedDeadLetters = markers > 0 ? await replays.count() : 0;
   return {
     atMs: Date.now(),
     stream: t.stream,
     subjects,
     otherSubjects,
     messages: si.state.messages,
-    replayedDeadLetters: markers > 0 ? await replays.count() : 0,
+    replayedDeadLetters,
+    unreplayedDeadLetters: Math.max(0, subjects[Stage.Failed] - replayedDeadLetters),
     lastSeq: si.state.last_seq,
     consumers: { new: nw, dispatch },
   };

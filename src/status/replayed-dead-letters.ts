@@ -1,7 +1,7 @@
-import type { JetStreamManager } from "@nats-io/jetstream";
+import type { JetStreamManager, MsgRequest } from "@nats-io/jetstream";
 import { errorMessage, TopologyError } from "../common/errors.js";
 import { ReplayHeader, ReplayState, replayedSubject } from "../topology/replay-markers.js";
-import type { TopologyOptions } from "../topology/spec.js";
+import { Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
 
 /** Dead letters whose replay finished (a `done` marker), read from the markers' subject. */
 export interface ReplayedReading {
@@ -12,9 +12,19 @@ export interface ReplayedReading {
 }
 
 /**
- * Reads the `done` replay markers stored at or after `fromSeq`, headers only, through an ordered
- * consumer (ephemeral, no acks). A marker is written after its dead letter, so starting at the
- * first sequence of a time window finds every replay of a dead letter stored in that window.
+ * The first message on `subject` at or after `seq`. STREAM.MSG.GET has taken `next_by_subj` since
+ * 2.9 (checked on 2.9.10 and 2.15.1); nats.js types it for direct get only.
+ */
+function nextBySubject(subject: string, seq: number): MsgRequest {
+  return { next_by_subj: subject, seq } as unknown as MsgRequest;
+}
+
+/**
+ * Reads the `done` replay markers stored at or after `fromSeq`, one stored-message request each
+ * (`$JS.API.STREAM.MSG.GET`, which the read-only monitor user may send, unlike a pull consumer's
+ * MSG.NEXT). Markers are few (two per replayed dead letter) and each is read once by a caller that
+ * keeps its place. A marker is written after its dead letter, so starting at the first sequence of
+ * a time window finds every replay of a dead letter stored in that window.
  */
 export async function readReplayedDeadLetters(
   jsm: JetStreamManager,
@@ -27,31 +37,13 @@ export async function readReplayedDeadLetters(
     const si = await jsm.streams.info(t.stream, { subjects_filter: subject });
     const lastSeq = si.state.last_seq;
     if ((si.state.subjects?.[subject] ?? 0) === 0 || lastSeq < fromSeq) return { deadLetterSeqs, lastSeq };
-    const consumer = await jsm.jetstream().consumers.get(t.stream, {
-      filter_subjects: subject,
-      opt_start_seq: Math.max(1, fromSeq),
-      headers_only: true,
-    });
-    try {
-      // fetch() ends by itself when nothing more arrives, so deleted messages cannot hang the read.
-      for (let done = false; !done; ) {
-        const batch = await consumer.fetch({ max_messages: 1_000, expires: 2_000 });
-        let got = 0;
-        for await (const m of batch) {
-          got++;
-          const of = Number(m.headers?.get(ReplayHeader.Of));
-          if (m.headers?.get(ReplayHeader.State) === ReplayState.Done && Number.isInteger(of)) {
-            deadLetterSeqs.add(of);
-          }
-          if (m.info.pending === 0 || m.seq >= lastSeq) {
-            done = true;
-            break;
-          }
-        }
-        if (got === 0) done = true;
-      }
-    } finally {
-      await consumer.delete();
+    for (let seq = Math.max(1, fromSeq); seq <= lastSeq; ) {
+      const m = await jsm.streams.getMessage(t.stream, nextBySubject(subject, seq));
+      if (!m || m.seq > lastSeq) break;
+      const of = Number(m.header.get(ReplayHeader.Of));
+      if (m.header.get(ReplayHeader.State) === ReplayState.Done && Number.isInteger(of))
+        deadLetterSeqs.add(of);
+      seq = m.seq + 1;
     }
     return { deadLetterSeqs, lastSeq };
   } catch (err) {
@@ -74,7 +66,11 @@ export class ReplayedDeadLetters {
     private readonly topology: TopologyOptions,
   ) {}
 
-  /** How many dead letters have been replayed, counting each once however often it was. */
+  /**
+   * How many of the dead letters still stored have been replayed, each once however often it was.
+   * A replayed dead letter since removed (the subject purged, the stream's age or count limit) no
+   * longer counts, so it cannot hide a new one.
+   */
   async count(): Promise<number> {
     let r = await readReplayedDeadLetters(this.jsm, this.topology, this.nextSeq);
     if (r.lastSeq + 1 < this.nextSeq) {
@@ -85,6 +81,16 @@ export class ReplayedDeadLetters {
     }
     for (const s of r.deadLetterSeqs) this.seqs.add(s);
     this.nextSeq = Math.max(this.nextSeq, r.lastSeq + 1);
-    return this.seqs.size;
+    if (this.seqs.size === 0) return 0;
+    // Dead letters leave oldest first (purge, max_age, max_msgs): those below the first one still
+    // stored are gone.
+    const first = await this.jsm.streams.getMessage(
+      this.topology.stream,
+      nextBySubject(subjectOf(this.topology, Stage.Failed), 1),
+    );
+    if (!first) return 0;
+    let stored = 0;
+    for (const s of this.seqs) if (s >= first.seq) stored++;
+    return stored;
   }
 }

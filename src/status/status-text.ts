@@ -89,6 +89,7 @@ export function statusJson(r: StatusReport): Record<string, unknown> {
     ),
     otherSubjects: s.otherSubjects,
     replayedDeadLetters: s.replayedDeadLetters,
+    unreplayedDeadLetters: s.unreplayedDeadLetters,
     consumers: {
       [s.consumers.new.name]: { ...s.consumers.new, ...r.consumerRates.new },
       [s.consumers.dispatch.name]: { ...s.consumers.dispatch, ...r.consumerRates.dispatch },

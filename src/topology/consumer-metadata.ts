@@ -25,8 +25,10 @@ export function ownMetadata(metadata: Record<string, string> | undefined): Recor
 /** sha256 of the settings (keys sorted, metadata left out), 16 hex digits. */
 export function settingsHash(cfg: ConsumerConfig): string {
   const { metadata: _, ...settings } = cfg as ConsumerConfig & { metadata?: unknown };
+  // Keys in code-unit order (not localeCompare, which follows the machine's locale): the same
+  // settings hash the same on every host. Values are numbers, strings or arrays of them.
   const canonical = JSON.stringify(
-    Object.fromEntries(Object.entries(settings).sort(([a], [b]) => a.localeCompare(b))),
+    Object.fromEntries(Object.entries(settings).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
   );
   return createHash("sha256").update(canonical).digest("hex").slice(0, 16);
 }

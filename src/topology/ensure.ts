@@ -6,7 +6,7 @@ import type {
 } from "@nats-io/jetstream";
 import { errorMessage, TopologyError, UnupdatableFieldError } from "../common/errors.js";
 import type { ServerFeatures } from "../common/server-features.js";
-import { withOrderflowMetadata } from "./consumer-metadata.js";
+import { ownMetadata, withOrderflowMetadata } from "./consumer-metadata.js";
 import { diffConsumer, diffStream, type FieldDiff } from "./diff.js";
 import { consumerInfo, findStream } from "./read.js";
 import { consumerConfigs, streamConfig, type TopologyOptions } from "./spec.js";
@@ -80,7 +80,7 @@ export async function ensureTopology(
   if (streamChange.diffs.length > 0) streamChange.kind = ChangeKind.Update;
   changes.push(streamChange);
 
-  const consumers: Array<{ change: TopologyChange; config: ConsumerConfig }> = [];
+  const consumers: Array<{ change: TopologyChange; config: ConsumerConfig; existing?: ConsumerConfig }> = [];
   for (const config of opts.consumers ?? consumerConfigs(t)) {
     const name = config.durable_name as string;
     const object = `consumer ${t.stream} > ${name}`;
@@ -89,7 +89,7 @@ export async function ensureTopology(
     const kind = !info ? ChangeKind.Create : diffs.length > 0 ? ChangeKind.Update : ChangeKind.UpToDate;
     const change = { object, kind, diffs };
     changes.push(change);
-    consumers.push({ change, config });
+    consumers.push({ change, config, existing: info?.config });
   }
 
   // Refuse before touching anything, so a failed setup never leaves a half-applied topology.
@@ -99,13 +99,10 @@ export async function ensureTopology(
   }
 
   await applyStream(jsm, streamChange, desiredStream);
-  for (const { change, config } of consumers) {
-    await applyConsumer(
-      jsm,
-      t.stream,
-      change,
-      opts.server?.metadata ? withOrderflowMetadata(config) : config,
-    );
+  for (const { change, config, existing } of consumers) {
+    // An update sends metadata whole: a team's own keys on the consumer are carried over.
+    const kept = { ...config, metadata: { ...ownMetadata(existing?.metadata), ...config.metadata } };
+    await applyConsumer(jsm, t.stream, change, opts.server?.metadata ? withOrderflowMetadata(kept) : config);
   }
   return { changes, applied: true };
 }

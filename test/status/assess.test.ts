@@ -20,6 +20,7 @@ function sample(
     subjects,
     otherSubjects: replayed > 0 ? { "ORDERS.replayed": 2 * replayed } : {},
     replayedDeadLetters: replayed,
+    unreplayedDeadLetters: Math.max(0, subjects.failed - replayed),
     messages: subjects.received + subjects.processed + subjects.completed + subjects.failed + 2 * replayed,
     lastSeq: 0,
     consumers: { new: consumer("NEW", nw), dispatch: consumer("DISPATCH", dispatch) },

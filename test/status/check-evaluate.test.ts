@@ -13,6 +13,7 @@ function report(nw: Partial<ConsumerSample> = {}) {
     otherSubjects: {},
     messages: 0,
     replayedDeadLetters: 0,
+    unreplayedDeadLetters: 0,
     lastSeq: 0,
     consumers: { new: consumer("NEW", nw), dispatch: consumer("DISPATCH") },
   };

@@ -130,6 +130,14 @@ describe("orderflow status --check", () => {
     expect(status.stdout).toMatch(
       /^verdict: failures present: 1 dead-lettered order in ORDERS \(3 replayed; /m,
     );
+
+    // The dead letters purged (the replayed ones with them), two new ones: both count; replays of
+    // dead letters no longer stored cannot hide them.
+    await jsm.streams.purge("ORDERS", { filter: "ORDERS.failed" });
+    await deadLetter("47");
+    await deadLetter("57");
+    const purged = await runCli(["status", "-s", server.url, "--window", "300ms", "--json"]);
+    expect(JSON.parse(purged.stdout)).toMatchObject({ replayedDeadLetters: 0, unreplayedDeadLetters: 2 });
   });
 
   it("is CRITICAL (exit 2) when orders wait and no worker pulls, or the pipeline is missing", async () => {

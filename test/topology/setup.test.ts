@@ -101,12 +101,26 @@ describe("orderflow setup", () => {
     }
     const again = JSON.parse((await runCli(["setup", "-s", server.url, "--json"])).stdout);
     expect(again.upToDate).toBe(true);
-    // A drift fixed by setup keeps the stamp (update carries metadata where the server takes it).
-    await jsm.consumers.update("ORDERS", "NEW", { max_ack_pending: 50 });
+    // A drift fixed by setup keeps the stamp (update carries metadata where the server takes it),
+    // and a team's own metadata keys on the consumer survive it.
+    await jsm.consumers.update("ORDERS", "NEW", {
+      max_ack_pending: 50,
+      ...(features.metadata
+        ? {
+            metadata: {
+              ...ownMetadata((await jsm.consumers.info("ORDERS", "NEW")).config.metadata),
+              "team.owner": "payments",
+            },
+          }
+        : {}),
+    });
     expect((await runCli(["setup", "-s", server.url])).stdout).toContain("consumer ORDERS > NEW: updated");
     const fixed = (await jsm.consumers.info("ORDERS", "NEW")).config;
     expect(fixed.max_ack_pending).toBe(1000);
-    if (features.metadata) expect(fixed.metadata?.[ConsumerMetadataKey.Version]).toBe(VERSION);
+    if (features.metadata) {
+      expect(fixed.metadata?.[ConsumerMetadataKey.Version]).toBe(VERSION);
+      expect(fixed.metadata?.["team.owner"]).toBe("payments");
+    }
   });
 
   it("reports no change against the topology the seed's nats CLI commands create", async () => {
