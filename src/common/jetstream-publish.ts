@@ -3,7 +3,7 @@ import { NatsFailure, natsFailure } from "./nats-errors.js";
 import { sleepUnlessAborted } from "./sleep.js";
 
 /** How long a publish keeps being retried while the stream answers "later", by default. */
-export const RETRY_LATER_BUDGET_MS = 30_000;
+const RETRY_LATER_BUDGET_MS = 30_000;
 
 /**
  * `js.publish()` awaiting its PubAck, published again (same data, same Nats-Msg-Id) while the

@@ -53,8 +53,8 @@ const STREAM_MSG_SIZE_EXCEEDED = 10054;
  * JetStream's codes for "try again later": JSStreamTooManyRequests (status 429) and
  * JSStreamDuplicateMessageConflict, a duplicate msg id whose first copy is still being stored.
  */
-export const RETRY_LATER_ERR_CODES: ReadonlySet<number> = new Set([10167, 10158]);
-export const TOO_MANY_REQUESTS_STATUS = 429;
+const RETRY_LATER_ERR_CODES: ReadonlySet<number> = new Set([10167, 10158]);
+const TOO_MANY_REQUESTS_STATUS = 429;
 
 /** A PubAck error (err_code, status) that means "publish it again shortly". */
 export function isRetryLater(errCode: number | undefined, status: number | undefined): boolean {

@@ -15,19 +15,12 @@ export interface ServerFeatures {
   metadata: boolean;
   /** `jetstream { sync_interval: … }` in the server config (2.10+). */
   syncInterval: boolean;
-  /**
-   * The server buffers at most 10,000 messages / 128 MB waiting to be stored per stream and drops
-   * the rest with a 429 (2.11+): a publish whose PubAck nobody awaits can be lost.
-   */
-  ingestLimit: boolean;
   /** The server adds `_nats.*` keys to every stream and consumer config's metadata (2.11+). */
   serverMetadata: boolean;
-  /** Unknown fields in JetStream API requests are refused (2.12+). */
-  strictApi: boolean;
 }
 
 /** A version as [major, minor, patch]; pre-release and build suffixes are ignored. */
-export function parseVersion(version: string): [number, number, number] {
+function parseVersion(version: string): [number, number, number] {
   const m = /^v?(\d+)\.(\d+)(?:\.(\d+))?/.exec(version.trim());
   if (!m) return [0, 0, 0];
   return [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
@@ -50,9 +43,7 @@ export function featuresOf(version: string): ServerFeatures {
     termReason: at("2.10.4"),
     metadata: at("2.10.0"),
     syncInterval: at("2.10.0"),
-    ingestLimit: at("2.11.0"),
     serverMetadata: at("2.11.0"),
-    strictApi: at("2.12.0"),
   };
 }
 
