@@ -7,7 +7,7 @@ import { ConnectionTracker } from "../../runtime/connection-tracker.js";
 import { assessIndexerReadiness } from "../../telemetry/health.js";
 import { BUILT_IN_HANDLER_LABEL, OrderflowMetrics } from "../../telemetry/metrics.js";
 import { startMetricsServer } from "../../telemetry/metrics-server.js";
-import { commandContext } from "../context.js";
+import { type CommandContext, commandContext } from "../context.js";
 import { readMetricsFlags, withMetricsFlags } from "../metrics-flags.js";
 
 export function indexerCommand(): Command {
@@ -42,22 +42,22 @@ Examples:
   $ orderflow indexer -s nats://monitor:$PW@host:4222 --inbox-prefix _INBOX_monitor
   $ orderflow indexer --metrics-port 9464     # /metrics, /healthz, /readyz (ready once caught up)`,
     )
-    .action(async (flags: { subject: string; indexDir: string } & Record<string, unknown>, cmd: Command) => {
+    .action(async (flags: IndexerFlags & Record<string, unknown>, cmd: Command) => {
       const ctx = commandContext(cmd, "indexer");
       const listen = readMetricsFlags(flags);
       const metrics = new OrderflowMetrics({ pipeline: false });
       const connections = new ConnectionTracker(ctx.logger);
       connections.on((s) => metrics.recordConnection(s));
-      let indexer: OrderIndexer | undefined;
-      let started = false;
+      const running: { indexer?: OrderIndexer; started: boolean } = { started: false };
+      // Before connecting: a port in use stops the command at once, and probes get an answer.
       const server = await startMetricsServer(
         listen,
         {
           metrics,
           readiness: () => {
-            const s = indexer?.stats();
+            const s = running.indexer?.stats();
             return assessIndexerReadiness(connections.all(), {
-              caughtUp: started && s?.caughtUp === true,
+              caughtUp: running.started && s?.caughtUp === true,
               reading: s?.reading ?? true,
             });
           },
@@ -65,43 +65,56 @@ Examples:
         ctx.logger,
       );
       try {
-        await runIndexer();
+        await runIndexer(ctx, flags, { metrics, connections, running });
       } finally {
         // After the indexer stopped: a last scrape still answers.
         await server?.stop();
       }
-
-      async function runIndexer(): Promise<void> {
-        const nc = await ctx.connect();
-        connections.track(ctx.connectOptions.name, nc);
-        indexer = new OrderIndexer(
-          nc,
-          ctx.topology,
-          { subject: flags.subject, inboxPrefix: ctx.connectOptions.inboxPrefix, indexDir: flags.indexDir },
-          { logger: ctx.logger },
-        );
-        metrics.recordBuild({
-          stage: "indexer",
-          handler: BUILT_IN_HANDLER_LABEL,
-          natsServerVersion: () => nc.info?.version ?? "",
-        });
-        const ix = indexer;
-        metrics.readIndex(() => ix.stats());
-        try {
-          await ix.start();
-          started = true;
-          void ix.ready().then(() => {
-            const s = ix.stats();
-            process.stdout.write(
-              `order index ready: ${formatNumber(s.orders)} orders from ${formatNumber(s.messages)} messages (through seq ${formatNumber(s.indexedThrough)}), answering on ${flags.subject}\n`,
-            );
-          });
-          // A closed connection (never by reconnects: those go on forever) ends the indexer too.
-          await untilAborted(ctx.signal, nc.closed());
-        } finally {
-          await ix.stop();
-          if (!nc.isClosed()) await nc.close();
-        }
-      }
     });
+}
+
+interface IndexerFlags {
+  subject: string;
+  indexDir: string;
+}
+
+async function runIndexer(
+  ctx: CommandContext,
+  flags: IndexerFlags,
+  t: {
+    metrics: OrderflowMetrics;
+    connections: ConnectionTracker;
+    running: { indexer?: OrderIndexer; started: boolean };
+  },
+): Promise<void> {
+  const nc = await ctx.connect();
+  t.connections.track(ctx.connectOptions.name, nc);
+  const indexer = new OrderIndexer(
+    nc,
+    ctx.topology,
+    { subject: flags.subject, inboxPrefix: ctx.connectOptions.inboxPrefix, indexDir: flags.indexDir },
+    { logger: ctx.logger },
+  );
+  t.running.indexer = indexer;
+  t.metrics.recordBuild({
+    stage: "indexer",
+    handler: BUILT_IN_HANDLER_LABEL,
+    natsServerVersion: () => nc.info?.version ?? "",
+  });
+  t.metrics.readIndex(() => indexer.stats());
+  try {
+    await indexer.start();
+    t.running.started = true;
+    void indexer.ready().then(() => {
+      const s = indexer.stats();
+      process.stdout.write(
+        `order index ready: ${formatNumber(s.orders)} orders from ${formatNumber(s.messages)} messages (through seq ${formatNumber(s.indexedThrough)}), answering on ${flags.subject}\n`,
+      );
+    });
+    // A closed connection (never by reconnects: those go on forever) ends the indexer too.
+    await untilAborted(ctx.signal, nc.closed());
+  } finally {
+    await indexer.stop();
+    if (!nc.isClosed()) await nc.close();
+  }
 }
