@@ -137,8 +137,8 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
         delivered: (msg) => this.onDelivery(msg),
         pullProblem: this.guard.wrap(`${stage.name} pull listener`, (d: string) => this.onPullProblem(d)),
         requestEnded: this.guard.wrap(`${stage.name} pull listener`, () => this.fill()),
-        answered: () => this.pullTracker.answered(),
-        consumerGone: (d: string) => this.pullTracker.gone(d),
+        answered: this.guard.wrap(`${stage.name} pull listener`, () => this.pullTracker.answered()),
+        consumerGone: this.guard.wrap(`${stage.name} pull listener`, (d: string) => this.pullTracker.gone(d)),
       },
     );
     this.output = new OutputPublisher({
@@ -312,7 +312,6 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
   }
 
   private onDelivery(msg: Msg): void {
-    this.pullTracker.answered();
     const e = new InFlight(msg);
     if (readDelivery(e.reply, this.delivery)) {
       e.seq = this.delivery.streamSeq;
@@ -324,6 +323,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     }
     this.counts.inFlight++;
     try {
+      this.pullTracker.answered();
       this.run(e);
     } catch (err) {
       // Our own code failed on this delivery: give the input back rather than lose its place.

@@ -55,15 +55,16 @@ Examples:
 
 Run as many instances as you like, on any machines: they share the consumer.
 SIGINT/SIGTERM stops pulling, lets running handlers finish for up to --drain-timeout, gives the
-rest back to the stream (nak, no delay) and exits 0; a second signal exits at once. With --metrics-port, /metrics, /healthz and /readyz (200 while
-connected, its consumer exists and answers its pulls) are served until the drain is over.`,
+rest back to the stream (nak, no delay) and exits 0; a second signal exits at once.
+With --metrics-port, /metrics, /healthz and /readyz (200 while connected, its consumer exists and
+answers its pulls) are served until the drain is over.`,
       )
-      .action(async (name: string, flags: WorkerFlags, cmd: Command) => {
+      .action(async (name: string, flags: WorkerFlags & Record<string, unknown>, cmd: Command) => {
         if (!(name in STAGES)) {
           throw new UnknownStageError(name, ["processor", "dispatcher"]);
         }
         const ctx = commandContext(cmd, `worker-${name}`);
-        const metrics = readMetricsFlags(flags as unknown as Record<string, unknown>);
+        const metrics = readMetricsFlags(flags);
         const builtIn = STAGES[name as StageName](ctx.topology);
         // Before connecting: a broken module stops the command before anything is pulled.
         const stage = flags.handler ? await loadHandlerModule(flags.handler, builtIn) : builtIn;
