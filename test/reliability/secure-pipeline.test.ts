@@ -4,6 +4,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { CLI, runCli } from "../helpers/cli.js";
 import { publishOrders, subjectCounts } from "../helpers/fixtures.js";
+import { metricValue, scrape, waitForMetricsUrl } from "../helpers/metrics.js";
 import { inboxPrefix, Role, type SecureServer, startSecureServer } from "../helpers/secure-server.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -42,16 +43,20 @@ function exitOf(w: Worker): Promise<number | null> {
 }
 
 describe("the pipeline on deploy/nats-server.conf", () => {
-  it("runs end to end as intake, processor and dispatcher, dead letters included", async () => {
+  it("runs end to end as intake, processor and dispatcher, dead letters included, each worker's /metrics with its consumer", async () => {
     const server = await startSecureServer();
     expect((await runCli(["setup", "-s", server.urlFor(Role.Admin)])).code).toBe(0);
     const processor = worker(server, "processor", Role.Processor, [
       "--inbox-prefix",
       inboxPrefix(Role.Processor) as string,
+      "--metrics-port",
+      "0",
     ]);
     const dispatcher = worker(server, "dispatcher", Role.Dispatcher, [
       "--inbox-prefix",
       inboxPrefix(Role.Dispatcher) as string,
+      "--metrics-port",
+      "0",
     ]);
 
     const intake = await server.connectAs(Role.Intake);
@@ -80,6 +85,19 @@ describe("the pipeline on deploy/nats-server.conf", () => {
         const info = await admin.consumers.info("ORDERS", c);
         return info.num_pending + info.num_ack_pending === 0;
       });
+    }
+    // Each worker reads its own consumer at the scrape: a request its role may send.
+    for (const [w, stage, consumer, done] of [
+      [processor, "processor", "NEW", 300],
+      [dispatcher, "dispatcher", "DISPATCH", 300],
+    ] as const) {
+      const url = await waitForMetricsUrl(w.output);
+      const text = await waitFor(`${stage}'s /metrics settled`, async () => {
+        const t = await scrape(url);
+        return metricValue(t, `orderflow_stage_processed_total{stage="${stage}"}`) === done ? t : undefined;
+      });
+      expect(metricValue(text, `orderflow_consumer_ack_pending{consumer="${consumer}"}`)).toBe(0);
+      expect(metricValue(text, "orderflow_status_sample_errors_total")).toBe(0);
     }
     for (const w of [processor, dispatcher]) {
       expect(w.output()).not.toMatch(/Permissions Violation/);

@@ -3,11 +3,19 @@ import { untilAborted } from "../../common/abort.js";
 import { formatNumber } from "../../common/format.js";
 import { DEFAULT_ORDER_INDEXER_OPTIONS } from "../../orders/lookup-options.js";
 import { OrderIndexer } from "../../orders/order-indexer.js";
-import { commandContext } from "../context.js";
+import { ConnectionTracker } from "../../runtime/connection-tracker.js";
+import { assessIndexerReadiness } from "../../telemetry/health.js";
+import { BUILT_IN_HANDLER_LABEL, OrderflowMetrics } from "../../telemetry/metrics.js";
+import { startMetricsServer } from "../../telemetry/metrics-server.js";
+import { type CommandContext, commandContext } from "../context.js";
+import { readMetricsFlags, withMetricsFlags } from "../metrics-flags.js";
 
 export function indexerCommand(): Command {
-  return new Command("indexer")
-    .description("keep the order index on disk and answer `orderflow order` lookups (runs until Ctrl-C)")
+  return withMetricsFlags(
+    new Command("indexer").description(
+      "keep the order index on disk and answer `orderflow order` lookups (runs until Ctrl-C)",
+    ),
+  )
     .option("--subject <subject>", "lookup subject", DEFAULT_ORDER_INDEXER_OPTIONS.subject)
     .addOption(
       new Option(
@@ -31,30 +39,82 @@ deploy/nats-server.conf may run it.
 Examples:
   $ orderflow indexer &
   $ orderflow order 100001
-  $ orderflow indexer -s nats://monitor:$PW@host:4222 --inbox-prefix _INBOX_monitor`,
+  $ orderflow indexer -s nats://monitor:$PW@host:4222 --inbox-prefix _INBOX_monitor
+  $ orderflow indexer --metrics-port 9464     # /metrics, /healthz, /readyz (ready once caught up)`,
     )
-    .action(async (flags: { subject: string; indexDir: string }, cmd: Command) => {
+    .action(async (flags: IndexerFlags & Record<string, unknown>, cmd: Command) => {
       const ctx = commandContext(cmd, "indexer");
-      const nc = await ctx.connect();
-      const indexer = new OrderIndexer(
-        nc,
-        ctx.topology,
-        { subject: flags.subject, inboxPrefix: ctx.connectOptions.inboxPrefix, indexDir: flags.indexDir },
-        { logger: ctx.logger },
+      const listen = readMetricsFlags(flags);
+      const metrics = new OrderflowMetrics({ pipeline: false });
+      const connections = new ConnectionTracker(ctx.logger);
+      connections.on((s) => metrics.recordConnection(s));
+      const running: { indexer?: OrderIndexer; started: boolean } = { started: false };
+      // Before connecting: a port in use stops the command at once, and probes get an answer.
+      const server = await startMetricsServer(
+        listen,
+        {
+          metrics,
+          readiness: () => {
+            const s = running.indexer?.stats();
+            return assessIndexerReadiness(connections.all(), {
+              caughtUp: running.started && s?.caughtUp === true,
+              reading: s?.reading ?? true,
+            });
+          },
+        },
+        ctx.logger,
       );
       try {
-        await indexer.start();
-        void indexer.ready().then(() => {
-          const s = indexer.stats();
-          process.stdout.write(
-            `order index ready: ${formatNumber(s.orders)} orders from ${formatNumber(s.messages)} messages (through seq ${formatNumber(s.indexedThrough)}), answering on ${flags.subject}\n`,
-          );
-        });
-        // A closed connection (never by reconnects: those go on forever) ends the indexer too.
-        await untilAborted(ctx.signal, nc.closed());
+        await runIndexer(ctx, flags, { metrics, connections, running });
       } finally {
-        await indexer.stop();
-        if (!nc.isClosed()) await nc.close();
+        // After the indexer stopped: a last scrape still answers.
+        await server?.stop();
       }
     });
+}
+
+interface IndexerFlags {
+  subject: string;
+  indexDir: string;
+}
+
+async function runIndexer(
+  ctx: CommandContext,
+  flags: IndexerFlags,
+  t: {
+    metrics: OrderflowMetrics;
+    connections: ConnectionTracker;
+    running: { indexer?: OrderIndexer; started: boolean };
+  },
+): Promise<void> {
+  const nc = await ctx.connect();
+  t.connections.track(ctx.connectOptions.name, nc);
+  const indexer = new OrderIndexer(
+    nc,
+    ctx.topology,
+    { subject: flags.subject, inboxPrefix: ctx.connectOptions.inboxPrefix, indexDir: flags.indexDir },
+    { logger: ctx.logger },
+  );
+  t.running.indexer = indexer;
+  t.metrics.recordBuild({
+    stage: "indexer",
+    handler: BUILT_IN_HANDLER_LABEL,
+    natsServerVersion: () => nc.info?.version ?? "",
+  });
+  t.metrics.readIndex(() => indexer.stats());
+  try {
+    await indexer.start();
+    t.running.started = true;
+    void indexer.ready().then(() => {
+      const s = indexer.stats();
+      process.stdout.write(
+        `order index ready: ${formatNumber(s.orders)} orders from ${formatNumber(s.messages)} messages (through seq ${formatNumber(s.indexedThrough)}), answering on ${flags.subject}\n`,
+      );
+    });
+    // A closed connection (never by reconnects: those go on forever) ends the indexer too.
+    await untilAborted(ctx.signal, nc.closed());
+  } finally {
+    await indexer.stop();
+    if (!nc.isClosed()) await nc.close();
+  }
 }
