@@ -1,4 +1,4 @@
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { onTestFinished } from "vitest";
 import { ErrorCode, OrderflowError } from "../../src/common/errors.js";
@@ -13,6 +13,19 @@ export interface ClusterOptions {
   name?: string;
   /** How long to wait for the JetStream meta group to elect a leader; default 30 s. */
   readyTimeoutMs?: number;
+  /** How long a new cluster may take to form before it is started again from scratch; default 20 s. */
+  formTimeoutMs?: number;
+}
+
+/**
+ * A new cluster whose meta group did not take in every node. Seen on 2.10 under load: the group
+ * formed as two peers (cluster_size 2) and the third node followed its leader without ever being
+ * added, for longer than any test waits. Starting the nodes again on fresh stores cures it.
+ */
+class ClusterFormationError extends Error {
+  constructor(cause: unknown) {
+    super(`the cluster did not form: ${String(cause)}`, { cause });
+  }
 }
 
 /** What `/jsz` reports about the JetStream meta group (the part we read). */
@@ -72,7 +85,12 @@ export class TestCluster {
       }
       await Promise.all(nodes.map((n) => n.cleanup()));
     });
-    await cluster.waitForMeta();
+    try {
+      await cluster.waitForPlacement(opts.formTimeoutMs ?? 20_000);
+    } catch (err) {
+      await Promise.all(nodes.map((n) => n.cleanup()));
+      throw new ClusterFormationError(err);
+    }
     return cluster;
   }
 
@@ -113,30 +131,69 @@ export class TestCluster {
    */
   async restart(i: number): Promise<void> {
     await this.node(i).restart();
-    await this.waitForMeta();
+    await this.waitForPlacement();
+  }
+
+  /**
+   * Waits for the meta group (waitForMeta), then until the leader can place a stream on every node.
+   * The meta leader learns each peer's resources from a separate, periodic stats exchange: on 2.10
+   * a peer can be a current raft follower and still "offline" for placement for a while, so an R3
+   * create right after the meta group formed failed with "no suitable peers for placement". Only a
+   * real placement proves it: an R<size> memory stream is created and deleted.
+   */
+  async waitForPlacement(timeoutMs = this.readyTimeoutMs): Promise<void> {
+    await this.waitForMeta(timeoutMs);
+    if (this.nodes.some((n) => !n.running)) return;
+    const probe = `PLACEMENT_PROBE_${process.pid}`;
+    await waitFor(
+      `room to place a stream on all ${this.nodes.length} nodes`,
+      async () => {
+        const nc = await connect({ servers: this.urls, name: "test-cluster", timeout: 2000 });
+        try {
+          const jsm = await jetstreamManager(nc);
+          await jsm.streams.add({
+            name: probe,
+            subjects: [`_probe.${probe}`],
+            storage: StorageType.Memory,
+            num_replicas: this.nodes.length,
+          });
+          await jsm.streams.delete(probe);
+          return true;
+        } finally {
+          await nc.close();
+        }
+      },
+      { timeoutMs, intervalMs: 250 },
+    );
   }
 
   /**
    * Waits until every running node names the same running meta leader and that leader sees every
    * other running node as current: only then can R3 streams be placed and API requests answered.
    */
-  async waitForMeta(): Promise<void> {
+  async waitForMeta(timeoutMs = this.readyTimeoutMs): Promise<void> {
     await waitFor(
       "a JetStream meta leader that every running node follows",
       async () => {
         const running = this.nodes.flatMap((n, i) => (n.running ? [i] : []));
         const metas = await Promise.all(running.map((i) => this.meta(i)));
+        // What the timeout reports when this never turns true: each node's view of the meta group.
+        const views = new Error(
+          `meta groups seen: ${JSON.stringify(running.map((i, k) => ({ node: this.names[i], meta: metas[k] })))}`,
+        );
         const leader = metas[0]?.leader;
-        if (!leader || metas.some((m) => m?.leader !== leader)) return false;
+        if (!leader || metas.some((m) => m?.leader !== leader)) throw views;
         const leaderIndex = this.names.indexOf(leader);
-        if (!running.includes(leaderIndex)) return false;
+        if (!running.includes(leaderIndex)) throw views;
         // Only the leader lists its peers (followers report no replicas).
         const peers = metas[running.indexOf(leaderIndex)]?.replicas ?? [];
-        return running
+        const followed = running
           .filter((i) => i !== leaderIndex)
           .every((i) => peers.some((p) => p.name === this.names[i] && p.current && !p.offline));
+        if (!followed) throw views;
+        return true;
       },
-      { timeoutMs: this.readyTimeoutMs, intervalMs: 100 },
+      { timeoutMs, intervalMs: 100 },
     );
   }
 
@@ -180,7 +237,8 @@ export class TestCluster {
  * A cluster of this test's own, removed when the test ends (node logs printed if it failed).
  * Tried again when a port it picked was taken before a node could bind it: the route ports are
  * chosen before the nodes start, and on a busy machine another process (or a sibling node's own
- * random client port) can grab one in between.
+ * random client port) can grab one in between, and when the nodes did not form one cluster
+ * (ClusterFormationError); each retry is said on stderr.
  */
 export async function startCluster(opts: ClusterOptions = {}, attempts = 3): Promise<TestCluster> {
   for (let i = 1; ; i++) {
@@ -191,7 +249,10 @@ export async function startCluster(opts: ClusterOptions = {}, attempts = 3): Pro
         err instanceof OrderflowError &&
         err.code === ErrorCode.ServerStart &&
         err.message.includes("address already in use");
-      if (!portTaken || i >= attempts) throw err;
+      if (!(portTaken || err instanceof ClusterFormationError) || i >= attempts) throw err;
+      process.stderr.write(
+        `startCluster: attempt ${i} of ${attempts} failed, starting again: ${String(err)}\n`,
+      );
     }
   }
 }
