@@ -1,11 +1,11 @@
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { describe, expect, it } from "vitest";
-import { type CliResult, runCli } from "../helpers/cli.js";
-import { startCluster, type TestCluster } from "../helpers/cluster.js";
+import { runCli } from "../helpers/cli.js";
+import { startCluster } from "../helpers/cluster.js";
 import { connectTo, readSubject, subjectCounts } from "../helpers/fixtures.js";
 import { freePorts } from "../helpers/free-port.js";
-import { MetricsEndpoint, type Scrape } from "../helpers/metrics-endpoint.js";
+import { metricValue, scrape, waitForReadyz } from "../helpers/metrics.js";
 import { waitFor } from "../helpers/wait.js";
 import { startWorker, type WorkerProcess } from "../helpers/workers.js";
 import {
@@ -31,17 +31,14 @@ import {
 const PER_SECOND = 500;
 /** Orders completed between one fault and the next: the pipeline is moving when each one lands. */
 const STEP = 1_000;
-const PROCESSED = "orderflow_stage_processed_total";
-const DEAD_LETTERED = "orderflow_stage_dead_lettered_total";
 
 /** How a worker process ended. */
 type Ending = "killed" | "stopped";
 
 /** One worker process (one incarnation of a role), with its metrics listener and what it reported. */
 class DrillWorker {
-  readonly metrics: MetricsEndpoint;
   /** Its last scrape, kept: a killed process takes its counters with it. */
-  last: Scrape | undefined;
+  last: string | undefined;
   ending: Ending | undefined;
   exitCode: number | null | undefined;
 
@@ -49,28 +46,38 @@ class DrillWorker {
     readonly role: string,
     readonly stage: WorkerStage,
     readonly process: WorkerProcess,
-    port: number,
-  ) {
-    this.metrics = new MetricsEndpoint(port);
-  }
+    readonly url: string,
+  ) {}
 
   static async start(role: string, stage: WorkerStage, server: string, port: number): Promise<DrillWorker> {
     const p = await startWorker(stage, server, ["--metrics-port", String(port)]);
-    const w = new DrillWorker(role, stage, p, port);
+    const url = await p.metricsUrl();
+    expect(url).toBe(`http://127.0.0.1:${port}/`);
+    const w = new DrillWorker(role, stage, p, url);
     // Faults land on a worker that is working: connected, its consumer there, pulling.
-    await w.metrics.ready();
+    await w.ready();
     return w;
   }
 
-  async scrape(): Promise<Scrape> {
-    this.last = await this.metrics.scrape();
-    return this.last;
+  ready(): Promise<unknown> {
+    return waitForReadyz(this.url, 200, `${this.role} (pid ${this.process.pid}) ready`);
+  }
+
+  async scrape(): Promise<void> {
+    this.last = await scrape(this.url);
+  }
+
+  /** A series of its last scrape, `name{stage="<its stage>"}`. */
+  scraped(name: string): number {
+    const value =
+      this.last === undefined ? undefined : metricValue(this.last, `${name}{stage="${this.stage}"}`);
+    if (value === undefined) throw new Error(`${this.role} (pid ${this.process.pid}): no ${name} scraped`);
+    return value;
   }
 
   /** orderflow_stage_processed_total of its last scrape. */
   get scrapedProcessed(): number {
-    if (!this.last) throw new Error(`${this.role} (pid ${this.process.pid}) was never scraped`);
-    return this.last.value(PROCESSED, { stage: this.stage });
+    return this.scraped("orderflow_stage_processed_total");
   }
 
   async kill(): Promise<void> {
@@ -106,20 +113,6 @@ class DrillWorker {
 
   output(): string {
     return `--- ${this.role} ${this.stage} (pid ${this.process.pid}, ${this.ending ?? "running"}) ---\n${this.process.output.slice(-3000)}`;
-  }
-}
-
-/**
- * `orderflow setup --replicas 3`, tried again while the new cluster cannot place an R3 stream yet.
- * Right after its meta leader is elected, 2.10 may answer "no suitable peers for placement" (being
- * fixed in TestCluster.waitForMeta); until then the drill rides it out here.
- */
-async function setupR3(cluster: TestCluster): Promise<CliResult> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const res = await runCli(["setup", "--replicas", "3", "-s", cluster.url]);
-    if (res.code === 0 || !res.stderr.includes("no suitable peers") || Date.now() > deadline) return res;
-    await new Promise((r) => setTimeout(r, 250));
   }
 }
 
@@ -198,7 +191,7 @@ describe("fleet drill: 3-node cluster, 2 processors + 2 dispatchers as processes
     const phases: Array<[string, number]> = [];
     const mark = (phase: string) => phases.push([phase, Date.now()]);
     const cluster = await startCluster();
-    const setup = await setupR3(cluster);
+    const setup = await runCli(["setup", "--replicas", "3", "-s", cluster.url]);
     expect(setup.stderr).toBe("");
     expect(setup.code).toBe(0);
     const nc = await connectTo(cluster.url);
@@ -276,7 +269,7 @@ describe("fleet drill: 3-node cluster, 2 processors + 2 dispatchers as processes
     );
     mark("node back");
     // Every worker is ready again: reconnected, its consumer there, pulling.
-    await Promise.all([p2, p1b, d2, d1b].map((w) => w.metrics.ready()));
+    await Promise.all([p2, p1b, d2, d1b].map((w) => w.ready()));
     await waitForCount(jsm, "ORDERS.completed", completed + STEP / 2);
 
     const n = await feed.stop();
@@ -327,8 +320,10 @@ describe("fleet drill: 3-node cluster, 2 processors + 2 dispatchers as processes
 
     for (const w of all) {
       // Each process says what it runs, and ran the built-in stage without a dead letter.
-      expect(w.last?.value("orderflow_build_info", { stage: w.stage }), w.role).toBe(1);
-      expect(w.last?.value(DEAD_LETTERED, { stage: w.stage }), w.role).toBe(0);
+      expect(w.last, w.role).toMatch(
+        new RegExp(`^orderflow_build_info\\{[^}]*stage="${w.stage}"[^}]*\\} 1$`, "m"),
+      );
+      expect(w.scraped("orderflow_stage_dead_lettered_total"), w.role).toBe(0);
     }
     for (const w of all.filter((x) => x.ending === "stopped")) {
       const s = w.summary();
