@@ -84,6 +84,77 @@ export async function publishAll(
 }
 
 /**
+ * Publishes orders 1, 2, 3, … to ORDERS.received at `perSecond` until stopped, riding out server
+ * loss as {@link publishAll} does (a failed publish is sent again with the same message id until it
+ * is stored). For runs whose length is set by events (faults done) rather than an order count.
+ */
+export class PacedOrderFeed {
+  /** Publishes that failed and were sent again. */
+  retries = 0;
+  private next = 1;
+  private stopping = false;
+  private failure: unknown;
+  private readonly lanes: Array<Promise<void>>;
+
+  constructor(
+    nc: NatsConnection,
+    {
+      perSecond,
+      window = 50,
+      timeoutMs = 2_000,
+      giveUpMs = 30_000,
+    }: {
+      perSecond: number;
+      window?: number;
+      timeoutMs?: number;
+      giveUpMs?: number;
+    },
+  ) {
+    const js = jetstream(nc, { timeout: timeoutMs });
+    const start = Date.now();
+    const lane = async (): Promise<void> => {
+      while (!this.stopping && this.failure === undefined) {
+        const no = this.next++;
+        const wait = start + ((no - 1) * 1000) / perSecond - Date.now();
+        if (wait > 0) await sleep(wait);
+        // A number taken is published even when stop() came meanwhile: the count stop() returns is
+        // then exactly the orders stored.
+        const deadline = Date.now() + giveUpMs;
+        for (;;) {
+          try {
+            await js.publish("ORDERS.received", String(no), { msgID: msgIdOf(String(no), "received") });
+            break;
+          } catch (err) {
+            this.retries++;
+            if (Date.now() > deadline)
+              throw new Error(`order ${no} not stored after ${giveUpMs} ms`, { cause: err });
+            await sleep(100);
+          }
+        }
+      }
+    };
+    this.lanes = Array.from({ length: window }, () =>
+      lane().catch((err: unknown) => {
+        this.failure ??= err;
+      }),
+    );
+  }
+
+  /** Order numbers handed out so far (the last ones may still be on their way). */
+  get taken(): number {
+    return this.next - 1;
+  }
+
+  /** Stops taking new numbers, waits until every number taken is stored, returns how many. */
+  async stop(): Promise<number> {
+    this.stopping = true;
+    await Promise.all(this.lanes);
+    if (this.failure !== undefined) throw this.failure;
+    return this.next - 1;
+  }
+}
+
+/**
  * Samples the stage consumers while a run goes on. `num_redelivered` counts only redeliveries that
  * are still unacked, so it is seen only while they are pending: sample often and keep the largest.
  * Samples fail while the server is down; they are counted, not hidden.
