@@ -3,8 +3,8 @@
 # `setup`, `up`, …); the arguments after the image name are the orderflow command. See
 # docs/container.md for building, running, signals and volumes.
 #
-# BASE_IMAGE: any Debian-based image with Node (>= 22.12, see package.json "engines") and npm at
-# /usr/local/bin. The default is the official Node LTS image, Debian suite pinned so that a new
+# BASE_IMAGE: any Debian-based image with node (>= 22.12, see package.json "engines") and npm on the
+# PATH, and groupadd/useradd. The default is the official Node LTS image, Debian suite pinned so that a new
 # Debian release does not change the image underneath us. scripts/image-base.mjs builds an
 # equivalent one from Debian packages and the npm registry's Node binary (how the tests build it).
 ARG BASE_IMAGE=node:26-trixie-slim
@@ -68,9 +68,11 @@ RUN if ! command -v tini >/dev/null; then \
 
 WORKDIR /app
 # NODE_OPTIONS: the flag src/main.ts's shebang gives (see there why); the entrypoint runs `node`
-# directly, so the shebang is not read.
+# directly, so the shebang is not read. ORDERFLOW_MANAGED_SERVER=never: the image has no nats-server
+# (and `up` may not install one as a non-root user); NATS runs as a service of its own.
 ENV NODE_ENV=production \
     NODE_OPTIONS=--max-semi-space-size=8 \
+    ORDERFLOW_MANAGED_SERVER=never \
     ORDERFLOW_METRICS_PORT=9464 \
     ORDERFLOW_METRICS_HOST=0.0.0.0
 COPY --from=deps /src/node_modules node_modules
@@ -78,8 +80,8 @@ COPY --from=build /src/dist dist
 COPY package.json ./
 COPY deploy deploy
 
-# The order index (`indexer`, `up --workers indexer`: .orderflow/index) and `up`'s managed server
-# store (.orderflow) live under /app/.orderflow, owned by orderflow: mount a volume there to keep them.
+# The one path written: the order index of `indexer` and `up --workers indexer`
+# (/app/.orderflow/index), owned by orderflow; mount a volume on /app/.orderflow to keep it.
 USER orderflow
 # 8080: `up`'s dashboard (--port); 9464: /metrics, /healthz, /readyz (--metrics-port).
 EXPOSE 8080 9464

@@ -52,8 +52,9 @@ function contextHash(base: string): string {
     .split("\n")
     .map((l) => l.trim())
     .filter((l) => l !== "" && !l.startsWith("#"));
+  // Its entries are names and *.suffix patterns at the top, as Docker reads them (no **).
   const skip = (name: string, top: boolean) =>
-    ignored.some((p) => (p.startsWith("*") ? name.endsWith(p.slice(1)) : top && p === name));
+    top && ignored.some((p) => (p.startsWith("*") ? name.endsWith(p.slice(1)) : p === name));
   const h = createHash("sha256").update(base);
   const walk = (dir: string, top: boolean) => {
     for (const entry of readdirSync(join(ROOT, dir), { withFileTypes: true }).sort((a, b) =>
@@ -154,6 +155,7 @@ describe.runIf(runnable)("the container image (podman)", () => {
         "NODE_ENV=production",
         "ORDERFLOW_METRICS_PORT=9464",
         "ORDERFLOW_METRICS_HOST=0.0.0.0",
+        "ORDERFLOW_MANAGED_SERVER=never",
       ]),
     );
     expect(Object.keys(info?.Config.ExposedPorts ?? {}).sort()).toEqual(["8080/tcp", "9464/tcp"]);
