@@ -28,7 +28,9 @@ const PACKAGE_VERSION = (JSON.parse(readFileSync(`${ROOT}package.json`, "utf8"))
 const onCi = process.env.CI === "true";
 const runnable = havePodman() || onCi;
 if (!runnable) {
-  console.log("test/deploy/image.test.ts skipped: podman not found (apt-get install podman runc mmdebstrap)");
+  console.log(
+    "test/deploy/image.test.ts skipped: podman not found (apt-get install podman runc slirp4netns mmdebstrap)",
+  );
 }
 
 /**
@@ -79,7 +81,7 @@ function buildBase(): Promise<string> {
     execFile(
       process.execPath,
       [`${ROOT}scripts/image-base.mjs`],
-      { encoding: "utf8", timeout: 150_000 },
+      { encoding: "utf8", timeout: 300_000 },
       (err, stdout, stderr) =>
         err ? reject(new Error(`image-base failed:\n${stderr}`)) : resolve(stdout.trim()),
     );
@@ -129,9 +131,9 @@ describe.runIf(runnable)("the container image (podman)", () => {
         image,
         ROOT,
       ],
-      { timeoutMs: 240_000 },
+      { timeoutMs: 300_000 },
     );
-  }, 400_000);
+  }, 600_000);
 
   it("is configured as documented: non-root, tini first, production, health check, labels", async () => {
     const [info] = JSON.parse(await podmanOk(["image", "inspect", image])) as Array<{
