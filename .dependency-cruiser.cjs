@@ -5,6 +5,7 @@ const LAYERS = [
   ["topology"],
   ["stages"],
   ["status", "monitor", "orders"],
+  ["telemetry"],
   ["bench", "dashboard"],
   ["runtime"],
   ["cli"],

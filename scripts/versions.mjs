@@ -15,6 +15,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { debianMirror } from "./debian-mirror.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const cache = resolve(process.env.ORDERFLOW_VERSIONS_CACHE ?? join(root, ".cache", "versions"));
@@ -49,30 +50,6 @@ function readManifest() {
 function writeManifest(m) {
   mkdirSync(cache, { recursive: true });
   writeFileSync(manifestPath(), `${JSON.stringify(m, null, 2)}\n`);
-}
-
-/** The machine's Debian archive URI, from its deb822 or one-line sources. */
-function debianMirror() {
-  const files = [];
-  if (existsSync("/etc/apt/sources.list")) files.push("/etc/apt/sources.list");
-  if (existsSync("/etc/apt/sources.list.d")) {
-    for (const f of readdirSync("/etc/apt/sources.list.d")) {
-      if (f.endsWith(".list") || f.endsWith(".sources")) files.push(join("/etc/apt/sources.list.d", f));
-    }
-  }
-  for (const f of files) {
-    for (const line of readFileSync(f, "utf8").split("\n")) {
-      const uris = line.match(/^URIs:\s*(.+)$/)?.[1].split(/\s+/) ?? [
-        line.match(/^deb\s+(?:\[[^\]]*\]\s+)?(\S+)/)?.[1],
-      ];
-      const uri = uris.find((u) => u?.replace(/\/$/, "").endsWith("/debian"));
-      if (uri) return uri.replace(/\/$/, "");
-    }
-  }
-  throw new VersionsError(
-    "no Debian archive found in this machine's apt sources",
-    "this script fetches nats-server from Debian's archive; on another system set NATS_SERVER_BIN to a nats-server binary instead",
-  );
 }
 
 /** apt-get's state, lists and cache all in our own folder: the machine's own are never read or written. */

@@ -39,6 +39,7 @@ export {
   orderNoOfIdKey,
   parseOrderNo,
 } from "./stages/payload.js";
+export { PullState, type PullStatus } from "./stages/pull-status.js";
 export {
   defineStage,
   dispatcherStage,

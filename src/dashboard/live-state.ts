@@ -4,12 +4,12 @@ import type { OrderEvent } from "../monitor/order-event.js";
 import type { StageOrOther } from "../stages/order-key.js";
 import type { HandlerCall, Outcome, StageStats } from "../stages/stage-worker.js";
 import { type StatusReport, VERDICT_TEXT, type Verdict, Verdict as VerdictKind } from "../status/assess.js";
+import { assessSystemReadiness, type Readiness, type SystemCheck } from "../telemetry/health.js";
+import type { OrderflowMetrics } from "../telemetry/metrics.js";
 import { STAGES, type Stage, type TopologyOptions } from "../topology/spec.js";
 import { DeadLetterLog, type DeadLetterRow } from "./dead-letters.js";
 import { E2eLatencyTracker } from "./e2e-latency.js";
-import { assessReadiness, type Readiness } from "./health.js";
 import { type LatencySummary, LatencyWindow } from "./latency-window.js";
-import type { OrderflowMetrics } from "./metrics.js";
 import type { PublishJob, PublishJobs } from "./publish-jobs.js";
 import { type ChartPoint, ThroughputHistory } from "./throughput-history.js";
 
@@ -52,7 +52,7 @@ export interface DashboardSnapshot {
   stream: string;
   subjectPrefix: string;
   nats: { connected: boolean; description: string; connections: ConnectionState[] };
-  ready: Readiness;
+  ready: Readiness<SystemCheck>;
   /** Why the last read of the stream failed, if it did. */
   statusError: string | null;
   stages: Record<Stage, { count: number; perSecond: number }> | null;
@@ -176,7 +176,7 @@ export class LiveState {
     return this.history.all();
   }
 
-  readiness(): Readiness {
+  readiness(): Readiness<SystemCheck> {
     const inProcess = new Set(this.deps.workers.map((w) => w.consumer));
     // A consumer with orders waiting and nobody pulling, or with nobody pulling at all: either way
     // no stage worker is there (those of this process are judged by their own state instead).
@@ -196,7 +196,7 @@ export class LiveState {
       age > this.deps.staleAfterMs
         ? `no reading of stream ${this.deps.topology.stream} for ${(age / 1000).toFixed(1)}s`
         : undefined;
-    return assessReadiness({
+    return assessSystemReadiness({
       connections: this.deps.connections.all(),
       topologyProblem: this.statusProblem ?? stale,
       workers: this.deps.workers.map((w) => ({ stage: w.stage, running: w.running })),

@@ -28,6 +28,8 @@ export interface OrderIndexerStats {
   indexedThrough: number;
   /** True once the index has read what the stream held when start() ran. */
   caughtUp: boolean;
+  /** False once its stream reader stopped by itself (logged; the indexer then needs a restart). */
+  reading: boolean;
 }
 
 /**
@@ -63,6 +65,7 @@ export class OrderIndexer {
   private stopping: Promise<void> | undefined;
   private startedAt = 0;
   private caughtUpLogged = false;
+  private readerFailed = false;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -162,6 +165,7 @@ export class OrderIndexer {
       messages: c.messages,
       indexedThrough: this.progress.through,
       caughtUp: this.progress.through >= this.startLastSeq,
+      reading: !this.readerFailed,
     };
   }
 
@@ -346,6 +350,7 @@ export class OrderIndexer {
       // A closed connection is the caller's to report (the indexer command ends with it).
       // A reader replaced by rebuild() is closed on purpose.
       if (!this.stopping && !this.nc.isClosed() && reader === this.reader) {
+        this.readerFailed = true;
         this.logger.error(
           { err, indexedThrough: this.progress.through },
           "order index stopped reading the stream; restart the indexer",

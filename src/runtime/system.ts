@@ -14,7 +14,6 @@ import {
 import { buildDashboard } from "../dashboard/app.js";
 import { DeadLetterActions } from "../dashboard/dead-letter-actions.js";
 import { LiveState, type WorkerView } from "../dashboard/live-state.js";
-import { OrderflowMetrics } from "../dashboard/metrics.js";
 import { PublishJobs } from "../dashboard/publish-jobs.js";
 import { listenDashboard } from "../dashboard/server.js";
 import { SseHub } from "../dashboard/sse.js";
@@ -25,6 +24,9 @@ import { dispatcherStage, processorStage, type StageDefinition } from "../stages
 import type { StageWorker } from "../stages/stage-worker.js";
 import { stageTuningOf } from "../stages/worker-options.js";
 import { StatusSampler } from "../status/status-sampler.js";
+import { assessSystemReadiness, type Readiness } from "../telemetry/health.js";
+import { BUILT_IN_HANDLER_LABEL, OrderflowMetrics } from "../telemetry/metrics.js";
+import { startMetricsServer } from "../telemetry/metrics-server.js";
 import { ChangeKind, ensureTopology, type TopologyChange } from "../topology/ensure.js";
 import { Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
 import { ConnectionTracker } from "./connection-tracker.js";
@@ -81,6 +83,10 @@ export class OrderflowSystem {
   readonly connections: ConnectionTracker;
   readonly metrics: OrderflowMetrics;
   dashboardUrl = "";
+  /** `http://host:port/` of the --metrics-port listener; "" without one. */
+  metricsUrl = "";
+  /** The dashboard's picture, once built: /readyz of both listeners reads it. */
+  private state: LiveState | undefined;
   topologyChanges: TopologyChange[] = [];
   /** "nats-server 2.15.1, JetStream API level 5", once connected (the page's footer shows it). */
   serverDescription = "";
@@ -94,7 +100,10 @@ export class OrderflowSystem {
   ) {
     this.logger = deps.logger ?? silentLogger;
     this.connections = new ConnectionTracker(this.logger);
-    this.metrics = new OrderflowMetrics({ processMetrics: deps.processMetrics ?? true });
+    this.metrics = new OrderflowMetrics({
+      processMetrics: deps.processMetrics ?? true,
+      index: config.options.parts.includes(Part.Indexer),
+    });
   }
 
   /** Starts everything; on a failure, stops what was started and throws the failure. */
@@ -124,8 +133,32 @@ export class OrderflowSystem {
     return nc;
   }
 
+  /** /readyz before the dashboard's state exists: not ready, saying so. */
+  private readiness(): Readiness {
+    return (
+      this.state?.readiness() ??
+      assessSystemReadiness({
+        connections: this.connections.all(),
+        topologyProblem: "orderflow up is starting",
+        workers: [],
+        unattended: [],
+      })
+    );
+  }
+
   private async bringUp(): Promise<void> {
     const { topology: t, options: o } = this.config;
+    // First, so a port in use stops `up` before anything else starts, and last to stop, after the
+    // workers drained, so a last scrape sees what they finished.
+    const metricsServer = await startMetricsServer(
+      o,
+      { metrics: this.metrics, readiness: () => this.readiness() },
+      this.logger,
+    );
+    if (metricsServer) {
+      this.metricsUrl = metricsServer.url;
+      this.running.push({ name: "metrics listener", stop: () => metricsServer.stop() });
+    }
     // A reading of the stream that hangs (server restarting) must fail soon, so the page and /readyz notice.
     const sampleTimeoutMs = Math.max(2_000, 2 * o.refreshMs);
     const main = await this.open("orderflow-up");
@@ -162,6 +195,11 @@ export class OrderflowSystem {
     const workers: StageWorker[] = [];
     for (const [i, stage] of stages.entries()) {
       const nc = await this.open(`orderflow-${stage.name}`);
+      this.metrics.recordBuild({
+        stage: stage.name,
+        handler: stageFiles[i] ?? BUILT_IN_HANDLER_LABEL,
+        natsServerVersion: () => nc.info?.version ?? "",
+      });
       workers.push(
         await createStageWorker(nc, stage, {
           ...stageTuningOf(o),
@@ -242,6 +280,12 @@ export class OrderflowSystem {
       );
       await retryTimeouts("order index", () => indexer.start(), this.logger);
       this.running.push({ name: "order indexer", stop: () => indexer.stop() });
+      this.metrics.recordBuild({
+        stage: "indexer",
+        handler: BUILT_IN_HANDLER_LABEL,
+        natsServerVersion: () => main.info?.version ?? "",
+      });
+      this.metrics.readIndex(() => indexer.stats());
     }
 
     const sampler = new StatusSampler(
@@ -283,6 +327,7 @@ export class OrderflowSystem {
     });
     hub.start();
     this.running.push({ name: "live event stream", stop: async () => hub.close() });
+    this.state = state;
     const server = await listenDashboard(app, o.host, o.port);
     this.dashboardUrl = server.url;
     this.running.push({ name: "dashboard", stop: () => server.close() });

@@ -3,6 +3,11 @@ import { UsageError } from "../common/errors.js";
 import type { LateRedeliveries } from "../stages/output-ledger.js";
 import type { StartRate } from "../stages/start-gate.js";
 import { DEFAULT_STAGE_WORKER_OPTIONS } from "../stages/worker-options.js";
+import {
+  DEFAULT_METRICS_LISTEN_OPTIONS,
+  type MetricsListenOptions,
+  metricsListenOptions,
+} from "../telemetry/metrics-options.js";
 
 /** What `orderflow up` runs in its own process (the monitor feed and the dashboard always run). */
 export const Part = { Processor: "processor", Dispatcher: "dispatcher", Indexer: "indexer" } as const;
@@ -31,7 +36,7 @@ export function isLoopback(host: string): boolean {
  * Options of `orderflow up` (connection and topology come from the global flags). Each has a flag
  * and an environment variable (see the table in docs/cli.md), so the same image runs anywhere.
  */
-export interface UpOptions {
+export interface UpOptions extends MetricsListenOptions {
   /** Dashboard, /metrics and health interface (`--host`, `ORDERFLOW_HOST`). Default 127.0.0.1: loopback only. */
   host: string;
   /** Dashboard port (`--port`, `ORDERFLOW_PORT`); 0 picks a free one. Default 8080. */
@@ -117,6 +122,8 @@ export const DEFAULT_UP_OPTIONS: Readonly<UpOptions> = Object.freeze({
   dashboardReadonlyToken: undefined,
   allowedHosts: Object.freeze([]) as readonly string[],
   dashboardAuth: DashboardAuth.Token,
+  // A second listener for /metrics, /healthz and /readyz only (the dashboard port serves them too).
+  ...DEFAULT_METRICS_LISTEN_OPTIONS,
 });
 
 /** Merges defaults with the caller's options (never changing the caller's object) and checks them. */
@@ -131,6 +138,7 @@ export function upOptions(overrides: Partial<UpOptions> = {}): UpOptions {
       throw new RangeError(`${k} must be a whole number from ${min} to ${max}, got ${v}`);
     }
   }
+  metricsListenOptions(o);
   for (const p of o.parts) {
     if (!PARTS.includes(p)) throw new RangeError(`unknown part "${String(p)}"; use ${PARTS.join(", ")}`);
   }

@@ -1,4 +1,5 @@
 import { createInbox, type Msg, type NatsConnection, nanos, type Subscription } from "@nats-io/nats-core";
+import { isConsumerGone } from "./pull-status.js";
 
 export interface PullRequesterOptions {
   stream: string;
@@ -21,6 +22,13 @@ export interface PullListener {
    * order arriving now finds a pull waiting for it instead of waiting for the next timer tick.
    */
   requestEnded(): void;
+  /**
+   * The consumer answered a request with a status (408 at expiry, 409 max waiting…): it exists
+   * and takes pulls. Deliveries say the same and are not reported here.
+   */
+  answered(): void;
+  /** The consumer is not there: 409 Consumer Deleted on an open request, or 503 no responders. */
+  consumerGone(description: string): void;
 }
 
 /** One pull request the server has not finished answering. */
@@ -114,11 +122,15 @@ export class PullRequester {
     const code = msg.headers?.code ?? 0;
     if (code === 100) return; // idle heartbeat
     this.close(Number(msg.subject.substring(this.prefix.length)));
+    const description = msg.headers?.description ?? "";
     if (code !== 404 && code !== 408) {
-      this.listener.pullProblem(
-        `${this.opts.stream} > ${this.opts.consumer}: ${code} ${msg.headers?.description ?? ""}`,
-      );
+      this.listener.pullProblem(`${this.opts.stream} > ${this.opts.consumer}: ${code} ${description}`);
     }
+    if (isConsumerGone(code, description)) {
+      this.listener.consumerGone(
+        `${this.opts.stream} > ${this.opts.consumer}: ${code} ${description || "no responders"}`.trim(),
+      );
+    } else this.listener.answered();
     this.listener.requestEnded();
   }
 

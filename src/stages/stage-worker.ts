@@ -13,6 +13,7 @@ import { LateRedeliveryCheck } from "./late-redelivery.js";
 import { LateRedeliveries } from "./output-ledger.js";
 import { OutputPublisher } from "./output-publisher.js";
 import { PullRequester } from "./pull-requester.js";
+import { PullState, type PullStatus, PullStatusTracker } from "./pull-status.js";
 import type { StageDefinition } from "./stage.js";
 import {
   OutcomeKind,
@@ -81,6 +82,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
   private summaryTimer: NodeJS.Timeout | undefined;
   private pausedUntil = 0;
   private lastProblem = "";
+  private readonly pullTracker: PullStatusTracker;
 
   constructor(
     nc: NatsConnection,
@@ -120,6 +122,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
       release: (e, kind, body, reason) => this.release(e, kind, body, reason),
       cannotVerify: (e) => this.cannotVerify(e),
     });
+    this.pullTracker = new PullStatusTracker((now, before) => this.onPullStatus(now, before));
     const inboxPrefix = this.options.inboxPrefix;
     this.pulls = new PullRequester(
       nc,
@@ -134,6 +137,8 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
         delivered: (msg) => this.onDelivery(msg),
         pullProblem: this.guard.wrap(`${stage.name} pull listener`, (d: string) => this.onPullProblem(d)),
         requestEnded: this.guard.wrap(`${stage.name} pull listener`, () => this.fill()),
+        answered: () => this.pullTracker.answered(),
+        consumerGone: (d: string) => this.pullTracker.gone(d),
       },
     );
     this.output = new OutputPublisher({
@@ -165,6 +170,16 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     return this.state === "running";
   }
 
+  /**
+   * Whether its pulls reach its consumer, from the answers they get: `pulling` once the consumer
+   * answered, `consumer-missing` when it was deleted or nobody answers its pulls, `unanswered` when
+   * pulls expire without a word (2.9's way of saying the same), `starting` after a start or a
+   * reconnect until the first answer (at most one pull expiry, 2 s by default). Workers' /readyz.
+   */
+  get pullStatus(): PullStatus {
+    return this.pullTracker.status;
+  }
+
   async start(): Promise<void> {
     if (this.state !== "new") throw new Error(`stage worker ${this.stage.name} was already started`);
     this.state = "running";
@@ -174,6 +189,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
       stopped: () => this.state === "stopped",
       reconnected: () => {
         this.pulls.reset();
+        this.pullTracker.restart();
         this.pausedUntil = 0;
         this.fill();
       },
@@ -244,6 +260,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     this.pulls.stop();
     this.output.stop();
     this.state = "stopped";
+    this.pullTracker.stopped();
     this.logSummary();
     this.logger.info(`${this.stage.name} stopped`);
     this.emit("stopped");
@@ -269,9 +286,9 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     if (this.pulls.sweep() && this.state === "running") {
       // Pulls that end without a status: the server forgot them (consumer leader change, restart)
       // or the consumer is gone.
-      this.onPullProblem(
-        `pull requests on ${this.options.stream} > ${this.stage.consumer} went unanswered past their expiry`,
-      );
+      const problem = `pull requests on ${this.options.stream} > ${this.stage.consumer} went unanswered past their expiry`;
+      this.onPullProblem(problem);
+      this.pullTracker.unanswered(problem);
     }
     this.fill();
   }
@@ -282,7 +299,20 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     this.pausedUntil = Date.now() + this.options.infraRetryMs;
   }
 
+  /** An operator sees the consumer go and come back, once each, in the log. */
+  private onPullStatus(now: PullStatus, before: PullStatus): void {
+    if (now.state === PullState.Pulling && before.state !== PullState.Starting) {
+      this.logger.info(`${this.stage.consumer} answers pull requests again`);
+    } else if (now.state === PullState.ConsumerMissing && before.state !== PullState.ConsumerMissing) {
+      this.logger.warn(
+        { reason: now.reason },
+        `consumer ${this.options.stream} > ${this.stage.consumer} is gone; pulling again every ${this.options.infraRetryMs} ms until it is back (\`orderflow setup\` creates it)`,
+      );
+    }
+  }
+
   private onDelivery(msg: Msg): void {
+    this.pullTracker.answered();
     const e = new InFlight(msg);
     if (readDelivery(e.reply, this.delivery)) {
       e.seq = this.delivery.streamSeq;

@@ -46,7 +46,7 @@ export interface StatusSample {
   consumers: { new: ConsumerSample; dispatch: ConsumerSample };
 }
 
-function consumerSample(ci: ConsumerInfo): ConsumerSample {
+export function consumerSample(ci: ConsumerInfo): ConsumerSample {
   return {
     name: ci.name,
     numPending: ci.num_pending,

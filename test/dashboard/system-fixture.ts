@@ -39,7 +39,4 @@ export async function get(
 }
 
 /** The value of one sample line of the Prometheus text, e.g. `orderflow_stage_processed_total{stage="processor"}`. */
-export function metricValue(text: string, series: string): number | undefined {
-  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
+export { metricValue } from "../helpers/metrics.js";

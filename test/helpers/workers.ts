@@ -1,6 +1,7 @@
 import { onTestFinished } from "vitest";
 import { LoggedChild, OutputWait } from "../../src/common/logged-child.js";
 import { CLI, cliEnv } from "./cli.js";
+import { waitForMetricsUrl } from "./metrics.js";
 
 /** A `orderflow worker <stage>` process, as an operator would run it. */
 export class WorkerProcess {
@@ -36,6 +37,11 @@ export class WorkerProcess {
       (await this.process?.waitForOutput(`"${this.stage} started"`, timeoutMs)) ?? OutputWait.Exited;
     if (how === OutputWait.TimedOut) throw new Error(`${this.stage} did not start:\n${this.output}`);
     if (how === OutputWait.Exited) throw new Error(`${this.stage} exited:\n${this.output}`);
+  }
+
+  /** The base URL of its metrics listener (started with --metrics-port), from its start line. */
+  metricsUrl(): Promise<string> {
+    return waitForMetricsUrl(() => this.output);
   }
 
   signal(sig: NodeJS.Signals): void {

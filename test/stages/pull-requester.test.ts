@@ -8,7 +8,7 @@ import { testServerAtLeast } from "../helpers/server-version.js";
 import { waitFor } from "../helpers/wait.js";
 
 function recorder() {
-  const r = { delivered: [] as Msg[], problems: [] as string[], ended: 0 };
+  const r = { delivered: [] as Msg[], problems: [] as string[], ended: 0, answered: 0, gone: [] as string[] };
   return {
     r,
     listener: {
@@ -17,6 +17,10 @@ function recorder() {
       requestEnded: () => {
         r.ended++;
       },
+      answered: () => {
+        r.answered++;
+      },
+      consumerGone: (d: string) => r.gone.push(d),
     },
   };
 }
@@ -46,6 +50,9 @@ describe("pull requests", () => {
     expect(r.delivered).toHaveLength(3);
     expect(pulls.outstanding).toBe(0);
     expect(r.problems).toEqual([]);
+    // The 408 at expiry came from the consumer: it exists.
+    expect(r.answered).toBe(1);
+    expect(r.gone).toEqual([]);
     pulls.stop();
   });
 
@@ -69,6 +76,7 @@ describe("pull requests", () => {
       // request's own reply subject): the request ends and its problem is reported, nothing to sweep.
       await waitFor("the refusal", () => r.ended === 1);
       expect(r.problems).toEqual([expect.stringMatching(/^ORDERS > GONE: 503\b/)]);
+      expect(r.gone).toEqual(["ORDERS > GONE: 503 no responders"]);
     } else {
       // 2.9 says nothing: the request is written off a grace period after its expiry.
       await waitFor("the write-off", () => pulls.sweep());
@@ -76,6 +84,31 @@ describe("pull requests", () => {
     expect(pulls.outstanding).toBe(0);
     expect(pulls.openRequests).toBe(0);
     expect(r.delivered).toHaveLength(0);
+    expect(r.answered).toBe(0);
+    pulls.stop();
+  });
+
+  it("reports a consumer deleted under open requests (409) as gone", async () => {
+    const server = await startServer();
+    const nc = await connectTo(server);
+    const jsm = await withTopology(nc);
+    const { r, listener } = recorder();
+    const pulls = new PullRequester(
+      nc,
+      { stream: "ORDERS", consumer: "NEW", batch: 10, expiresMs: 30_000 },
+      listener,
+    );
+    pulls.start();
+    await nc.flush();
+    pulls.pull();
+    await waitFor("the request waiting on the server", async () => {
+      return (await jsm.consumers.info("ORDERS", "NEW")).num_waiting === 1;
+    });
+    await jsm.consumers.delete("ORDERS", "NEW");
+    await waitFor("the 409", () => r.gone.length === 1);
+    expect(r.gone).toEqual([expect.stringMatching(/^ORDERS > NEW: 409 Consumer Deleted$/i)]);
+    expect(r.answered).toBe(0);
+    expect(pulls.outstanding).toBe(0);
     pulls.stop();
   });
 

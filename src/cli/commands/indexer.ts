@@ -3,11 +3,19 @@ import { untilAborted } from "../../common/abort.js";
 import { formatNumber } from "../../common/format.js";
 import { DEFAULT_ORDER_INDEXER_OPTIONS } from "../../orders/lookup-options.js";
 import { OrderIndexer } from "../../orders/order-indexer.js";
+import { ConnectionTracker } from "../../runtime/connection-tracker.js";
+import { assessIndexerReadiness } from "../../telemetry/health.js";
+import { BUILT_IN_HANDLER_LABEL, OrderflowMetrics } from "../../telemetry/metrics.js";
+import { startMetricsServer } from "../../telemetry/metrics-server.js";
 import { commandContext } from "../context.js";
+import { readMetricsFlags, withMetricsFlags } from "../metrics-flags.js";
 
 export function indexerCommand(): Command {
-  return new Command("indexer")
-    .description("keep the order index on disk and answer `orderflow order` lookups (runs until Ctrl-C)")
+  return withMetricsFlags(
+    new Command("indexer").description(
+      "keep the order index on disk and answer `orderflow order` lookups (runs until Ctrl-C)",
+    ),
+  )
     .option("--subject <subject>", "lookup subject", DEFAULT_ORDER_INDEXER_OPTIONS.subject)
     .addOption(
       new Option(
@@ -31,30 +39,69 @@ deploy/nats-server.conf may run it.
 Examples:
   $ orderflow indexer &
   $ orderflow order 100001
-  $ orderflow indexer -s nats://monitor:$PW@host:4222 --inbox-prefix _INBOX_monitor`,
+  $ orderflow indexer -s nats://monitor:$PW@host:4222 --inbox-prefix _INBOX_monitor
+  $ orderflow indexer --metrics-port 9464     # /metrics, /healthz, /readyz (ready once caught up)`,
     )
-    .action(async (flags: { subject: string; indexDir: string }, cmd: Command) => {
+    .action(async (flags: { subject: string; indexDir: string } & Record<string, unknown>, cmd: Command) => {
       const ctx = commandContext(cmd, "indexer");
-      const nc = await ctx.connect();
-      const indexer = new OrderIndexer(
-        nc,
-        ctx.topology,
-        { subject: flags.subject, inboxPrefix: ctx.connectOptions.inboxPrefix, indexDir: flags.indexDir },
-        { logger: ctx.logger },
+      const listen = readMetricsFlags(flags);
+      const metrics = new OrderflowMetrics({ pipeline: false });
+      const connections = new ConnectionTracker(ctx.logger);
+      connections.on((s) => metrics.recordConnection(s));
+      let indexer: OrderIndexer | undefined;
+      let started = false;
+      const server = await startMetricsServer(
+        listen,
+        {
+          metrics,
+          readiness: () => {
+            const s = indexer?.stats();
+            return assessIndexerReadiness(connections.all(), {
+              caughtUp: started && s?.caughtUp === true,
+              reading: s?.reading ?? true,
+            });
+          },
+        },
+        ctx.logger,
       );
       try {
-        await indexer.start();
-        void indexer.ready().then(() => {
-          const s = indexer.stats();
-          process.stdout.write(
-            `order index ready: ${formatNumber(s.orders)} orders from ${formatNumber(s.messages)} messages (through seq ${formatNumber(s.indexedThrough)}), answering on ${flags.subject}\n`,
-          );
-        });
-        // A closed connection (never by reconnects: those go on forever) ends the indexer too.
-        await untilAborted(ctx.signal, nc.closed());
+        await runIndexer();
       } finally {
-        await indexer.stop();
-        if (!nc.isClosed()) await nc.close();
+        // After the indexer stopped: a last scrape still answers.
+        await server?.stop();
+      }
+
+      async function runIndexer(): Promise<void> {
+        const nc = await ctx.connect();
+        connections.track(ctx.connectOptions.name, nc);
+        indexer = new OrderIndexer(
+          nc,
+          ctx.topology,
+          { subject: flags.subject, inboxPrefix: ctx.connectOptions.inboxPrefix, indexDir: flags.indexDir },
+          { logger: ctx.logger },
+        );
+        metrics.recordBuild({
+          stage: "indexer",
+          handler: BUILT_IN_HANDLER_LABEL,
+          natsServerVersion: () => nc.info?.version ?? "",
+        });
+        const ix = indexer;
+        metrics.readIndex(() => ix.stats());
+        try {
+          await ix.start();
+          started = true;
+          void ix.ready().then(() => {
+            const s = ix.stats();
+            process.stdout.write(
+              `order index ready: ${formatNumber(s.orders)} orders from ${formatNumber(s.messages)} messages (through seq ${formatNumber(s.indexedThrough)}), answering on ${flags.subject}\n`,
+            );
+          });
+          // A closed connection (never by reconnects: those go on forever) ends the indexer too.
+          await untilAborted(ctx.signal, nc.closed());
+        } finally {
+          await ix.stop();
+          if (!nc.isClosed()) await nc.close();
+        }
       }
     });
 }

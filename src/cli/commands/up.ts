@@ -19,6 +19,7 @@ import { loadHandlerModule } from "../../stages/handler-module.js";
 import { dispatcherStage, processorStage } from "../../stages/stage.js";
 import { ChangeKind } from "../../topology/ensure.js";
 import { commandContext, intFlag } from "../context.js";
+import { metricsOptionTable } from "../metrics-flags.js";
 import { addOptionTable, type OptionTable, readOptionTable } from "../option-table.js";
 import { readStageFlags, withStageFlags } from "../stage-flags.js";
 
@@ -117,6 +118,7 @@ function upOptionTable(): OptionTable<UpOptions> {
       .choices(Object.values(DashboardAuth))
       .env("ORDERFLOW_DASHBOARD_AUTH")
       .default(D.dashboardAuth),
+    ...metricsOptionTable(),
   };
 }
 
@@ -173,6 +175,7 @@ Examples:
   $ orderflow up                                   # then open http://127.0.0.1:8080/
   $ ORDERFLOW_DASHBOARD_TOKEN=$(openssl rand -hex 24) orderflow up -s nats://n1:4222 --host 0.0.0.0 --port 9000
   $ orderflow up --workers indexer                 # workers run elsewhere: orderflow worker processor
+  $ orderflow up --metrics-port 9464               # /metrics, /healthz, /readyz also on a port of their own
 
 Ctrl-C drains in-flight orders, stops every part in reverse order and exits 0.`,
     )

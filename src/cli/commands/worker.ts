@@ -2,10 +2,18 @@ import { Command, Option } from "commander";
 import { untilAborted } from "../../common/abort.js";
 import { closeConnection } from "../../common/connection.js";
 import { UnknownStageError } from "../../common/errors.js";
+import { ConnectionTracker } from "../../runtime/connection-tracker.js";
 import { createStageWorker, WithoutIndex } from "../../runtime/create-stage-worker.js";
 import { loadHandlerModule } from "../../stages/handler-module.js";
 import { dispatcherStage, processorStage, type StageDefinition } from "../../stages/stage.js";
+import type { StageWorker } from "../../stages/stage-worker.js";
+import { assessWorkerReadiness } from "../../telemetry/health.js";
+import { OrderflowMetrics } from "../../telemetry/metrics.js";
+import type { MetricsListenOptions } from "../../telemetry/metrics-options.js";
+import { startMetricsServer } from "../../telemetry/metrics-server.js";
+import { observeStageWorker } from "../../telemetry/stage-telemetry.js";
 import { type CommandContext, commandContext } from "../context.js";
+import { readMetricsFlags, withMetricsFlags } from "../metrics-flags.js";
 import { readStageFlags, withStageFlags } from "../stage-flags.js";
 
 /** The flags of its own; the stage tuning is read through readStageFlags. */
@@ -19,12 +27,14 @@ type StageName = keyof typeof STAGES;
 
 export function workerCommand(): Command {
   return (
-    withStageFlags(
-      new Command("worker")
-        .description(
-          "run a pipeline stage: processor (NEW -> ORDERS.processed) or dispatcher (DISPATCH -> ORDERS.completed)",
-        )
-        .argument("<stage>", "processor | dispatcher"),
+    withMetricsFlags(
+      withStageFlags(
+        new Command("worker")
+          .description(
+            "run a pipeline stage: processor (NEW -> ORDERS.processed) or dispatcher (DISPATCH -> ORDERS.completed)",
+          )
+          .argument("<stage>", "processor | dispatcher"),
+      ),
     )
       // Only for the control test that proves the fault tests detect duplicates.
       .addOption(
@@ -41,26 +51,60 @@ Examples:
   $ orderflow worker processor
   $ orderflow worker dispatcher --batch 500 --max-in-flight 1000 -s nats://n1:4222,nats://n2:4222
   $ orderflow worker processor --handler ./pricing.ts --handler-timeout 10s
+  $ orderflow worker processor --metrics-port 9464 --metrics-host 0.0.0.0   # Prometheus, probes
 
 Run as many instances as you like, on any machines: they share the consumer.
 SIGINT/SIGTERM stops pulling, lets running handlers finish for up to --drain-timeout, gives the
-rest back to the stream (nak, no delay) and exits 0; a second signal exits at once.`,
+rest back to the stream (nak, no delay) and exits 0; a second signal exits at once. With --metrics-port, /metrics, /healthz and /readyz (200 while
+connected, its consumer exists and answers its pulls) are served until the drain is over.`,
       )
       .action(async (name: string, flags: WorkerFlags, cmd: Command) => {
         if (!(name in STAGES)) {
           throw new UnknownStageError(name, ["processor", "dispatcher"]);
         }
         const ctx = commandContext(cmd, `worker-${name}`);
+        const metrics = readMetricsFlags(flags as unknown as Record<string, unknown>);
         const builtIn = STAGES[name as StageName](ctx.topology);
         // Before connecting: a broken module stops the command before anything is pulled.
         const stage = flags.handler ? await loadHandlerModule(flags.handler, builtIn) : builtIn;
-        await runWorker(ctx, stage, flags);
+        await runWorker(ctx, stage, flags, metrics);
       })
   );
 }
 
-async function runWorker(ctx: CommandContext, stage: StageDefinition, flags: WorkerFlags): Promise<void> {
+async function runWorker(
+  ctx: CommandContext,
+  stage: StageDefinition,
+  flags: WorkerFlags,
+  listen: MetricsListenOptions,
+): Promise<void> {
+  const metrics = new OrderflowMetrics({ pipeline: false, index: false });
+  const connections = new ConnectionTracker(ctx.logger);
+  connections.on((s) => metrics.recordConnection(s));
+  const workers: StageWorker[] = [];
+  // Before connecting: a port in use stops the command at once, and probes get an answer (not
+  // ready) while it connects.
+  const server = await startMetricsServer(
+    listen,
+    { metrics, readiness: () => assessWorkerReadiness(connections.all(), workers) },
+    ctx.logger,
+  );
+  try {
+    await work(ctx, stage, flags, { metrics, connections, workers });
+  } finally {
+    // After the drain: a last scrape sees every order this worker finished.
+    await server?.stop();
+  }
+}
+
+async function work(
+  ctx: CommandContext,
+  stage: StageDefinition,
+  flags: WorkerFlags,
+  t: { metrics: OrderflowMetrics; connections: ConnectionTracker; workers: StageWorker[] },
+): Promise<void> {
   const nc = await ctx.connect();
+  t.connections.track(ctx.connectOptions.name, nc);
   try {
     const worker = await createStageWorker(nc, stage, {
       ...readStageFlags({ ...flags }),
@@ -72,6 +116,12 @@ async function runWorker(ctx: CommandContext, stage: StageDefinition, flags: Wor
       logger: ctx.logger,
       handlerFile: flags.handler,
     });
+    observeStageWorker(t.metrics, nc, worker, {
+      handlerFile: flags.handler,
+      consumerGauges: true,
+      logger: ctx.logger,
+    });
+    t.workers.push(worker);
     let fatal: Error | undefined;
     const failed = new Promise<void>((resolve) =>
       worker.once("fatal", (err) => {

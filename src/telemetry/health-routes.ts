@@ -1,13 +1,19 @@
 import type { FastifyInstance } from "fastify";
-import type { LiveState } from "../live-state.js";
-import type { OrderflowMetrics } from "../metrics.js";
+import type { Readiness } from "./health.js";
+import type { OrderflowMetrics } from "./metrics.js";
 
 export interface HealthRoutesOptions {
-  state: LiveState;
+  /** The process's readiness now (health.ts has one assessment per process kind). */
+  readiness: () => Readiness;
   metrics: OrderflowMetrics;
 }
 
-/** For load balancers, probes and Prometheus: `/healthz`, `/readyz`, `/metrics`. */
+/**
+ * For load balancers, probes and Prometheus: `/healthz` (200 while the process answers at all),
+ * `/readyz` (200 ready, 503 not, with the checks and reasons), `/metrics`. The dashboard mounts it
+ * behind its token gate (health and readiness stay open); the metrics listener of `worker`,
+ * `indexer` and `up --metrics-port` serves it alone.
+ */
 export async function healthRoutes(app: FastifyInstance, o: HealthRoutesOptions): Promise<void> {
   const startedAt = Date.now();
   app.get("/healthz", async () => ({
@@ -16,7 +22,7 @@ export async function healthRoutes(app: FastifyInstance, o: HealthRoutesOptions)
   }));
 
   app.get("/readyz", async (_req, reply) => {
-    const r = o.state.readiness();
+    const r = o.readiness();
     return reply.code(r.ready ? 200 : 503).send(r);
   });
 

@@ -1,10 +1,44 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { callbackErrorCounts } from "../common/callback-guard.js";
 import type { ConnectionState } from "../common/connection-state.js";
+import { VERSION } from "../common/version.js";
 import type { StageOrOther } from "../stages/order-key.js";
 import { type HandlerCall, type Outcome, OutcomeKind } from "../stages/stage-worker.js";
 import type { ConsumerSample, StatusSample } from "../status/collect.js";
 import { STAGES } from "../topology/spec.js";
+
+/** What runs in this process: one `orderflow_build_info` series per stage (the indexer counts as one). */
+export interface BuildInfo {
+  /** `processor`, `dispatcher` or `indexer`. */
+  stage: string;
+  /** The handler module as given (`--handler`), or "built-in". */
+  handler: string;
+  /** The version of the nats-server connected now (read at each scrape: a reconnect may change it). */
+  natsServerVersion: () => string;
+}
+
+/** Series read from the stream, the status sample and the MONITOR feed: `up` has them, a worker not. */
+const PIPELINE_SERIES = [
+  "stream_messages",
+  "dead_letters_unreplayed",
+  "order_e2e_latency_seconds",
+  "monitor_events_total",
+];
+/** Series of the order index: a process that runs the indexer has them. */
+const INDEX_SERIES = ["index_indexed_through", "index_orders"];
+
+/** Which series a process exports besides the stage, consumer, connection and build series. */
+export interface MetricsScope {
+  /** Process metrics (CPU, memory, event loop). Default true. */
+  processMetrics?: boolean;
+  /** The series of the stream, status sample and MONITOR feed (`up`). Default true. */
+  pipeline?: boolean;
+  /** The order index gauges (`indexer`, `up` with the indexer part). Default true. */
+  index?: boolean;
+}
+
+/** The handler label of a stage that runs orderflow's own transformation. */
+export const BUILT_IN_HANDLER_LABEL = "built-in";
 
 /** Every metric orderflow exports starts with this. */
 export const METRIC_PREFIX = "orderflow_";
@@ -124,6 +158,62 @@ export class OrderflowMetrics {
     [],
   );
 
+  private readonly builds: BuildInfo[] = [];
+  /** Public only so nothing flags it unused: prom-client reads it through the registry. */
+  readonly buildInfo = (() => {
+    const builds = this.builds;
+    return new Gauge({
+      name: `${METRIC_PREFIX}build_info`,
+      help: "1 per stage run in the process, labelled with orderflow's version, the stage, its handler module and the connected nats-server's version.",
+      labelNames: ["version", "stage", "handler", "nats_server_version"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const b of builds) {
+          this.set(
+            {
+              version: VERSION,
+              stage: b.stage,
+              handler: b.handler,
+              nats_server_version: b.natsServerVersion(),
+            },
+            1,
+          );
+        }
+      },
+    });
+  })();
+  /** Where the index gauges read their values at each scrape (set by the process running the indexer). */
+  private indexNow: (() => { orders: number; indexedThrough: number }) | undefined;
+  /** Public only so nothing flags it unused: prom-client reads it through the registry. */
+  readonly indexedThrough = (() => {
+    const read = () => this.indexNow?.();
+    return new Gauge({
+      name: `${METRIC_PREFIX}index_indexed_through`,
+      help: "The stream sequence the order index has read and written through (compare with the stream's last sequence for its lag).",
+      registers: [this.registry],
+      collect() {
+        const now = read();
+        if (now) this.set(now.indexedThrough);
+      },
+    });
+  })();
+  /** Public only so nothing flags it unused: prom-client reads it through the registry. */
+  readonly indexOrders = (() => {
+    const read = () => this.indexNow?.();
+    return new Gauge({
+      name: `${METRIC_PREFIX}index_orders`,
+      help: "Orders the order index knows.",
+      registers: [this.registry],
+      collect() {
+        const now = read();
+        if (now) this.set(now.orders);
+      },
+    });
+  })();
+  /** Readings taken when Prometheus scrapes, before the text is made (a worker's consumer info). */
+  private readonly scrapeReads: Array<() => Promise<void>> = [];
+
   /** Public only so nothing flags it unused: prom-client reads it through the registry. */
   readonly callbackErrors = new Counter({
     name: `${METRIC_PREFIX}callback_errors_total`,
@@ -137,9 +227,13 @@ export class OrderflowMetrics {
     },
   });
 
-  constructor({ processMetrics = true }: { processMetrics?: boolean } = {}) {
+  constructor(scope: MetricsScope = {}) {
+    const { processMetrics = true, pipeline = true, index = true } = scope;
     if (processMetrics) collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
     for (const s of STAGES) this.streamMessages.set({ stage: s }, 0);
+    // A series a process cannot know is left out rather than exported as a misleading 0.
+    const leftOut = [...(pipeline ? [] : PIPELINE_SERIES), ...(index ? [] : INDEX_SERIES)];
+    for (const name of leftOut) this.registry.removeSingleMetric(`${METRIC_PREFIX}${name}`);
   }
 
   private counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> {
@@ -148,6 +242,24 @@ export class OrderflowMetrics {
 
   private gauge<L extends string>(name: string, help: string, labelNames: readonly L[]): Gauge<L> {
     return new Gauge({ name: `${METRIC_PREFIX}${name}`, help, labelNames, registers: [this.registry] });
+  }
+
+  /** Adds the `orderflow_build_info` series of one stage run in this process. */
+  recordBuild(build: BuildInfo): void {
+    this.builds.push(build);
+  }
+
+  /** Where the index gauges are read from at each scrape (the process that runs the indexer). */
+  readIndex(read: () => { orders: number; indexedThrough: number }): void {
+    this.indexNow = read;
+  }
+
+  /**
+   * A reading to take at each scrape, before the text is made. It records what it reads through
+   * this object and handles its own failures (a scrape must not fail because NATS is away).
+   */
+  readOnScrape(read: () => Promise<void>): void {
+    this.scrapeReads.push(read);
   }
 
   /** Makes a stage's counters appear (at 0) before its first order. */
@@ -193,7 +305,8 @@ export class OrderflowMetrics {
     this.statusErrors.inc();
   }
 
-  private recordConsumer(c: ConsumerSample): void {
+  /** A consumer's backlog gauges (from a status sample, or a worker's read of its own consumer). */
+  recordConsumer(c: ConsumerSample): void {
     const labels = { consumer: c.name };
     this.pending.set(labels, c.numPending);
     this.ackPending.set(labels, c.numAckPending);
@@ -201,12 +314,19 @@ export class OrderflowMetrics {
     this.waiting.set(labels, c.numWaiting);
   }
 
+  /** Drops a consumer's gauges: no value is better than a stale one when it cannot be read. */
+  forgetConsumer(name: string): void {
+    for (const g of [this.pending, this.ackPending, this.redelivered, this.waiting])
+      g.remove({ consumer: name });
+  }
+
   recordConnection(state: ConnectionState): void {
     this.connected.set({ connection: state.name }, state.connected ? 1 : 0);
   }
 
-  /** The Prometheus text exposition. */
-  text(): Promise<string> {
+  /** The Prometheus text exposition, after the readings taken at each scrape. */
+  async text(): Promise<string> {
+    await Promise.all(this.scrapeReads.map((read) => read()));
     return this.registry.metrics();
   }
 
