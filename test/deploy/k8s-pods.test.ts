@@ -15,7 +15,8 @@ import { waitFor } from "../helpers/wait.js";
 
 // The commands deploy/k8s runs, with the args and environment its manifests give them, against
 // deploy/nats-server.conf: each part as its own user and inbox prefix moves orders, the dashboard
-// becomes ready, and SIGTERM (what the kubelet sends) drains each to exit 0. What only a cluster
+// becomes ready, each serves the probes' endpoints and its stage's counters on its metrics listener,
+// and SIGTERM (what the kubelet sends) drains each to exit 0. What only a cluster
 // has is replaced: the NATS URL, the dashboard port, the index directory, the metrics port (0, as
 // the processes share one host here) and the passwords (the test server's fresh ones).
 
@@ -42,7 +43,7 @@ function literals(kind: "configMapGenerator" | "secretGenerator", name: string):
 }
 
 describe("deploy/k8s's pods, run as processes against deploy/nats-server.conf", () => {
-  it("move orders as their own users, become ready, and drain on SIGTERM", async () => {
+  it("move orders as their own users, answer the probes, count on /metrics, and drain on SIGTERM", async () => {
     const server = await startSecureServer();
     expect((await runCli(["setup", "-s", server.urlFor(Role.Admin)])).code).toBe(0);
     const indexDir = mkdtempSync(join(tmpdir(), "orderflow-k8s-index-"));
@@ -73,6 +74,8 @@ describe("deploy/k8s's pods, run as processes against deploy/nats-server.conf", 
       for (const e of (c.env as Obj[] | undefined) ?? []) env[e.name] = e.value;
       env.NATS_URL = server.url;
       env.ORDERFLOW_METRICS_PORT = "0";
+      // The default level, which the test helpers lower: the start line names the metrics URL.
+      env.ORDERFLOW_LOG_LEVEL = "info";
       return startCli(args, env, { isolated: true });
     };
 
@@ -110,6 +113,26 @@ describe("deploy/k8s's pods, run as processes against deploy/nats-server.conf", 
       return (await fetch(readyz)).status === 200;
     });
 
+    // The probes' endpoints, on each process's own metrics listener (the port the image's
+    // ORDERFLOW_METRICS_PORT names; 0 here), as the kubelet and Prometheus reach them.
+    const names = ["dashboard", "processor", "dispatcher"];
+    for (const [i, p] of parts.entries()) {
+      const base = await waitFor(`${names[i]}'s metrics listener`, () => {
+        running();
+        const line = p
+          .stderr()
+          .split("\n")
+          .find((l) => l.includes('"msg":"metrics on '));
+        return line ? (JSON.parse(line) as { url: string }).url.replace("0.0.0.0", "127.0.0.1") : undefined;
+      });
+      expect((await fetch(`${base}healthz`)).status, names[i]).toBe(200);
+      await waitFor(`${names[i]} ready`, async () => (await fetch(`${base}readyz`)).status === 200);
+      // No token on this listener (the PodMonitor has none), also where the dashboard needs one.
+      const res = await fetch(`${base}metrics`);
+      expect(res.status, names[i]).toBe(200);
+      const metrics = await res.text();
+      if (i > 0) expect(metrics).toContain(`orderflow_stage_processed_total{stage="${names[i]}"} 200`);
+    }
     for (const p of parts) expect(`${p.stdout()}${p.stderr()}`).not.toMatch(/Permissions Violation/);
     const codes = await Promise.all(
       parts.map((p) => {

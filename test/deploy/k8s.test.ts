@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,17 +28,19 @@ const VERSION = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as
 /** The Helm values for the NATS chart: in deploy/k8s, but not a Kubernetes resource. */
 const HELM_VALUES = "nats-values.yaml";
 
-/**
- * The image's metrics port: the Dockerfile's ENV once the image exists, else the shared contract of
- * issue 21 (ENV ORDERFLOW_METRICS_PORT=9464 in the image), stated here once.
- */
-function imageMetricsPort(): number {
-  const dockerfile = join(ROOT, "Dockerfile");
-  if (!existsSync(dockerfile)) return 9464;
-  const m = /ORDERFLOW_METRICS_PORT[= ]"?(\d+)/.exec(readFileSync(dockerfile, "utf8"));
-  if (!m) throw new Error("Dockerfile sets no ORDERFLOW_METRICS_PORT");
-  return Number(m[1]);
+const DOCKERFILE = readFileSync(join(ROOT, "Dockerfile"), "utf8");
+
+/** What the image's Dockerfile sets: `pattern`'s first group, or a failure naming what is missing. */
+function fromDockerfile(pattern: RegExp, what: string): string {
+  const m = pattern.exec(DOCKERFILE);
+  if (!m?.[1]) throw new Error(`Dockerfile: no ${what}`);
+  return m[1];
 }
+const IMAGE_METRICS_PORT = Number(
+  fromDockerfile(/ORDERFLOW_METRICS_PORT=(\d+)/, "ENV ORDERFLOW_METRICS_PORT"),
+);
+const IMAGE_METRICS_HOST = fromDockerfile(/ORDERFLOW_METRICS_HOST=(\S+)/, "ENV ORDERFLOW_METRICS_HOST");
+const IMAGE_UID = Number(fromDockerfile(/useradd --uid (\d+)/, "user (useradd --uid)"));
 
 // biome-ignore lint/suspicious/noExplicitAny: manifests are checked field by field below, after schema validation
 type Obj = Record<string, any>;
@@ -128,12 +130,6 @@ const COMMAND_OPTIONS: Record<string, CliOption[]> = {
 
 /** The environment names the process reads besides the CLI's (Node's own). */
 const NODE_ENV_NAMES = new Set(["NODE_OPTIONS"]);
-/**
- * The metrics listener's variables (contract of issue 21). Until the CLI's help lists
- * --metrics-port, they are taken on the contract's word; from then on the help must list them.
- */
-const CONTRACT_METRICS_ENV = ["ORDERFLOW_METRICS_PORT", "ORDERFLOW_METRICS_HOST"];
-
 /** The users deploy/nats-server.conf defines, with the password variable of each. */
 function confUsers(): Map<string, string> {
   return new Map(
@@ -271,9 +267,6 @@ describe("deploy/k8s", () => {
   });
 
   it("passes only flags, choices and environment variables the CLI has", () => {
-    const pending = !GLOBAL_OPTIONS.concat(COMMAND_OPTIONS.worker!).some((o) =>
-      o.flags.includes("--metrics-port"),
-    );
     for (const { container } of containers) {
       const args = container.args as string[];
       const known = [...GLOBAL_OPTIONS, ...(COMMAND_OPTIONS[args[0]!] ?? [])];
@@ -286,8 +279,7 @@ describe("deploy/k8s", () => {
       }
       const envs = new Set(known.map((o) => o.env).filter(Boolean));
       for (const name of containerEnv(container).keys()) {
-        const ok =
-          envs.has(name) || NODE_ENV_NAMES.has(name) || (pending && CONTRACT_METRICS_ENV.includes(name));
+        const ok = envs.has(name) || NODE_ENV_NAMES.has(name);
         expect(ok, `${container.name}: orderflow ${args[0]} reads no ${name}`).toBe(true);
       }
     }
@@ -302,9 +294,11 @@ describe("deploy/k8s", () => {
   });
 
   it("probes /healthz and /readyz on the image's metrics port, named metrics", () => {
-    const port = imageMetricsPort();
+    const port = IMAGE_METRICS_PORT;
     expect(Number(ENV_CONFIG.ORDERFLOW_METRICS_PORT)).toBe(port);
-    expect(ENV_CONFIG.ORDERFLOW_METRICS_HOST).toBe("0.0.0.0");
+    expect(ENV_CONFIG.ORDERFLOW_METRICS_HOST).toBe(IMAGE_METRICS_HOST);
+    // Probes come from the kubelet, off the pod's loopback.
+    expect(IMAGE_METRICS_HOST).toBe("0.0.0.0");
     for (const { container } of containers) {
       const metrics = (container.ports as Obj[]).find((p) => p.name === "metrics");
       expect(metrics?.containerPort, container.name).toBe(port);
@@ -362,10 +356,14 @@ describe("deploy/k8s", () => {
     }
   });
 
-  it("runs as uid 10001, not root, on a read-only root filesystem with a tmp emptyDir", () => {
+  it("runs as the image's user, not root, on a read-only root filesystem with a tmp emptyDir", () => {
     for (const d of deployments) {
       const pod = d.spec.template.spec;
-      expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 10001 });
+      expect(pod.securityContext).toMatchObject({
+        runAsNonRoot: true,
+        runAsUser: IMAGE_UID,
+        runAsGroup: IMAGE_UID,
+      });
       for (const c of pod.containers as Obj[]) {
         expect(c.securityContext).toMatchObject({
           readOnlyRootFilesystem: true,
