@@ -225,6 +225,8 @@ describe("deploy/k8s", () => {
       ...(kustomization.configMapGenerator as Obj[]),
     ].flatMap((g) => (g.envs as string[] | undefined) ?? []);
     expect(readFileSync(join(K8S, "credentials/.gitignore"), "utf8")).toMatch(/^\*\.env$/m);
+    // …and never in the image: the Dockerfile copies deploy/.
+    expect(readFileSync(join(ROOT, ".dockerignore"), "utf8")).toMatch(/^deploy\/k8s\/credentials$/m);
     for (const f of envFiles) {
       expect(f).toMatch(/^credentials\/[a-z]+\.env$/);
       expect(FLEET_DOC).toContain(f.replace(/^credentials\//, ""));
