@@ -165,7 +165,11 @@ export class OrderflowSystem {
     this.topologyChanges = (
       await retryTimeouts(
         "topology",
-        async () => ensureTopology(await jetstreamManager(main), t, { server: serverFeatures(main) }),
+        async () =>
+          ensureTopology(await jetstreamManager(main), t, {
+            server: serverFeatures(main),
+            keepReplicas: true,
+          }),
         this.logger,
       )
     ).changes;

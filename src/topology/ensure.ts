@@ -32,6 +32,12 @@ export interface EnsureOptions {
    * carry orderflow's metadata. Without it none is written, which every version accepts.
    */
   server?: ServerFeatures;
+  /**
+   * Existing objects keep the replica count they have; only new ones get the topology's. For
+   * `up`, which has no `--replicas`: `setup` owns the count, and `up` against an R3 topology must
+   * neither scale it down nor (as a read-only user) fail on an update it may not make.
+   */
+  keepReplicas?: boolean;
 }
 
 export interface TopologyPlan {
@@ -66,10 +72,11 @@ export async function ensureTopology(
   t: TopologyOptions,
   opts: EnsureOptions = {},
 ): Promise<TopologyPlan> {
-  const desiredStream = opts.stream ?? streamConfig(t);
   const changes: TopologyChange[] = [];
-
   const stream = await findStream(jsm, t.stream);
+  const keep = <C extends { num_replicas?: number }>(config: C, existing: number | undefined): C =>
+    opts.keepReplicas && existing !== undefined ? { ...config, num_replicas: existing } : config;
+  const desiredStream = keep(opts.stream ?? streamConfig(t), stream?.config.num_replicas);
   const streamChange: TopologyChange = stream
     ? {
         object: `stream ${t.stream}`,
@@ -81,10 +88,12 @@ export async function ensureTopology(
   changes.push(streamChange);
 
   const consumers: Array<{ change: TopologyChange; config: ConsumerConfig; existing?: ConsumerConfig }> = [];
-  for (const config of opts.consumers ?? consumerConfigs(t)) {
-    const name = config.durable_name as string;
+  for (const wanted of opts.consumers ?? consumerConfigs(t)) {
+    const name = wanted.durable_name as string;
     const object = `consumer ${t.stream} > ${name}`;
     const info = stream ? await consumerInfo(jsm, t.stream, name) : undefined;
+    // A consumer's 0 means "as many as the stream" (diffConsumer compares it so).
+    const config = keep(wanted, info && (info.config.num_replicas || stream?.config.num_replicas));
     const diffs = info ? diffConsumer(info, config, stream?.config.num_replicas ?? t.replicas) : [];
     const kind = !info ? ChangeKind.Create : diffs.length > 0 ? ChangeKind.Update : ChangeKind.UpToDate;
     const change = { object, kind, diffs };
