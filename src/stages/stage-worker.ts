@@ -306,7 +306,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     } else if (now.state === PullState.ConsumerMissing && before.state !== PullState.ConsumerMissing) {
       this.logger.warn(
         { reason: now.reason },
-        `consumer ${this.options.stream} > ${this.stage.consumer} is gone; pulling again every ${this.options.infraRetryMs} ms until it is back (\`orderflow setup\` creates it)`,
+        `consumer ${this.options.stream} > ${this.stage.consumer} does not answer (deleted, or its leader is being elected on a cluster); pulling again every ${this.options.infraRetryMs} ms until it is back (if deleted, \`orderflow setup\` creates it)`,
       );
     }
   }

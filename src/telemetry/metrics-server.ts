@@ -1,5 +1,5 @@
 import Fastify, { type FastifyInstance } from "fastify";
-import { AlreadyStartedError } from "../common/errors.js";
+import { AlreadyStartedError, errorMessage } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import { type HealthRoutesOptions, healthRoutes } from "./health-routes.js";
 import { type HttpListener, listenHttp } from "./http-listen.js";
@@ -18,6 +18,7 @@ export class MetricsServer {
   constructor(
     private readonly where: { host: string; port: number },
     private readonly routes: HealthRoutesOptions,
+    private readonly logger: Logger,
   ) {}
 
   /** Listens; a port in use fails with one line naming host:port and how to pick another. */
@@ -25,6 +26,12 @@ export class MetricsServer {
     if (this.app) throw new AlreadyStartedError("MetricsServer");
     const app = Fastify({ logger: false });
     this.app = app;
+    // A scrape or readiness check that throws is a 500 for the scraper and a line in our log.
+    app.setErrorHandler((err, req, reply) => {
+      const message = errorMessage(err);
+      this.logger.warn({ err: message, url: req.url }, "metrics listener request failed");
+      void reply.code(500).send({ error: message });
+    });
     await app.register(healthRoutes, this.routes);
     this.listener = await listenHttp(app, this.where.host, this.where.port, {
       what: "metrics",
@@ -63,7 +70,7 @@ export async function startMetricsServer(
   logger: Logger,
 ): Promise<MetricsServer | undefined> {
   if (options.metricsPort === undefined) return undefined;
-  const server = new MetricsServer({ host: options.metricsHost, port: options.metricsPort }, routes);
+  const server = new MetricsServer({ host: options.metricsHost, port: options.metricsPort }, routes, logger);
   try {
     await server.start();
   } catch (err) {

@@ -246,6 +246,9 @@ describe("fleet drill: 3-node cluster, 2 processors + 2 dispatchers as processes
 
     // Fault 3: the stream leader's node SIGKILLed; it leads neither stage consumer (see above).
     completed = await waitForCount(jsm, "ORDERS.completed", completed + STEP);
+    // Again just before the kill: on a starved machine a raft election may have moved a leader since
+    // setup (a no-op when none did).
+    await consumersOffStreamLeader(nc, jsm);
     const leadersAtKill = await leaders(jsm);
     const target = String(leadersAtKill.ORDERS);
     const targetIndex = cluster.names.indexOf(target);

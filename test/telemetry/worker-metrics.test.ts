@@ -1,14 +1,18 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { VERSION } from "../../src/common/version.js";
 import { runCli } from "../helpers/cli.js";
 import { connectTo, publishOrders, subjectCounts, waitSettled, withTopology } from "../helpers/fixtures.js";
+import { tempModule } from "../helpers/handler-worker.js";
 import { metricValue, readyz, scrape, waitForReadyz } from "../helpers/metrics.js";
 import { startServer } from "../helpers/nats-server.js";
 import { waitFor } from "../helpers/wait.js";
 import { startWorker } from "../helpers/workers.js";
 
 describe("orderflow worker --metrics-port", () => {
-  it("reports exactly the orders it processed, its build, its connection and its consumer; a last scrape works during the drain", async () => {
+  it("reports exactly the orders it processed, its build, its connection and its consumer", async () => {
     const server = await startServer();
     const nc = await connectTo(server);
     const jsm = await withTopology(nc);
@@ -48,14 +52,53 @@ describe("orderflow worker --metrics-port", () => {
     expect(text).not.toMatch(/^orderflow_order_e2e_latency_seconds/m);
     expect((await readyz(url)).status).toBe(200);
 
-    // SIGTERM: the worker drains (its open pulls expire on the server, up to 2 s) and the listener
-    // answers until it is over: not ready, and /metrics still counts every order.
+    worker.signal("SIGTERM");
+    expect(await worker.exited()).toBe(0);
+  });
+
+  it("answers until the drain is over: not ready while a handler finishes, /metrics still served", async () => {
+    // The drain is held open by a handler that runs until the test releases it, so the listener's
+    // answers during the drain are seen for sure, however quickly the open pulls expire.
+    const dir = mkdtempSync(join(tmpdir(), "orderflow-drain-"));
+    const release = join(dir, "release");
+    const handler = tempModule(
+      "hold.mjs",
+      `import { existsSync } from "node:fs";
+export default async function (order) {
+  while (!existsSync(${JSON.stringify(release)})) await new Promise((r) => setTimeout(r, 20));
+  return order.orderNo + ",processed";
+}
+`,
+    );
+    const server = await startServer();
+    const nc = await connectTo(server);
+    const jsm = await withTopology(nc);
+    const worker = await startWorker("processor", server.url, [
+      "--metrics-port",
+      "0",
+      "--handler",
+      handler,
+      "--drain-timeout",
+      "60s",
+    ]);
+    const url = await worker.metricsUrl();
+    await nc.request("ORDERS.received", "held");
+    await waitFor("the handler running", async () => {
+      const t = await scrape(url);
+      return metricValue(t, 'orderflow_handlers_in_progress{stage="processor"}') === 1;
+    });
+
     worker.signal("SIGTERM");
     const draining = await waitForReadyz(url, 503, "not ready while draining");
     expect(draining.body.checks.pulling).toBe(false);
     expect(draining.body.reasons.join("\n")).toMatch(/processor worker is not running/);
-    expect(metricValue(await scrape(url), 'orderflow_stage_processed_total{stage="processor"}')).toBe(n);
+    const during = await scrape(url);
+    expect(metricValue(during, 'orderflow_handlers_in_progress{stage="processor"}')).toBe(1);
+    expect(metricValue(during, 'orderflow_stage_processed_total{stage="processor"}')).toBe(0);
+
+    writeFileSync(release, "");
     expect(await worker.exited()).toBe(0);
+    expect((await subjectCounts(jsm))["ORDERS.processed"]).toBe(1);
     await expect(fetch(`${url}healthz`)).rejects.toThrow();
   });
 

@@ -45,25 +45,29 @@ Examples:
     .action(async (flags: IndexerFlags & Record<string, unknown>, cmd: Command) => {
       const ctx = commandContext(cmd, "indexer");
       const listen = readMetricsFlags(flags);
-      const metrics = new OrderflowMetrics({ pipeline: false });
+      // Only with a listener: the default process metrics run timers nobody would read.
+      const metrics =
+        listen.metricsPort === undefined ? undefined : new OrderflowMetrics({ pipeline: false });
       const connections = new ConnectionTracker(ctx.logger);
-      connections.on((s) => metrics.recordConnection(s));
+      if (metrics) connections.on((s) => metrics.recordConnection(s));
       const running: { indexer?: OrderIndexer; started: boolean } = { started: false };
       // Before connecting: a port in use stops the command at once, and probes get an answer.
-      const server = await startMetricsServer(
-        listen,
-        {
-          metrics,
-          readiness: () => {
-            const s = running.indexer?.stats();
-            return assessIndexerReadiness(connections.all(), {
-              caughtUp: running.started && s?.caughtUp === true,
-              reading: s?.reading ?? true,
-            });
-          },
-        },
-        ctx.logger,
-      );
+      const server = metrics
+        ? await startMetricsServer(
+            listen,
+            {
+              metrics,
+              readiness: () => {
+                const s = running.indexer?.stats();
+                return assessIndexerReadiness(connections.all(), {
+                  caughtUp: running.started && s?.caughtUp === true,
+                  reading: s?.reading ?? true,
+                });
+              },
+            },
+            ctx.logger,
+          )
+        : undefined;
       try {
         await runIndexer(ctx, flags, { metrics, connections, running });
       } finally {
@@ -82,7 +86,7 @@ async function runIndexer(
   ctx: CommandContext,
   flags: IndexerFlags,
   t: {
-    metrics: OrderflowMetrics;
+    metrics: OrderflowMetrics | undefined;
     connections: ConnectionTracker;
     running: { indexer?: OrderIndexer; started: boolean };
   },
@@ -96,12 +100,12 @@ async function runIndexer(
     { logger: ctx.logger },
   );
   t.running.indexer = indexer;
-  t.metrics.recordBuild({
+  t.metrics?.recordBuild({
     stage: "indexer",
     handler: BUILT_IN_HANDLER_LABEL,
     natsServerVersion: () => nc.info?.version ?? "",
   });
-  t.metrics.readIndex(() => indexer.stats());
+  t.metrics?.readIndex(() => indexer.stats());
   try {
     await indexer.start();
     t.running.started = true;

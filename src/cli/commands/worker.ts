@@ -79,17 +79,22 @@ async function runWorker(
   flags: WorkerFlags,
   listen: MetricsListenOptions,
 ): Promise<void> {
-  const metrics = new OrderflowMetrics({ pipeline: false, index: false });
+  // Only with a listener: recording outcomes costs a little per order (label hashing, histogram
+  // buckets, an outcome event the worker otherwise skips), and default process metrics run timers.
+  const metrics =
+    listen.metricsPort === undefined ? undefined : new OrderflowMetrics({ pipeline: false, index: false });
   const connections = new ConnectionTracker(ctx.logger);
-  connections.on((s) => metrics.recordConnection(s));
+  if (metrics) connections.on((s) => metrics.recordConnection(s));
   const workers: StageWorker[] = [];
   // Before connecting: a port in use stops the command at once, and probes get an answer (not
   // ready) while it connects.
-  const server = await startMetricsServer(
-    listen,
-    { metrics, readiness: () => assessWorkerReadiness(connections.all(), workers) },
-    ctx.logger,
-  );
+  const server = metrics
+    ? await startMetricsServer(
+        listen,
+        { metrics, readiness: () => assessWorkerReadiness(connections.all(), workers) },
+        ctx.logger,
+      )
+    : undefined;
   try {
     await work(ctx, stage, flags, { metrics, connections, workers });
   } finally {
@@ -102,7 +107,7 @@ async function work(
   ctx: CommandContext,
   stage: StageDefinition,
   flags: WorkerFlags,
-  t: { metrics: OrderflowMetrics; connections: ConnectionTracker; workers: StageWorker[] },
+  t: { metrics: OrderflowMetrics | undefined; connections: ConnectionTracker; workers: StageWorker[] },
 ): Promise<void> {
   const nc = await ctx.connect();
   t.connections.track(ctx.connectOptions.name, nc);
@@ -117,11 +122,13 @@ async function work(
       logger: ctx.logger,
       handlerFile: flags.handler,
     });
-    observeStageWorker(t.metrics, nc, worker, {
-      handlerFile: flags.handler,
-      consumerGauges: true,
-      logger: ctx.logger,
-    });
+    if (t.metrics) {
+      observeStageWorker(t.metrics, nc, worker, {
+        handlerFile: flags.handler,
+        consumerGauges: true,
+        logger: ctx.logger,
+      });
+    }
     t.workers.push(worker);
     let fatal: Error | undefined;
     const failed = new Promise<void>((resolve) =>
