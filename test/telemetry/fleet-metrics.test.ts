@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { runCli } from "../helpers/cli.js";
 import { connectTo, publishOrders, subjectCounts, waitSettled, withTopology } from "../helpers/fixtures.js";
 import { freePorts } from "../helpers/free-port.js";
 import { metricValue, readyz, scrape } from "../helpers/metrics.js";
@@ -35,7 +36,7 @@ describe("a fleet: workers as separate processes, each with its own metrics list
     await waitSettled(jsm, "NEW");
     await waitSettled(jsm, "DISPATCH");
 
-    // A worker counts an order after its ack is sent, so the sums may trail the stream for a moment.
+    // Polled rather than read once: the stream's counts and the scrapes are read at different moments.
     const texts = await waitFor("the scrapes add up", async () => {
       const t = await Promise.all(urls.map(scrape));
       const done = ["processor", "dispatcher"].every(
@@ -59,5 +60,11 @@ describe("a fleet: workers as separate processes, each with its own metrics list
       expect(text).not.toContain(`stage="${other}"`);
       expect(metricValue(text, `orderflow_nats_connected{connection="orderflow-worker-${own}"}`)).toBe(1);
     }
+
+    // `status --check` reads the consumers, not a process: the same verdict as for `up`.
+    const check = await runCli(["status", "--check", "-s", server.url]);
+    expect(check.stderr).toBe("");
+    expect(check.code).toBe(0);
+    expect(check.stdout).toMatch(/^OK: orderflow ORDERS: backlog 0, 0 dead letters in the last 15m \| /);
   }, 120_000);
 });
