@@ -83,9 +83,10 @@ COPY deploy deploy
 # The one path written: the order index of `indexer` and `up --workers indexer`
 # (/app/.orderflow/index), owned by orderflow; mount a volume on /app/.orderflow to keep it.
 USER orderflow
-# 8080: `up`'s dashboard (--port); 9464: /metrics, /healthz, /readyz (--metrics-port).
+# 8080: `up`'s dashboard (--port); 9464: /metrics, /healthz, /readyz (--metrics-port). The health
+# check follows ORDERFLOW_METRICS_PORT, so a container run with another port stays healthy.
 EXPOSE 8080 9464
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:9464/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.ORDERFLOW_METRICS_PORT || 9464) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["tini", "--", "node", "/app/dist/main.js"]
 CMD ["up"]
