@@ -26,6 +26,8 @@ export interface DashboardDeps {
   metrics: OrderflowMetrics;
   /** The same lookup as `orderflow order` (orders/order-lookup.ts). */
   lookup: (orderNo: string) => Promise<OrderLookup>;
+  /** The lookup's link to a trace, a URL with `{traceId}` (`up --trace-url`); default none, ids only. */
+  traceUrl?: string;
   /** The dead-letter table's listing, detail and replay; absent, those routes answer 404. */
   deadLetters?: DeadLetterActions;
   /** Absent when the publish form is turned off. */
@@ -88,7 +90,7 @@ export async function buildDashboard(deps: DashboardDeps): Promise<FastifyInstan
   await app.register(assetRoutes, { assets: deps.assets ?? (await loadAssets()) });
   await app.register(healthRoutes, { readiness: () => deps.state.readiness(), metrics: deps.metrics });
   await app.register(stateRoutes, { state: deps.state, hub: deps.hub });
-  await app.register(orderRoutes, { lookup: deps.lookup });
+  await app.register(orderRoutes, { lookup: deps.lookup, traceUrl: deps.traceUrl });
   await app.register(deadLetterRoutes, { actions: deps.deadLetters });
   await app.register(publishRoutes, { jobs: deps.publish });
   return app;

@@ -1,4 +1,5 @@
 import { withDefaults } from "../common/defaults.js";
+import { checkTraceUrlTemplate } from "../common/trace-context.js";
 import { DEFAULT_INDEX_SUBJECT } from "./index-protocol.js";
 
 /** The client's own default reply-inbox prefix. */
@@ -71,6 +72,25 @@ export const DEFAULT_ORDER_LOOKUP_OPTIONS: Readonly<OrderLookupOptions> = Object
   scanLast: 50_000,
   inboxPrefix: DEFAULT_INBOX_PREFIX,
 });
+
+/** How an order's timeline links the traces of its messages (`orderflow order`, the dashboard's lookup). */
+export interface TraceLinkOptions {
+  /**
+   * The operator's tracing UI, a URL with `{traceId}` (and optionally `{spanId}`) where the ids go,
+   * e.g. `http://localhost:16686/trace/{traceId}` (`--trace-url`, `ORDERFLOW_TRACE_URL`). Default
+   * undefined: trace ids are shown without links.
+   */
+  traceUrl: string | undefined;
+}
+
+export const DEFAULT_TRACE_LINK_OPTIONS: Readonly<TraceLinkOptions> = Object.freeze({ traceUrl: undefined });
+
+/** Merges defaults and checks the template (an http(s) URL with `{traceId}`). */
+export function traceLinkOptions(overrides: Partial<TraceLinkOptions> = {}): TraceLinkOptions {
+  const o = withDefaults(DEFAULT_TRACE_LINK_OPTIONS, overrides);
+  if (o.traceUrl !== undefined) checkTraceUrlTemplate(o.traceUrl);
+  return o;
+}
 
 function positive(name: string, v: number): void {
   if (!Number.isInteger(v) || v < 1)

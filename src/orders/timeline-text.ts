@@ -1,5 +1,7 @@
 import { formatNumber } from "../common/format.js";
+import { traceLink } from "../common/trace-context.js";
 import { describeDeadLetter } from "../stages/dead-letter-info.js";
+import type { TraceLinkOptions } from "./lookup-options.js";
 import type { LookupCoverage, OrderLookup } from "./order-lookup.js";
 import { type OrderState, orderState, type TimelineEntry } from "./timeline.js";
 
@@ -31,8 +33,11 @@ export function coverageText(c: LookupCoverage): string {
   return `searched ${c.stream}: ${parts.join(" + ") || "nothing (empty stream)"}`;
 }
 
-/** The timeline screen of `orderflow order`. */
-export function timelineText(l: OrderLookup): string {
+/**
+ * The timeline screen of `orderflow order`. A message published in a trace shows its trace id;
+ * with a `traceUrl` template each distinct trace gets one line with its link after the events.
+ */
+export function timelineText(l: OrderLookup, links: Partial<TraceLinkOptions> = {}): string {
   const e = l.entries;
   const first = e[0];
   const last = e[e.length - 1];
@@ -43,14 +48,25 @@ export function timelineText(l: OrderLookup): string {
   ];
   const stageWidth = Math.max(...e.map((x) => x.stage.length));
   const seqWidth = Math.max(...e.map((x) => `seq ${x.seq}`.length));
+  const traceWidth = Math.max(0, ...e.map((x) => (x.traceId ? `trace ${x.traceId}`.length : 0)));
   e.forEach((x, i) => {
     const prev = e[i - 1];
     const gap = prev ? `+${formatGap(x.time.getTime() - prev.time.getTime())}` : "";
     const cols = [stamp(x.time), x.stage.padEnd(stageWidth), `seq ${x.seq}`.padEnd(seqWidth), gap.padEnd(9)];
+    // Only when some message has one, so a pipeline without tracing prints what it always did.
+    if (traceWidth > 0) cols.push((x.traceId ? `trace ${x.traceId}` : "").padEnd(traceWidth));
     if (x.deadLetter) cols.push(`${describeDeadLetter(x.deadLetter)}; payload ${JSON.stringify(x.payload)}`);
     if (x.replayOf !== undefined) cols.push(`replay of dead letter seq ${x.replayOf}`);
     lines.push(`  ${cols.join("  ").trimEnd()}`);
   });
+  const template = links.traceUrl;
+  if (template) {
+    const traces = new Map<string, string | undefined>();
+    for (const x of e) if (x.traceId && !traces.has(x.traceId)) traces.set(x.traceId, x.spanId);
+    for (const [traceId, spanId] of traces) {
+      lines.push(`trace ${traceId}: ${traceLink(template, { traceId, spanId })}`);
+    }
+  }
   lines.push(coverageText(l.coverage));
   return lines.join("\n");
 }
@@ -60,13 +76,21 @@ export interface TimelineJson {
   orderNo: string;
   found: boolean;
   state: OrderState;
-  entries: Array<Omit<TimelineEntry, "time"> & { time: string; sincePreviousMs: number | null }>;
+  entries: Array<
+    Omit<TimelineEntry, "time"> & {
+      time: string;
+      sincePreviousMs: number | null;
+      /** The entry's trace in the operator's tracing UI: with a `traceUrl` template and a trace id only. */
+      traceUrl?: string;
+    }
+  >;
   coverage: OrderLookup["coverage"];
   notice?: string;
 }
 
-/** The JSON document of `orderflow order --json`. */
-export function timelineJson(l: OrderLookup): TimelineJson {
+/** The JSON document of `orderflow order --json`: `traceId` per traced entry, and `traceUrl` with a template. */
+export function timelineJson(l: OrderLookup, links: Partial<TraceLinkOptions> = {}): TimelineJson {
+  const template = links.traceUrl;
   return {
     orderNo: l.orderNo,
     found: l.entries.length > 0,
@@ -77,6 +101,9 @@ export function timelineJson(l: OrderLookup): TimelineJson {
         ...x,
         time: x.time.toISOString(),
         sincePreviousMs: prev ? x.time.getTime() - prev.time.getTime() : null,
+        ...(template && x.traceId
+          ? { traceUrl: traceLink(template, { traceId: x.traceId, spanId: x.spanId }) }
+          : {}),
       };
     }),
     coverage: l.coverage,

@@ -1,4 +1,5 @@
-import type { MsgHdrs } from "@nats-io/nats-core";
+import { Match, type MsgHdrs } from "@nats-io/nats-core";
+import { parseTraceparent, TRACEPARENT_HEADER } from "../common/trace-context.js";
 import { type DeadLetterInfo, deadLetterInfo, headersRecord } from "../stages/dead-letter-info.js";
 import type { StageOrOther } from "../stages/order-key.js";
 import { Stage } from "../topology/spec.js";
@@ -16,6 +17,10 @@ export interface TimelineEntry {
   deadLetter?: DeadLetterInfo;
   /** An input republished by `orderflow dead-letters replay`: the dead letter's stream sequence. */
   replayOf?: number;
+  /** The trace the message was published in: its `traceparent` header's trace id (absent without one). */
+  traceId?: string;
+  /** The span that published it (the `traceparent` parent id). */
+  spanId?: string;
 }
 
 /** The header a replayed input carries (orders/dead-letters.ts ReplayHeader.Of). */
@@ -53,7 +58,22 @@ export function timelineEntry(
   }
   const replayOf = Number(headers?.get(REPLAY_OF_HEADER) || Number.NaN);
   if (Number.isInteger(replayOf)) entry.replayOf = replayOf;
+  const trace = traceOf(headers);
+  if (trace) {
+    entry.traceId = trace.traceId;
+    entry.spanId = trace.spanId;
+  }
   return entry;
+}
+
+/**
+ * The trace context of a message, by its `traceparent` header in any letter case. Two values (two
+ * headers differing in case, or one repeated) are no context, as the W3C recommendation asks.
+ */
+function traceOf(headers: MsgHdrs | undefined): ReturnType<typeof parseTraceparent> {
+  if (!headers) return undefined;
+  const values = headers.values(TRACEPARENT_HEADER, Match.IgnoreCase);
+  return values.length === 1 ? parseTraceparent(values[0]) : undefined;
 }
 
 /** Ascending by stream sequence, each sequence once. */

@@ -316,6 +316,7 @@ export class OrderflowSystem {
         allowedHosts: o.allowedHosts,
       },
       logger: this.logger.child({ part: "dashboard" }),
+      traceUrl: o.traceUrl,
       lookup: (orderNo) =>
         lookupOrder(
           main,

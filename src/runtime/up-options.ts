@@ -1,5 +1,10 @@
 import { withDefaults } from "../common/defaults.js";
 import { UsageError } from "../common/errors.js";
+import {
+  DEFAULT_TRACE_LINK_OPTIONS,
+  type TraceLinkOptions,
+  traceLinkOptions,
+} from "../orders/lookup-options.js";
 import type { LateRedeliveries } from "../stages/output-ledger.js";
 import type { StartRate } from "../stages/start-gate.js";
 import { DEFAULT_STAGE_WORKER_OPTIONS } from "../stages/worker-options.js";
@@ -36,7 +41,7 @@ export function isLoopback(host: string): boolean {
  * Options of `orderflow up` (connection and topology come from the global flags). Each has a flag
  * and an environment variable (see the table in docs/cli.md), so the same image runs anywhere.
  */
-export interface UpOptions extends MetricsListenOptions {
+export interface UpOptions extends MetricsListenOptions, TraceLinkOptions {
   /** Dashboard, /metrics and health interface (`--host`, `ORDERFLOW_HOST`). Default 127.0.0.1: loopback only. */
   host: string;
   /** Dashboard port (`--port`, `ORDERFLOW_PORT`); 0 picks a free one. Default 8080. */
@@ -124,6 +129,8 @@ export const DEFAULT_UP_OPTIONS: Readonly<UpOptions> = Object.freeze({
   dashboardAuth: DashboardAuth.Token,
   // A second listener for /metrics, /healthz and /readyz only (the dashboard port serves them too).
   ...DEFAULT_METRICS_LISTEN_OPTIONS,
+  // The order lookup's links to traces (`--trace-url`): none by default.
+  ...DEFAULT_TRACE_LINK_OPTIONS,
 });
 
 /** Merges defaults with the caller's options (never changing the caller's object) and checks them. */
@@ -139,6 +146,7 @@ export function upOptions(overrides: Partial<UpOptions> = {}): UpOptions {
     }
   }
   metricsListenOptions(o);
+  traceLinkOptions(o);
   for (const p of o.parts) {
     if (!PARTS.includes(p)) throw new RangeError(`unknown part "${String(p)}"; use ${PARTS.join(", ")}`);
   }

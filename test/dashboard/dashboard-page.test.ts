@@ -4,8 +4,11 @@ import { mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { jetstream } from "@nats-io/jetstream";
+import { headers } from "@nats-io/nats-core";
 import type { Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
+import { connectTo } from "../helpers/fixtures.js";
 import { startServer } from "../helpers/nats-server.js";
 import { launchBrowser } from "./browser.js";
 import { startSystem } from "./system-fixture.js";
@@ -128,6 +131,39 @@ describe("the dashboard page in headless Chromium", () => {
       await mkdir(join(DOCS_SCREENSHOT, ".."), { recursive: true });
       await page.screenshot({ path: DOCS_SCREENSHOT, fullPage: true });
     }
+  });
+
+  it("order lookup shows each message's trace id, linked to the tracing UI of up --trace-url", async () => {
+    const server = await startServer();
+    // Only the index runs: the stored messages below are the order's whole life.
+    const system = await startSystem(server, {
+      parts: ["indexer"],
+      traceUrl: "http://jaeger.test:16686/trace/{traceId}",
+    });
+    const nc = await connectTo(server);
+    const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const h = headers();
+    h.set("traceparent", `00-${traceId}-00f067aa0ba902b7-01`);
+    await jetstream(nc).publish("ORDERS.received", "traced-1", { headers: h });
+    await jetstream(nc).publish("ORDERS.processed", "traced-1,processed");
+
+    const browser = await launchBrowser();
+    const page = await browser.newPage();
+    const pageErrors: string[] = [];
+    page.on("pageerror", (err) => pageErrors.push(err.message));
+    await page.goto(system.dashboardUrl);
+    await page.fill("#lookup-no", "traced-1");
+    await page.click("#lookup-form button");
+    await page.waitForSelector("#lookup-result td.trace a");
+    const cells = await page.$$eval("#lookup-result td.trace", (tds) =>
+      tds.map((td) => ({ text: td.textContent, href: td.querySelector("a")?.getAttribute("href") ?? null })),
+    );
+    expect(cells).toEqual([
+      { text: traceId, href: `http://jaeger.test:16686/trace/${traceId}` },
+      { text: "", href: null },
+    ]);
+    expect(await page.getAttribute("#lookup-result td.trace a", "rel")).toBe("noopener noreferrer");
+    expect(pageErrors).toEqual([]);
   });
 
   it("fits a phone screen without sideways scrolling", async () => {

@@ -23,7 +23,10 @@ const full = { authorization: `Bearer ${TOKEN}` };
 const readonly = { authorization: `Bearer ${READONLY}` };
 
 /** The dashboard app as `up` builds it, on the test's own server, with tokens; never listening. */
-async function dashboard(nc: NatsConnection, { publishForm = true } = {}): Promise<FastifyInstance> {
+async function dashboard(
+  nc: NatsConnection,
+  { publishForm = true, traceUrl }: { publishForm?: boolean; traceUrl?: string } = {},
+): Promise<FastifyInstance> {
   const metrics = new OrderflowMetrics({ processMetrics: false });
   const connections = new ConnectionTracker();
   connections.track("main", nc);
@@ -45,6 +48,7 @@ async function dashboard(nc: NatsConnection, { publishForm = true } = {}): Promi
     deadLetters: new DeadLetterActions(nc, t, { inboxPrefix: undefined }),
     lookup: (orderNo) => lookupOrder(nc, t, orderNo, { scanLast: 1_000 }),
     security: { token: TOKEN, readonlyToken: READONLY },
+    traceUrl,
   });
   onTestFinished(() => app.close());
   return app;
@@ -127,6 +131,36 @@ describe("dashboard routes, by inject() (the app is never listening)", () => {
       );
     }
     expect((await app.inject({ url: "/api/order?no=1001" })).statusCode).toBe(401);
+  });
+
+  it("order lookup with traces: trace ids from traceparent headers, links from up's --trace-url template", async () => {
+    const nc = await connectTo(await startServer());
+    await withTopology(nc, t);
+    const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const h = natsHeaders();
+    h.set("traceparent", `00-${traceId}-00f067aa0ba902b7-01`);
+    await jetstream(nc).publish("ORDERS.received", "2001", { headers: h });
+    await jetstream(nc).publish("ORDERS.processed", "2001,processed");
+
+    const linked = await dashboard(nc, { traceUrl: "http://jaeger.test:16686/trace/{traceId}" });
+    const answer = await linked.inject({ url: "/api/order?no=2001", headers: readonly });
+    expect(answer.statusCode).toBe(200);
+    const body = answer.json();
+    expect(body.entries).toMatchObject([
+      { stage: "received", traceId, traceUrl: `http://jaeger.test:16686/trace/${traceId}` },
+      { stage: "processed" },
+    ]);
+    expect(body.entries[1]).not.toHaveProperty("traceId");
+    expect(body.entries[1]).not.toHaveProperty("traceUrl");
+    expect(body.text).toContain(`trace ${traceId}: http://jaeger.test:16686/trace/${traceId}`);
+
+    // Without a template: the id, no link.
+    const plain = (
+      await (await dashboard(nc)).inject({ url: "/api/order?no=2001", headers: readonly })
+    ).json();
+    expect(plain.entries[0]).toMatchObject({ traceId });
+    expect(plain.entries[0]).not.toHaveProperty("traceUrl");
+    expect(plain.text).not.toContain("http://");
   });
 
   it("dead letters: list with filters, one by seq, replay only with the full token and a valid selection", async () => {

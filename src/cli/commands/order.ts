@@ -1,10 +1,16 @@
 import { Command } from "commander";
 import { durationFlag } from "../../common/duration.js";
 import { printJson } from "../../common/format.js";
-import { DEFAULT_ORDER_LOOKUP_OPTIONS } from "../../orders/lookup-options.js";
+import {
+  DEFAULT_ORDER_LOOKUP_OPTIONS,
+  type TraceLinkOptions,
+  traceLinkOptions,
+} from "../../orders/lookup-options.js";
 import { lookupOrder } from "../../orders/order-lookup.js";
 import { coverageText, timelineJson, timelineText } from "../../orders/timeline-text.js";
 import { commandContext, intFlag } from "../context.js";
+import { addOptionTable, readOptionTable } from "../option-table.js";
+import { traceUrlOptionTable } from "../trace-url-flag.js";
 
 interface OrderFlags {
   json?: boolean;
@@ -13,7 +19,7 @@ interface OrderFlags {
 }
 
 export function orderCommand(): Command {
-  return new Command("order")
+  return addOptionTable(new Command("order"), traceUrlOptionTable())
     .description(
       "the timeline of one order: each stage it reached, when, its stream sequence, and why it failed",
     )
@@ -37,14 +43,17 @@ export function orderCommand(): Command {
 It asks the order index (\`orderflow indexer\`, on subject orderflow.index.lookup) and fetches the
 order's messages by sequence: instant on any stream size. Without an index it scans the newest
 --scan-last messages and says that older events may be missing. Exit code 1 when not found.
+A message published with tracing on shows its trace id; --trace-url makes each a link.
 The read-only monitor user of deploy/nats-server.conf may run it (with --inbox-prefix _INBOX_monitor).
 
 Examples:
   $ orderflow order 100001
-  $ orderflow order 100001 --json | jq '.entries[] | {stage, seq, sincePreviousMs}'`,
+  $ orderflow order 100001 --json | jq '.entries[] | {stage, seq, sincePreviousMs}'
+  $ orderflow order 100001 --trace-url 'http://localhost:16686/trace/{traceId}'`,
     )
-    .action(async (orderNo: string, flags: OrderFlags, cmd: Command) => {
+    .action(async (orderNo: string, flags: OrderFlags & Record<string, unknown>, cmd: Command) => {
       const ctx = commandContext(cmd, "order");
+      const links = traceLinkOptions(readOptionTable<TraceLinkOptions>(traceUrlOptionTable(), flags));
       const nc = await ctx.connect();
       try {
         const lookup = await lookupOrder(
@@ -58,8 +67,8 @@ Examples:
           },
           { signal: ctx.signal, logger: ctx.logger },
         );
-        if (flags.json) printJson(timelineJson(lookup));
-        else if (lookup.entries.length > 0) process.stdout.write(`${timelineText(lookup)}\n`);
+        if (flags.json) printJson(timelineJson(lookup, links));
+        else if (lookup.entries.length > 0) process.stdout.write(`${timelineText(lookup, links)}\n`);
         if (lookup.notice) process.stderr.write(`orderflow: ${lookup.notice}\n`);
         if (lookup.entries.length === 0) {
           if (!flags.json) {

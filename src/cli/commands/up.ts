@@ -22,6 +22,7 @@ import { commandContext, intFlag } from "../context.js";
 import { metricsOptionTable } from "../metrics-flags.js";
 import { addOptionTable, type OptionTable, readOptionTable } from "../option-table.js";
 import { readStageFlags, withStageFlags } from "../stage-flags.js";
+import { traceUrlOptionTable } from "../trace-url-flag.js";
 
 /** The flags of `up` besides its options: the handler modules it loads before anything starts. */
 interface HandlerFlags {
@@ -119,6 +120,7 @@ function upOptionTable(): OptionTable<UpOptions> {
       .env("ORDERFLOW_DASHBOARD_AUTH")
       .default(D.dashboardAuth),
     ...metricsOptionTable(),
+    ...traceUrlOptionTable(),
   };
 }
 
@@ -176,6 +178,7 @@ Examples:
   $ ORDERFLOW_DASHBOARD_TOKEN=$(openssl rand -hex 24) orderflow up -s nats://n1:4222 --host 0.0.0.0 --port 9000
   $ orderflow up --workers indexer                 # workers run elsewhere: orderflow worker processor
   $ orderflow up --metrics-port 9464               # /metrics, /healthz, /readyz also on a port of their own
+  $ orderflow up --trace-url 'http://localhost:16686/trace/{traceId}'   # order lookup links to Jaeger
 
 Ctrl-C drains in-flight orders, stops every part in reverse order and exits 0.`,
     )

@@ -26,12 +26,27 @@ $("#lookup-form").addEventListener("submit", async (ev) => {
   }
 });
 
+/**
+ * The entry's trace id, a link to the tracing UI when `up --trace-url` made one (the server builds
+ * the URL from the operator's template: the page takes no template and runs no inline script).
+ * @param {PageLookup["entries"][number]} e
+ */
+function traceCell(e) {
+  if (!e.traceId) return el("td", { class: "mono trace" });
+  const id = e.traceUrl
+    ? el("a", { href: e.traceUrl, target: "_blank", rel: "noopener noreferrer" }, e.traceId)
+    : e.traceId;
+  return el("td", { class: "mono trace", title: `trace ${e.traceId}` }, id);
+}
+
 /** @param {PageLookup} l */
 function renderLookup(l) {
   const out = $("#lookup-result");
   if (!l.found) {
     out.replaceChildren(el("p", {}, `order ${JSON.stringify(l.orderNo)} not found`));
   } else {
+    // The trace column only when a message carries a trace, so untraced pipelines look as before.
+    const traced = l.entries.some((e) => e.traceId);
     const rows = l.entries.map((e) =>
       el(
         "tr",
@@ -40,6 +55,7 @@ function renderLookup(l) {
         el("td", {}, el("span", { class: `tag tag-${e.stage}` }, e.stage)),
         el("td", { class: "mono" }, `#${e.seq}`),
         el("td", { class: "mono" }, e.sincePreviousMs === null ? "" : `+${ms(e.sincePreviousMs)}`),
+        ...(traced ? [traceCell(e)] : []),
         el(
           "td",
           { class: "detail" },

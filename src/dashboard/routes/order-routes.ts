@@ -6,6 +6,8 @@ import { badInput } from "./route-errors.js";
 export interface OrderRoutesOptions {
   /** The same lookup as `orderflow order` (orders/order-lookup.ts). */
   lookup: (orderNo: string) => Promise<OrderLookup>;
+  /** Template of the link to a trace (`up --trace-url`): each traced entry's `traceUrl`. */
+  traceUrl?: string | undefined;
 }
 
 /** Longest order number the lookup box takes: longer keys are never indexed (stages/order-key.ts). */
@@ -19,7 +21,10 @@ const lookupSchema = {
   },
 } as const;
 
-/** `GET /api/order?no=…`: one order's timeline, as JSON and as the text `orderflow order` prints. */
+/**
+ * `GET /api/order?no=…`: one order's timeline, as JSON and as the text `orderflow order` prints,
+ * with the links to traces already made, so the page needs no template of its own.
+ */
 export async function orderRoutes(app: FastifyInstance, o: OrderRoutesOptions): Promise<void> {
   app.get<{ Querystring: { no: string } }>(
     "/api/order",
@@ -31,7 +36,11 @@ export async function orderRoutes(app: FastifyInstance, o: OrderRoutesOptions): 
     },
     async (req) => {
       const lookup = await o.lookup(req.query.no);
-      return { ...timelineJson(lookup), text: lookup.entries.length > 0 ? timelineText(lookup) : null };
+      const links = { traceUrl: o.traceUrl };
+      return {
+        ...timelineJson(lookup, links),
+        text: lookup.entries.length > 0 ? timelineText(lookup, links) : null,
+      };
     },
   );
 }
