@@ -21,6 +21,14 @@ export {
 } from "./common/errors.js";
 export type { Logger } from "./common/logger.js";
 export { type ServerFeatures, serverFeatures } from "./common/server-features.js";
+export type {
+  DeliveryFacts,
+  DeliverySpan,
+  EventAttributes,
+  SendFacts,
+  SendSpan,
+  Tracing,
+} from "./common/tracing.js";
 export {
   type CreateStageWorkerOptions,
   createStageWorker,
@@ -63,6 +71,12 @@ export {
   type StageWorkerOptions,
   stageWorkerOptions,
 } from "./stages/worker-options.js";
+export {
+  ServiceName,
+  startTracing,
+  type TracingRequest,
+  tracingWanted,
+} from "./telemetry/tracing.js";
 export type { FieldDiff } from "./topology/diff.js";
 export {
   ChangeKind,

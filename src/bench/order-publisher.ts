@@ -1,6 +1,7 @@
 import { headers, type NatsConnection } from "@nats-io/nats-core";
 import { PublishError } from "../common/errors.js";
 import { sleep } from "../common/sleep.js";
+import type { SendSpan, Tracing } from "../common/tracing.js";
 import { PubAckWindow } from "../stages/pub-ack-window.js";
 
 export interface PublishRun {
@@ -20,6 +21,8 @@ export interface PublishRun {
   /** Called as each order's PubAck arrives, with performance.now() (for the latency floor). */
   onAckedOrder?: (orderNo: number, at: number) => void;
   inboxPrefix?: string;
+  /** When on, each order starts its own trace: a `send` span, ended at its PubAck. Default: none. */
+  tracing?: Tracing;
 }
 
 /**
@@ -38,11 +41,19 @@ export async function publishRun(nc: NatsConnection, run: PublishRun): Promise<v
   let retries = 0;
   let failure: PublishError | undefined;
   let wake: (() => void) | undefined;
+  // Only when traced: each order's send span until its PubAck.
+  const spans = run.tracing ? new Map<number, SendSpan>() : undefined;
+  const endSpan = (orderNo: number, err?: unknown): void => {
+    if (!spans) return;
+    spans.get(orderNo)?.end(err);
+    spans.delete(orderNo);
+  };
   const window = new PubAckWindow<number>(
     nc,
     {
       pubAcked: (orderNo) => {
         acked++;
+        if (spans) endSpan(orderNo);
         run.onAckedOrder?.(orderNo, performance.now());
         run.onAcked?.(acked);
         wake?.();
@@ -54,6 +65,7 @@ export async function publishRun(nc: NatsConnection, run: PublishRun): Promise<v
           setTimeout(() => send(orderNo), RETRY_LATER_MS);
           return;
         }
+        if (spans) endSpan(orderNo, err);
         failure ??= err;
         wake?.();
       },
@@ -70,6 +82,19 @@ export async function publishRun(nc: NatsConnection, run: PublishRun): Promise<v
     if (run.msgIds) {
       h = headers();
       h.set("Nats-Msg-Id", `${body}:received`);
+    }
+    if (run.tracing && spans) {
+      // Sent again after a "later": that publish's span ends, this one starts its own.
+      endSpan(orderNo, "sent again: the stream asked for it later");
+      h ??= headers();
+      spans.set(
+        orderNo,
+        run.tracing.send(h, {
+          subject: run.subject,
+          msgId: run.msgIds ? `${body}:received` : undefined,
+          orderNo: body,
+        }),
+      );
     }
     window.publish(run.subject, encoder.encode(body), h, orderNo);
   };

@@ -4,6 +4,8 @@ import { type ConnectOptions, connect, DEFAULT_SERVER_URL, parseServerList } fro
 import { UsageError } from "../common/errors.js";
 import { createLogger, LOG_FORMATS, type LogFormat, type Logger } from "../common/logger.js";
 import { loadNatsContext, type NatsContext } from "../common/nats-context.js";
+import type { Tracing } from "../common/tracing.js";
+import { startTracing } from "../telemetry/tracing.js";
 import { DEFAULT_TOPOLOGY, type TopologyOptions, topologyOptions } from "../topology/spec.js";
 
 /** Flags every command shares (set on the root program, read with `optsWithGlobals()`). */
@@ -25,6 +27,8 @@ export interface GlobalFlags {
   logLevel: string;
   logFormat: string;
   debug?: boolean;
+  /** `--otel`: trace with OpenTelemetry even when no OTEL_* variable asks for it. */
+  otel?: boolean;
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
@@ -79,7 +83,22 @@ export function addGlobalOptions(program: Command): Command {
         .env("ORDERFLOW_LOG_FORMAT")
         .default("auto"),
     )
-    .option("--debug", "print stack traces on errors");
+    .option("--debug", "print stack traces on errors")
+    .addOption(
+      new Option(
+        "--otel",
+        "trace orders with OpenTelemetry (OTLP to OTEL_EXPORTER_OTLP_ENDPOINT, default http://localhost:4318); also on when OTEL_TRACES_EXPORTER or an OTLP endpoint is set",
+      ),
+    );
+}
+
+/**
+ * This command's tracing when `--otel` or the OTEL_* environment turns it on (nothing of
+ * OpenTelemetry is loaded otherwise); the command shuts it down on its way out, which exports what
+ * is still buffered.
+ */
+export function commandTracing(ctx: CommandContext, serviceName: string): Promise<Tracing | undefined> {
+  return startTracing({ serviceName, flag: ctx.flags.otel, logger: ctx.logger });
 }
 
 /** What a command needs from the global flags, resolved once. */

@@ -22,6 +22,7 @@ export const ErrorCode = {
   LateRedelivery: "LATE_REDELIVERY",
   IndexStore: "INDEX_STORE",
   Bench: "BENCH",
+  TracingConfig: "TRACING_CONFIG",
   Internal: "INTERNAL",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -370,5 +371,18 @@ export class IndexStoreError extends OrderflowError {
   constructor(dir: string, reason: string, options: OrderflowErrorOptions = {}) {
     super(ErrorCode.IndexStore, `cannot open the order index in ${dir}: ${reason}`, options);
     this.dir = dir;
+  }
+}
+
+/** The OpenTelemetry environment asks for something orderflow's tracing cannot do (an exporter, a protocol, a sampler). */
+export class TracingConfigError extends OrderflowError {
+  override name = "TracingConfigError";
+  readonly variable: string;
+  constructor(variable: string, value: string, supported: string, options: OrderflowErrorOptions = {}) {
+    super(ErrorCode.TracingConfig, `${variable}=${value} is not supported`, {
+      hint: `use ${supported} (see docs/tracing.md)`,
+      ...options,
+    });
+    this.variable = variable;
   }
 }

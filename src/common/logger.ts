@@ -26,17 +26,38 @@ export function defaultLogFormat(stream: { isTTY?: boolean } = process.stderr): 
   return stream.isTTY === true ? LogFormat.Pretty : LogFormat.Json;
 }
 
+/**
+ * Set by the tracing setup when tracing is on: the active span's `trace_id` and `span_id` for a log
+ * line (an empty object outside any span). Off, the mixin below returns nothing at once.
+ */
+let traceFields: (() => object) | undefined;
+
+/** Called once by telemetry/otel-tracing.ts when it starts; lines logged inside a traced order then carry its ids. */
+export function setLogTraceFields(fields: (() => object) | undefined): void {
+  traceFields = fields;
+}
+
+const NO_FIELDS = Object.freeze({});
+function traceMixin(): object {
+  return traceFields === undefined ? NO_FIELDS : traceFields();
+}
+
 /** The one root logger of a process; modules take `logger.child({ stage })`. */
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? "info";
-  if (opts.destination) return pino({ level, base: { pid: process.pid } }, opts.destination);
+  if (opts.destination)
+    return pino({ level, base: { pid: process.pid }, mixin: traceMixin }, opts.destination);
   if ((opts.format ?? defaultLogFormat()) === LogFormat.Json) {
-    return pino({ level, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
+    return pino(
+      { level, base: { pid: process.pid }, mixin: traceMixin },
+      pino.destination({ fd: 2, sync: true }),
+    );
   }
   return pino(
     {
       level,
       base: null,
+      mixin: traceMixin,
       // A person wants what went wrong, not a stack: --debug prints stacks of command errors.
       serializers: { err: (e: unknown) => (e instanceof Error ? e.message : String(e)) },
     },

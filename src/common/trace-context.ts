@@ -1,9 +1,11 @@
 import { UsageError } from "./errors.js";
 
 /**
- * W3C Trace Context (https://www.w3.org/TR/trace-context/) as orderflow reads and writes it in
- * NATS message headers, without OpenTelemetry: the lookup (`orderflow order`, the dashboard)
- * shows the trace of a stored message whether or not tracing is on in the process that reads it.
+ * W3C Trace Context (https://www.w3.org/TR/trace-context/) as it travels in NATS message headers:
+ * `traceparent` and `tracestate`, lowercase as the W3C propagator writes them, read
+ * case-insensitively since a NATS header name keeps whatever case its writer chose. Pure: no
+ * OpenTelemetry import, so the order lookup (`orderflow order`, the dashboard) reads a stored
+ * message's trace without loading any tracing code, and the tracing side (telemetry/) shares it.
  */
 
 /** The header names, lowercase as the W3C propagator writes them; readers match them case-insensitively. */
@@ -18,7 +20,6 @@ export interface TraceContext {
   spanId: string;
   /** The trace-flags byte; bit 0 is "sampled". */
   flags: number;
-  sampled: boolean;
 }
 
 const TRACE_ID = /^[0-9a-f]{32}$/;
@@ -50,8 +51,7 @@ export function parseTraceparent(value: string | undefined): TraceContext | unde
     return undefined;
   }
   if (ALL_ZERO.test(traceId) || ALL_ZERO.test(spanId)) return undefined;
-  const flags = Number.parseInt(flagsHex, 16);
-  return { traceId, spanId, flags, sampled: (flags & SAMPLED) === SAMPLED };
+  return { traceId, spanId, flags: Number.parseInt(flagsHex, 16) };
 }
 
 /** A version-00 `traceparent` value; throws RangeError on an id that is not valid hex of its length or all zero. */
@@ -76,6 +76,23 @@ export function formatTraceparent(ctx: {
     throw new RangeError(`trace flags must be a byte, got ${flags}`);
   }
   return `00-${ctx.traceId}-${ctx.spanId}-${flags.toString(16).padStart(2, "0")}`;
+}
+
+/** A header's value by name, whatever case its writer used, from a plain record of headers. */
+export function headerIgnoringCase(
+  headers: Readonly<Record<string, string>>,
+  name: string,
+): string | undefined {
+  const exact = headers[name];
+  if (exact !== undefined) return exact;
+  const lower = name.toLowerCase();
+  for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === lower) return v;
+  return undefined;
+}
+
+/** The trace id a stored message belongs to, from its headers as a record; undefined when it carries none. */
+export function traceIdOf(headers: Readonly<Record<string, string>> | undefined): string | undefined {
+  return headers ? parseTraceparent(headerIgnoringCase(headers, TRACEPARENT_HEADER))?.traceId : undefined;
 }
 
 /** What a trace-link template has in place of the trace id (and, optionally, the span id). */

@@ -1,5 +1,5 @@
 import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
+import { type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
 import { z } from "zod";
 import { durationMs } from "../common/duration.js";
 import { errorMessage, OrderflowError, UsageError } from "../common/errors.js";
@@ -8,6 +8,7 @@ import { type Logger, silentLogger } from "../common/logger.js";
 import { checkMaxPayload, publishFailure } from "../common/publish-failure.js";
 import { sleepUnlessAborted } from "../common/sleep.js";
 import { parseTemplate, preciseNowMs, type Template } from "../common/templates.js";
+import type { Tracing } from "../common/tracing.js";
 
 /** Most orders one form submission may publish: enough to watch a backlog, not enough to fill a disk. */
 export const PUBLISH_MAX_COUNT = 100_000;
@@ -85,6 +86,8 @@ export class PublishJobs {
     private readonly logger: Logger = silentLogger,
     /** The stream meant to store the orders, for error hints. */
     private readonly stream = "ORDERS",
+    /** When on, each order starts its own trace (a `send` span, its context in the headers). */
+    private readonly tracing?: Tracing,
   ) {
     this.js = jetstream(nc);
   }
@@ -168,15 +171,22 @@ export class PublishJobs {
         timeoutMs: PUBACK_TIMEOUT_MS,
       };
       checkMaxPayload(this.nc, attempt);
+      const h = this.tracing ? natsHeaders() : undefined;
+      const span =
+        this.tracing && h
+          ? this.tracing.send(h, { subject: this.subject, stream: this.stream, orderNo: body })
+          : undefined;
       const ack = await publishStored(
         this.js,
         this.subject,
         data,
-        { timeout: PUBACK_TIMEOUT_MS },
+        { timeout: PUBACK_TIMEOUT_MS, headers: h },
         { signal },
       ).catch((err: unknown) => {
+        span?.end(err);
         throw publishFailure(this.nc, attempt, err);
       });
+      span?.end();
       if (ack.duplicate) job.duplicates++;
       else job.published++;
       job.first ??= body;

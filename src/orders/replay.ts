@@ -2,6 +2,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
 import { errorMessage, PublishError, UsageError } from "../common/errors.js";
 import { publishStored } from "../common/jetstream-publish.js";
+import type { Tracing } from "../common/tracing.js";
 import { DeadLetterHeader } from "../stages/dead-letter.js";
 import type { TopologyOptions } from "../topology/spec.js";
 import {
@@ -49,6 +50,11 @@ export interface ReplayOptions extends StreamAccess {
   dryRun?: boolean;
   /** Called after each dead letter (progress bars). */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * When on, each replayed input starts a new trace whose `send` span links to the dead letter's
+   * (the context in its headers). Default: none.
+   */
+  tracing?: Tracing;
 }
 
 /**
@@ -143,7 +149,21 @@ export async function replayDeadLetters(
     const h = natsHeaders();
     h.set(ReplayHeader.Of, String(d.seq));
     h.set(ReplayHeader.Round, String(round));
-    await publish(d.sourceSubject, d.data, h, replayMsgId(d.seq, round, "input"));
+    const inputId = replayMsgId(d.seq, round, "input");
+    const span = o.tracing?.send(h, {
+      subject: d.sourceSubject,
+      stream: t.stream,
+      msgId: inputId,
+      orderNo: d.orderNo,
+      linkTo: d.headers,
+    });
+    try {
+      await publish(d.sourceSubject, d.data, h, inputId);
+    } catch (err) {
+      span?.end(err);
+      throw err;
+    }
+    span?.end();
     await marker(d, round, ReplayState.Done);
     summary.replayed++;
     record({ seq: d.seq, result: "replayed", subject: d.sourceSubject });

@@ -2,6 +2,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { LateRedeliveryError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
+import type { Tracing } from "../common/tracing.js";
 import { IndexOutputLedger } from "../orders/index-output-ledger.js";
 import { orderLookupOptions } from "../orders/lookup-options.js";
 import { askIndex } from "../orders/order-lookup.js";
@@ -46,6 +47,8 @@ export interface CreateStageWorkerOptions
    * worker names it, or "seed built-in", so its start line says what runs. Default undefined.
    */
   handlerFile?: string;
+  /** OpenTelemetry tracing (docs/tracing.md); without it (the default) the worker traces nothing. */
+  tracing?: Tracing;
 }
 
 /**
@@ -68,6 +71,7 @@ export async function createStageWorker(
     topology: topologyOverrides,
     withoutIndex = WithoutIndex.Refuse,
     handlerFile,
+    tracing,
     ...tuning
   } = options;
   const logger = baseLogger?.child({ handler: handlerFile ?? BUILT_IN_HANDLER });
@@ -96,5 +100,5 @@ export async function createStageWorker(
     }
     outputLedger = new IndexOutputLedger(nc, topology, lookup, logger);
   }
-  return new StageWorker(nc, stage, workerOptions, { logger, outputLedger });
+  return new StageWorker(nc, stage, workerOptions, { logger, outputLedger, tracing });
 }

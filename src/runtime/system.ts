@@ -11,6 +11,7 @@ import {
   readServerVersion,
   serverFeatures,
 } from "../common/server-features.js";
+import type { Tracing } from "../common/tracing.js";
 import { buildDashboard } from "../dashboard/app.js";
 import { DeadLetterActions } from "../dashboard/dead-letter-actions.js";
 import { LiveState, type WorkerView } from "../dashboard/live-state.js";
@@ -59,6 +60,8 @@ export interface SystemDeps {
   logger?: Logger;
   /** Process metrics (CPU, memory, event loop) in /metrics. Default true. */
   processMetrics?: boolean;
+  /** OpenTelemetry tracing for the workers and the publish form (docs/tracing.md). Default: none. */
+  tracing?: Tracing;
 }
 
 interface Running {
@@ -75,6 +78,7 @@ interface Running {
 export class OrderflowSystem {
   private readonly running: Running[] = [];
   private readonly logger: Logger;
+  private readonly tracing: Tracing | undefined;
   private failed: (err: Error) => void = () => undefined;
   /** Resolves with the error of a part that stopped by itself (a worker lost its connection for good). */
   readonly failure = new Promise<Error>((resolve) => {
@@ -99,6 +103,7 @@ export class OrderflowSystem {
     deps: SystemDeps,
   ) {
     this.logger = deps.logger ?? silentLogger;
+    this.tracing = deps.tracing;
     this.connections = new ConnectionTracker(this.logger);
     this.metrics = new OrderflowMetrics({
       processMetrics: deps.processMetrics ?? true,
@@ -209,6 +214,7 @@ export class OrderflowSystem {
           withoutIndex: WithoutIndex.Hold,
           logger: this.logger,
           handlerFile: stageFiles[i],
+          tracing: this.tracing,
         }),
       );
     }
@@ -227,6 +233,7 @@ export class OrderflowSystem {
           subjectOf(t, Stage.Received),
           this.logger.child({ part: "publish-form" }),
           t.stream,
+          this.tracing,
         )
       : undefined;
     const state = new LiveState({

@@ -210,7 +210,10 @@ export class HandlerRunner {
       } else {
         const ctx = new OrderContext(e, this.scope);
         e.ctx = ctx;
-        out = this.stage.handle(e.toOrderInput(), ctx);
+        const order = e.toOrderInput();
+        // Traced: the handler runs with the delivery's span active, so its own instrumented calls
+        // (fetch, a database client) are that span's children.
+        out = e.trace ? e.trace.run(() => this.stage.handle(order, ctx)) : this.stage.handle(order, ctx);
       }
     } catch (err) {
       this.callEnded();

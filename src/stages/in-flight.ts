@@ -1,5 +1,6 @@
 import type { Msg, MsgHdrs } from "@nats-io/nats-core";
 import { InvalidOrderError } from "../common/errors.js";
+import type { DeliverySpan, SendSpan } from "../common/tracing.js";
 import type { OrderContext } from "./handler-context.js";
 import type { OrderInput } from "./stage.js";
 
@@ -25,6 +26,10 @@ export class InFlight implements OrderInput {
   /** When an async handler started; drives its timeout and its +WPI. */
   handlerStartedAt = 0;
   timer: NodeJS.Timeout | undefined = undefined;
+  /** This delivery's `process` span; only when the worker was given a Tracing. */
+  trace: DeliverySpan | undefined = undefined;
+  /** The `send` span of the publish awaiting its PubAck (output or dead letter), when traced. */
+  sendSpan: SendSpan | undefined = undefined;
   /** While waiting for a free handler slot (`concurrency`): when its input was last kept alive. */
   keptAliveAt = 0;
   readonly data: Uint8Array;

@@ -37,13 +37,17 @@ export function outputHeaders(stage: StageDefinition, e: InFlight, msgIds: boole
   return MsgHdrsImpl.fromRecord({ "Nats-Msg-Id": [outputMsgId(stage, e.orderNo)] });
 }
 
-/** A dead letter's headers, and its payload cut to fit `max` where the original does not. */
+/**
+ * A dead letter's headers, and its payload cut to fit `max` where the original does not. `traced`
+ * (only when tracing is on) adds the failing delivery's trace context to the headers.
+ */
 export function deadLetterMessage(
   stage: StageDefinition,
   e: InFlight,
   reason: string,
   detail: string,
   max: number,
+  traced?: (h: MsgHdrs) => void,
 ): { data: Uint8Array; h: MsgHdrs } {
   const h = headers();
   h.set(MSG_ID, deadLetterMsgId(stage.consumer, e.seq));
@@ -54,6 +58,8 @@ export function deadLetterMessage(
   h.set(DeadLetterHeader.SourceSubject, e.subject);
   h.set(DeadLetterHeader.Deliveries, String(e.deliveryCount));
   if (e.orderNo) h.set(DeadLetterHeader.OrderNo, headerSafe(orderIdKey(e.orderNo)));
+  // Before sizing: the trace context is part of what must fit.
+  traced?.(h);
   let data = e.data;
   if (data.length + SMALL_ENOUGH > max && tooLarge(data, h, max)) {
     // The original stays in the stream at its source seq; the dead letter says so and fits.

@@ -1,15 +1,16 @@
-import type { MsgHdrs, NatsConnection } from "@nats-io/nats-core";
+import { type MsgHdrs, type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
 import { type AckBody, ack, nak, term } from "../common/ack-protocol.js";
 import type { CallbackGuard } from "../common/callback-guard.js";
 import { errorMessage, type PublishError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import { serverFeatures } from "../common/server-features.js";
+import type { DeliverySpan } from "../common/tracing.js";
 import { OUTPUT_TOO_LARGE_REASON } from "./dead-letter.js";
 import type { HandlerFailures } from "./handler-failures.js";
 import type { InFlight } from "./in-flight.js";
 import { deadLetterMessage, maxPayload, outputHeaders, SMALL_ENOUGH, tooLarge } from "./output-message.js";
 import { PubAckWindow } from "./pub-ack-window.js";
-import { encodeOutput, type StageDefinition, type StageOutput } from "./stage.js";
+import { encodeOutput, outputMsgId, type StageDefinition, type StageOutput } from "./stage.js";
 import { OutcomeKind, type StageStats } from "./stage-worker-types.js";
 import type { StageWorkerOptions } from "./worker-options.js";
 
@@ -86,8 +87,11 @@ export class OutputPublisher {
       this.p.host.handlerFailed(e, err);
       return;
     }
+    if (e.trace) h = this.startSend(e, e.trace, stage.outputSubject, h);
     const max = maxPayload(nc);
     if (data.length + SMALL_ENOUGH > max && tooLarge(data, h, max)) {
+      e.sendSpan?.end(OUTPUT_TOO_LARGE_REASON);
+      e.sendSpan = undefined;
       this.deadLetter(
         e,
         OUTPUT_TOO_LARGE_REASON,
@@ -101,9 +105,32 @@ export class OutputPublisher {
 
   deadLetter(e: InFlight, reason: string, detail: string): void {
     e.deadLetterReason = reason;
-    const { data, h } = deadLetterMessage(this.p.stage, e, reason, detail, maxPayload(this.p.nc));
-    this.p.logger.warn({ seq: e.seq, reason, detail }, "dead-lettering order");
-    this.window.publish(this.p.options.failedSubject, data, h, e);
+    const failed = this.p.options.failedSubject;
+    const trace = e.trace;
+    if (trace) trace.event("dead_letter", { reason, detail });
+    const { data, h } = deadLetterMessage(
+      this.p.stage,
+      e,
+      reason,
+      detail,
+      maxPayload(this.p.nc),
+      trace && ((dh) => this.startSend(e, trace, failed, dh)),
+    );
+    this.p.logger.warn({ seq: e.seq, reason, detail, ...trace?.logFields() }, "dead-lettering order");
+    this.window.publish(failed, data, h, e);
+  }
+
+  /** Traced only: the publish's `send` span, its context written into the message's headers. */
+  private startSend(e: InFlight, trace: DeliverySpan, subject: string, h: MsgHdrs | undefined): MsgHdrs {
+    const out = h ?? natsHeaders();
+    const msgId =
+      subject === this.p.stage.outputSubject
+        ? this.p.options.msgIds
+          ? outputMsgId(this.p.stage, e.orderNo)
+          : undefined
+        : out.get("Nats-Msg-Id") || undefined;
+    e.sendSpan = trace.send(out, { subject, stream: this.p.options.stream, msgId });
+    return out;
   }
 
   // Settling runs in the client's PubAck callback, where nothing may throw. Two methods rather than
@@ -131,6 +158,10 @@ export class OutputPublisher {
 
   private onPubAck(e: InFlight): void {
     const { counts } = this.p;
+    if (e.sendSpan) {
+      e.sendSpan.end();
+      e.sendSpan = undefined;
+    }
     this.p.failures.forget(e.seq);
     if (e.deadLetterReason === undefined) counts.processed++;
     else counts.deadLettered++;
@@ -153,6 +184,10 @@ export class OutputPublisher {
 
   private onPubFailed(e: InFlight, err: PublishError): void {
     this.p.counts.infraErrors++;
+    if (e.sendSpan) {
+      e.sendSpan.end(err);
+      e.sendSpan = undefined;
+    }
     this.p.host.infraTrouble(err.oneLine());
     // Never dead-letter for infrastructure trouble: the input comes back and dedupe absorbs a
     // publish that did land after all.

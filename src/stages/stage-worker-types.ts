@@ -1,4 +1,5 @@
 import type { Logger } from "../common/logger.js";
+import type { Tracing } from "../common/tracing.js";
 import type { OutputLedger } from "./output-ledger.js";
 
 /** The shapes a StageWorker reports: its outcomes, counters, handler calls and events. */
@@ -70,6 +71,12 @@ export interface StageWorkerDeps {
    * held forever; createStageWorker wires the order index here.
    */
   outputLedger?: OutputLedger;
+  /**
+   * OpenTelemetry tracing (docs/tracing.md): a `process` span per delivery, the handler run inside
+   * it, a `send` span per output with its context in the output's headers. Without one (the
+   * default) the worker creates no span, context or header and reads no input headers.
+   */
+  tracing?: Tracing;
 }
 
 export type WorkerState = "new" | "running" | "stopping" | "stopped";

@@ -5,6 +5,7 @@ import { readDelivery } from "../common/ack-subject.js";
 import { CallbackGuard } from "../common/callback-guard.js";
 import { errorMessage, HandlerTimeoutError, LateRedeliveryError, OrderflowError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
+import type { Tracing } from "../common/tracing.js";
 import { MAX_ATTEMPTS_REASON, TIMEOUT_REASON } from "./dead-letter.js";
 import { HandlerFailures } from "./handler-failures.js";
 import { HandlerRunner } from "./handler-runner.js";
@@ -83,6 +84,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
   private pausedUntil = 0;
   private lastProblem = "";
   private readonly pullTracker: PullStatusTracker;
+  private readonly tracing: Tracing | undefined;
 
   constructor(
     nc: NatsConnection,
@@ -97,6 +99,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     this.logger = (deps.logger ?? silentLogger).child({ stage: stage.name, consumer: stage.consumer });
     this.guard = new CallbackGuard(this.logger);
     this.debug = this.logger.isLevelEnabled("debug");
+    this.tracing = deps.tracing;
     this.infraNak = nak(this.options.infraRetryMs);
     this.runner = new HandlerRunner({
       nc,
@@ -324,6 +327,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     this.counts.inFlight++;
     try {
       this.pullTracker.answered();
+      if (this.tracing) this.startTrace(this.tracing, e, msg);
       this.run(e);
     } catch (err) {
       // Our own code failed on this delivery: give the input back rather than lose its place.
@@ -332,9 +336,24 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     }
   }
 
+  /** Only when traced: reads the input's headers, which an untraced worker never decodes. */
+  private startTrace(tracing: Tracing, e: InFlight, msg: Msg): void {
+    e.trace = tracing.process(msg.headers, {
+      subject: msg.subject,
+      stream: this.options.stream,
+      consumer: this.stage.consumer,
+      seq: e.seq,
+      deliveryCount: e.deliveryCount,
+    });
+    if (e.deliveryCount > 1) {
+      e.trace.event("redelivery", { "messaging.nats.delivery_count": e.deliveryCount, attempt: e.attempt });
+    }
+  }
+
   private run(e: InFlight): void {
     try {
       e.orderNo = this.stage.parse(e.data);
+      if (e.trace) e.trace.setOrderNo(e.orderNo);
     } catch (err) {
       this.onHandlerError(e, err);
       return;
@@ -364,6 +383,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
 
   private onHandlerError(e: InFlight, err: unknown): void {
     if (e.settled) return;
+    if (e.trace) e.trace.failure(err);
     if (isInvalidOrder(err)) {
       this.output.deadLetter(e, err.reason, err.message);
       return;
@@ -376,6 +396,8 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     this.failures.record(e.seq, e.attempt);
     this.counts.retried++;
     const delay = retryDelayMs(this.options, e.attempt);
+    if (e.trace)
+      e.trace.event("retry", { attempt: e.attempt, "retry.delay_ms": delay, error: errorMessage(err) });
     if (this.debug) this.logger.debug({ seq: e.seq, attempt: e.attempt, delay, err }, "retrying");
     this.release(e, OutcomeKind.Retried, nak(delay), errorMessage(err));
   }
@@ -393,9 +415,21 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
       }
     }
     this.counts.inFlight--;
+    if (e.trace) this.endTrace(e, kind, reason);
     if (this.listenerCount("outcome") > 0) this.emitOutcome(e, kind, reason);
     if (this.counts.inFlight + this.pulls.outstanding <= this.options.maxInFlight - this.options.batch)
       this.fill();
+  }
+
+  /** Tracing's failure is never the order's: the span is lost, the delivery's outcome stands. */
+  private endTrace(e: InFlight, kind: OutcomeKind, reason: string | undefined): void {
+    try {
+      e.sendSpan?.end(reason ?? kind);
+      e.sendSpan = undefined;
+      e.trace?.end(kind, reason);
+    } catch (err) {
+      this.guard.report(`${this.stage.name} tracing`, err);
+    }
   }
 
   /** A listener's failure is its own: logged and counted, never the worker's. */

@@ -11,13 +11,15 @@ export class WorkerProcess {
     readonly stage: "processor" | "dispatcher",
     readonly server: string,
     readonly extraArgs: string[] = [],
+    /** More environment (OTEL_*), and node options before the CLI (`--import`). */
+    readonly more: { env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {},
   ) {}
 
   start(): this {
     this.process = new LoggedChild(
       process.execPath,
-      [CLI, "worker", this.stage, "-s", this.server, ...this.extraArgs],
-      { env: cliEnv({ ORDERFLOW_LOG_LEVEL: "info" }), logLimit: 200_000 },
+      [...(this.more.nodeArgs ?? []), CLI, "worker", this.stage, "-s", this.server, ...this.extraArgs],
+      { env: cliEnv({ ORDERFLOW_LOG_LEVEL: "info", ...this.more.env }), logLimit: 200_000 },
     );
     return this;
   }
@@ -70,8 +72,9 @@ export async function startWorker(
   stage: "processor" | "dispatcher",
   server: string,
   extraArgs: string[] = [],
+  more: { env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {},
 ): Promise<WorkerProcess> {
-  const w = new WorkerProcess(stage, server, extraArgs).start();
+  const w = new WorkerProcess(stage, server, extraArgs, more).start();
   onTestFinished(() => w.kill());
   await w.started();
   return w;

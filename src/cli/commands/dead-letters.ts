@@ -10,7 +10,8 @@ import {
   readDeadLetters,
 } from "../../orders/dead-letters.js";
 import { replaySelection, SkipReason, summaryLine } from "../../orders/replay.js";
-import { commandContext, intFlag } from "../context.js";
+import { ServiceName } from "../../telemetry/tracing.js";
+import { commandContext, commandTracing, intFlag } from "../context.js";
 
 interface FilterFlags {
   stage?: string;
@@ -156,6 +157,7 @@ function replayCommand(): Command {
       ) => {
         const numbers = seqs.map((s) => intFlag("seq", 1)(s));
         const ctx = commandContext(cmd, "dead-letters");
+        const tracing = flags.dryRun ? undefined : await commandTracing(ctx, ServiceName.Replay);
         const nc = await ctx.connect();
         let bar: SingleBar | undefined;
         try {
@@ -173,6 +175,7 @@ function replayCommand(): Command {
                 bar.start(count, 0);
               },
               onProgress: (done) => bar?.update(done),
+              tracing,
             },
           );
           bar?.stop();
@@ -187,6 +190,7 @@ function replayCommand(): Command {
           }
         } finally {
           await nc.close();
+          await tracing?.shutdown();
         }
       },
     );

@@ -3,15 +3,18 @@ import { type MsgHdrs, type NatsConnection, headers as natsHeaders } from "@nats
 import cliProgress from "cli-progress";
 import { Command } from "commander";
 import { durationFlag } from "../../common/duration.js";
-import { UsageError } from "../../common/errors.js";
+import { InvalidOrderError, UsageError } from "../../common/errors.js";
 import { formatNumber } from "../../common/format.js";
 import { publishStored } from "../../common/jetstream-publish.js";
 import { checkMaxPayload, publishFailure } from "../../common/publish-failure.js";
 import { sleepUnlessAborted } from "../../common/sleep.js";
 import { parseTemplate, preciseNowMs, TEMPLATE_HELP, type Template } from "../../common/templates.js";
+import type { SendSpan, Tracing } from "../../common/tracing.js";
+import { parseOrderNo } from "../../stages/payload.js";
+import { ServiceName } from "../../telemetry/tracing.js";
 import { streamInfo } from "../../topology/read.js";
 import { Stage, subjectOf } from "../../topology/spec.js";
-import { commandContext, intFlag } from "../context.js";
+import { commandContext, commandTracing, intFlag } from "../context.js";
 
 interface PubFlags {
   count: number;
@@ -68,6 +71,7 @@ Examples:
       checkSubjectSyntax(subject);
       const stdinBody = body === undefined ? await readStdin() : undefined;
 
+      const tracing = await commandTracing(ctx, ServiceName.Pub);
       const nc = await ctx.connect();
       try {
         const jsm = await jetstreamManager(nc);
@@ -91,9 +95,11 @@ Examples:
           msgId: msgIdTemplate,
           headers: hdrs,
           signal: ctx.signal,
+          tracing,
         });
       } finally {
         await nc.close();
+        await tracing?.shutdown();
       }
     });
 }
@@ -108,6 +114,8 @@ interface PublishRun {
   msgId: Template | undefined;
   headers: Array<[string, string]>;
   signal: AbortSignal;
+  /** When on: each message starts its own trace with a `send` span, its context in the headers. */
+  tracing: Tracing | undefined;
 }
 
 interface Tally {
@@ -149,15 +157,28 @@ async function publishAll(nc: NatsConnection, js: JetStreamClient, run: PublishR
       timeoutMs: run.timeoutMs,
     };
     checkMaxPayload(nc, attempt);
+    let h = buildHeaders(run.headers);
+    let span: SendSpan | undefined;
+    if (run.tracing) {
+      h ??= natsHeaders();
+      span = run.tracing.send(h, {
+        subject: run.subject,
+        stream: run.stream,
+        msgId: msgID,
+        orderNo: orderNoOf(data),
+      });
+    }
     const ack = await publishStored(
       js,
       run.subject,
       data,
-      { msgID, timeout: run.timeoutMs, headers: buildHeaders(run.headers) },
+      { msgID, timeout: run.timeoutMs, headers: h },
       { signal: run.signal },
     ).catch((err: unknown) => {
+      span?.end(err);
       throw publishFailure(nc, attempt, err);
     });
+    span?.end();
     if (ack.duplicate) tally.duplicates++;
     else {
       tally.published++;
@@ -198,6 +219,16 @@ async function publishAll(nc: NatsConnection, js: JetStreamClient, run: PublishR
   if (!perLine) process.stdout.write(`${summary(run.subject, tally)}\n`);
   if (run.signal.aborted && sent < run.count) {
     process.stdout.write(`stopped after ${formatNumber(sent)} of ${formatNumber(run.count)} messages\n`);
+  }
+}
+
+/** The order number a span is tagged with; none when the body is not one (pub sends any message). */
+function orderNoOf(data: Uint8Array): string | undefined {
+  try {
+    return parseOrderNo(data);
+  } catch (err) {
+    if (err instanceof InvalidOrderError) return undefined;
+    throw err;
   }
 }
 

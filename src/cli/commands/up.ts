@@ -17,8 +17,9 @@ import {
 } from "../../runtime/up-options.js";
 import { loadHandlerModule } from "../../stages/handler-module.js";
 import { dispatcherStage, processorStage } from "../../stages/stage.js";
+import { ServiceName } from "../../telemetry/tracing.js";
 import { ChangeKind } from "../../topology/ensure.js";
-import { commandContext, intFlag } from "../context.js";
+import { commandContext, commandTracing, intFlag } from "../context.js";
 import { metricsOptionTable } from "../metrics-flags.js";
 import { addOptionTable, type OptionTable, readOptionTable } from "../option-table.js";
 import { readStageFlags, withStageFlags } from "../stage-flags.js";
@@ -207,43 +208,49 @@ Ctrl-C drains in-flight orders, stops every part in reverse order and exits 0.`,
       });
       const description = redactUrl(endpoint.description);
       say(`NATS: ${description}`);
-      // On a failed start, start() has already stopped what it started, the managed server included.
-      const system = await OrderflowSystem.start(
-        {
-          connect: { ...ctx.connectOptions, servers: endpoint.servers },
-          topology: ctx.topology,
-          options,
-          natsDescription: description,
-          managed: endpoint.managed,
-          stages,
-          handlerFiles: { processor: flags.processorHandler, dispatcher: flags.dispatcherHandler },
-        },
-        { logger: ctx.logger },
-      );
-      const changed = system.topologyChanges.filter((c) => c.kind !== ChangeKind.UpToDate);
-      say(
-        `topology: ${changed.length === 0 ? `${ctx.topology.stream} up to date` : changed.map((c) => `${c.object} ${c.kind === ChangeKind.Create ? "created" : "updated"}`).join(", ")}`,
-      );
-      say(`server: ${system.serverDescription}`);
-      if (system.serverNotice) say(`note: ${system.serverNotice}`);
-      say(
-        `running: ${options.parts.length > 0 ? options.parts.join(", ") : "no workers"}, monitor feed, dashboard`,
-      );
-      say(
-        `dashboard: ${system.dashboardUrl}  (metrics: ${system.dashboardUrl}metrics, ready: ${system.dashboardUrl}readyz)`,
-      );
-      say("press Ctrl-C to stop");
+      const tracing = await commandTracing(ctx, ServiceName.Up);
+      try {
+        // On a failed start, start() has already stopped what it started, the managed server included.
+        const system = await OrderflowSystem.start(
+          {
+            connect: { ...ctx.connectOptions, servers: endpoint.servers },
+            topology: ctx.topology,
+            options,
+            natsDescription: description,
+            managed: endpoint.managed,
+            stages,
+            handlerFiles: { processor: flags.processorHandler, dispatcher: flags.dispatcherHandler },
+          },
+          { logger: ctx.logger, tracing },
+        );
+        const changed = system.topologyChanges.filter((c) => c.kind !== ChangeKind.UpToDate);
+        say(
+          `topology: ${changed.length === 0 ? `${ctx.topology.stream} up to date` : changed.map((c) => `${c.object} ${c.kind === ChangeKind.Create ? "created" : "updated"}`).join(", ")}`,
+        );
+        say(`server: ${system.serverDescription}`);
+        if (system.serverNotice) say(`note: ${system.serverNotice}`);
+        say(
+          `running: ${options.parts.length > 0 ? options.parts.join(", ") : "no workers"}, monitor feed, dashboard`,
+        );
+        say(
+          `dashboard: ${system.dashboardUrl}  (metrics: ${system.dashboardUrl}metrics, ready: ${system.dashboardUrl}readyz)`,
+        );
+        say("press Ctrl-C to stop");
 
-      let failure: Error | undefined;
-      const failed = system.failure.then((err) => {
-        failure = err;
-      });
-      await untilAborted(ctx.signal, failed);
-      // What ended the wait: a failure while stopping is stop()'s to report.
-      const outcome = failure;
-      say(outcome ? `stopping: ${outcome.message}` : "stopping: draining in-flight orders…");
-      await system.stop();
-      say("stopped");
-      if (outcome) throw outcome;
+        let failure: Error | undefined;
+        const failed = system.failure.then((err) => {
+          failure = err;
+        });
+        await untilAborted(ctx.signal, failed);
+        // What ended the wait: a failure while stopping is stop()'s to report.
+        const outcome = failure;
+        say(outcome ? `stopping: ${outcome.message}` : "stopping: draining in-flight orders…");
+        await system.stop();
+        say("stopped");
+        if (outcome) throw outcome;
+      } finally {
+        // After the drain: the last orders' spans are exported before the process ends.
+        await tracing?.shutdown();
+      }
     });
 }

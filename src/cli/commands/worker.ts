@@ -2,6 +2,7 @@ import { Command, Option } from "commander";
 import { untilAborted } from "../../common/abort.js";
 import { closeConnection } from "../../common/connection.js";
 import { UnknownStageError } from "../../common/errors.js";
+import type { Tracing } from "../../common/tracing.js";
 import { ConnectionTracker } from "../../runtime/connection-tracker.js";
 import { createStageWorker, WithoutIndex } from "../../runtime/create-stage-worker.js";
 import { loadHandlerModule } from "../../stages/handler-module.js";
@@ -12,7 +13,8 @@ import { OrderflowMetrics } from "../../telemetry/metrics.js";
 import type { MetricsListenOptions } from "../../telemetry/metrics-options.js";
 import { startMetricsServer } from "../../telemetry/metrics-server.js";
 import { observeStageWorker } from "../../telemetry/stage-telemetry.js";
-import { type CommandContext, commandContext } from "../context.js";
+import { ServiceName } from "../../telemetry/tracing.js";
+import { type CommandContext, commandContext, commandTracing } from "../context.js";
 import { readMetricsFlags, withMetricsFlags } from "../metrics-flags.js";
 import { readStageFlags, withStageFlags } from "../stage-flags.js";
 
@@ -68,7 +70,16 @@ answers its pulls) are served until the drain is over.`,
         const builtIn = STAGES[name as StageName](ctx.topology);
         // Before connecting: a broken module stops the command before anything is pulled.
         const stage = flags.handler ? await loadHandlerModule(flags.handler, builtIn) : builtIn;
-        await runWorker(ctx, stage, flags, metrics);
+        const tracing = await commandTracing(
+          ctx,
+          name === "processor" ? ServiceName.Processor : ServiceName.Dispatcher,
+        );
+        try {
+          await runWorker(ctx, stage, flags, metrics, tracing);
+        } finally {
+          // After the drain: the last orders' spans are exported before the process ends.
+          await tracing?.shutdown();
+        }
       })
   );
 }
@@ -78,6 +89,7 @@ async function runWorker(
   stage: StageDefinition,
   flags: WorkerFlags,
   listen: MetricsListenOptions,
+  tracing: Tracing | undefined,
 ): Promise<void> {
   // Only with a listener: recording outcomes costs a little per order (label hashing, histogram
   // buckets, an outcome event the worker otherwise skips), and default process metrics run timers.
@@ -96,7 +108,7 @@ async function runWorker(
       )
     : undefined;
   try {
-    await work(ctx, stage, flags, { metrics, connections, workers });
+    await work(ctx, stage, flags, { metrics, connections, workers, tracing });
   } finally {
     // After the drain: a last scrape sees every order this worker finished.
     await server?.stop();
@@ -107,7 +119,12 @@ async function work(
   ctx: CommandContext,
   stage: StageDefinition,
   flags: WorkerFlags,
-  t: { metrics: OrderflowMetrics | undefined; connections: ConnectionTracker; workers: StageWorker[] },
+  t: {
+    metrics: OrderflowMetrics | undefined;
+    connections: ConnectionTracker;
+    workers: StageWorker[];
+    tracing: Tracing | undefined;
+  },
 ): Promise<void> {
   const nc = await ctx.connect();
   t.connections.track(ctx.connectOptions.name, nc);
@@ -121,6 +138,7 @@ async function work(
       withoutIndex: WithoutIndex.Hold,
       logger: ctx.logger,
       handlerFile: flags.handler,
+      tracing: t.tracing,
     });
     if (t.metrics) {
       observeStageWorker(t.metrics, nc, worker, {

@@ -1,0 +1,62 @@
+import { describe, expect, it } from "vitest";
+import { silentLogger } from "../../src/common/logger.js";
+import { formatTraceparent, parseTraceparent, traceIdOf } from "../../src/common/trace-context.js";
+import { startTracing, tracingWanted } from "../../src/telemetry/tracing.js";
+
+describe("when tracing is on", () => {
+  it("is off without the flag or an OTEL_* variable asking for traces", () => {
+    expect(tracingWanted(undefined, {})).toBe(false);
+    expect(tracingWanted(false, { OTEL_SERVICE_NAME: "x", OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" })).toBe(
+      false,
+    );
+    expect(tracingWanted(undefined, { OTEL_EXPORTER_OTLP_ENDPOINT: "  " })).toBe(false);
+  });
+
+  it("is on with --otel, an OTLP endpoint, or a traces exporter other than none", () => {
+    expect(tracingWanted(true, {})).toBe(true);
+    expect(tracingWanted(undefined, { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318" })).toBe(true);
+    expect(tracingWanted(undefined, { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://c:4318/v1/traces" })).toBe(
+      true,
+    );
+    expect(tracingWanted(undefined, { OTEL_TRACES_EXPORTER: "otlp" })).toBe(true);
+    expect(tracingWanted(undefined, { OTEL_TRACES_EXPORTER: "none,console" })).toBe(true);
+  });
+
+  it("OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none turns it off whatever else says", () => {
+    const endpoint = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318" };
+    expect(tracingWanted(true, { ...endpoint, OTEL_SDK_DISABLED: "TRUE" })).toBe(false);
+    expect(tracingWanted(true, { ...endpoint, OTEL_TRACES_EXPORTER: "none" })).toBe(false);
+    expect(tracingWanted(true, { OTEL_SDK_DISABLED: "false" })).toBe(true);
+  });
+
+  it("off, startTracing gives nothing", async () => {
+    expect(
+      await startTracing({ serviceName: "orderflow-test", logger: silentLogger, env: {} }),
+    ).toBeUndefined();
+  });
+});
+
+describe("traceparent in headers", () => {
+  const id = "4bf92f3577b34da6a3ce929d0e0e4736";
+  it("parses the W3C form and reads it whatever the header's case", () => {
+    const value = `00-${id}-00f067aa0ba902b7-01`;
+    expect(parseTraceparent(value)).toEqual({ traceId: id, spanId: "00f067aa0ba902b7", flags: 1 });
+    expect(formatTraceparent({ traceId: id, spanId: "00f067aa0ba902b7", flags: 1 })).toBe(value);
+    expect(traceIdOf({ Traceparent: value })).toBe(id);
+    expect(traceIdOf({ "Nats-Msg-Id": "1:processed" })).toBeUndefined();
+  });
+
+  it("refuses what is not one: all-zero ids, version ff, bad hex, extra fields on version 00", () => {
+    for (const bad of [
+      `00-${"0".repeat(32)}-00f067aa0ba902b7-01`,
+      `00-${id}-${"0".repeat(16)}-01`,
+      `ff-${id}-00f067aa0ba902b7-01`,
+      `00-${id.toUpperCase()}-00f067aa0ba902b7-01`,
+      `00-${id}-00f067aa0ba902b7-01-extra`,
+      "",
+    ]) {
+      expect(parseTraceparent(bad), bad).toBeUndefined();
+    }
+    expect(parseTraceparent(`01-${id}-00f067aa0ba902b7-01-future`)?.traceId).toBe(id);
+  });
+});
