@@ -60,3 +60,35 @@ describe("traceparent in headers", () => {
     expect(parseTraceparent(`01-${id}-00f067aa0ba902b7-01-future`)?.traceId).toBe(id);
   });
 });
+
+describe("the OTEL_* settings orderflow cannot honour stop the command in one line", () => {
+  it("refuses gRPC, unknown exporters and samplers, and a ratio out of range", async () => {
+    const { exportersFromEnv, samplerFromEnv } = await import("../../src/telemetry/otel-tracing.js");
+    const { TracingConfigError } = await import("../../src/common/errors.js");
+    expect(() => exportersFromEnv({ OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" })).toThrow(TracingConfigError);
+    expect(() => exportersFromEnv({ OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "grpc" })).toThrow(
+      /OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=grpc is not supported/,
+    );
+    expect(() => exportersFromEnv({ OTEL_TRACES_EXPORTER: "zipkin" })).toThrow(/OTEL_TRACES_EXPORTER=zipkin/);
+    expect(() => samplerFromEnv({ OTEL_TRACES_SAMPLER: "sometimes" })).toThrow(TracingConfigError);
+    expect(() =>
+      samplerFromEnv({ OTEL_TRACES_SAMPLER: "traceidratio", OTEL_TRACES_SAMPLER_ARG: "2" }),
+    ).toThrow(/OTEL_TRACES_SAMPLER_ARG=2/);
+  });
+
+  it("takes what the specification names", async () => {
+    const { exportersFromEnv, samplerFromEnv } = await import("../../src/telemetry/otel-tracing.js");
+    const names = (env: NodeJS.ProcessEnv) => exportersFromEnv(env).map((x) => x.constructor.name);
+    expect(names({})).toEqual(["OTLPTraceExporter"]);
+    expect(names({ OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_TRACES_EXPORTER: "otlp,console" })).toEqual(
+      ["OTLPTraceExporter", "ConsoleSpanExporter"],
+    );
+    expect(samplerFromEnv({}).toString()).toMatch(/ParentBased\{root=AlwaysOnSampler/);
+    expect(
+      samplerFromEnv({
+        OTEL_TRACES_SAMPLER: "parentbased_traceidratio",
+        OTEL_TRACES_SAMPLER_ARG: "0.01",
+      }).toString(),
+    ).toMatch(/TraceIdRatioBased\{0\.01\}/);
+  });
+});

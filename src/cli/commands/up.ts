@@ -196,6 +196,9 @@ Ctrl-C drains in-flight orders, stops every part in reverse order and exits 0.`,
           ? await loadHandlerModule(flags.dispatcherHandler, dispatcherStage(ctx.topology))
           : undefined,
       };
+      // Before NATS is found or started, as the modules: a tracing setting refused stops `up` with
+      // nothing to clean up (and with nothing to export yet, nothing is lost when that fails).
+      const tracing = await commandTracing(ctx, ServiceName.Up);
       const say = (line: string) => process.stdout.write(`${line}\n`);
       const endpoint = await resolveNatsEndpoint({
         explicit: ctx.serversGiven ? ctx.connectOptions.servers : undefined,
@@ -208,7 +211,6 @@ Ctrl-C drains in-flight orders, stops every part in reverse order and exits 0.`,
       });
       const description = redactUrl(endpoint.description);
       say(`NATS: ${description}`);
-      const tracing = await commandTracing(ctx, ServiceName.Up);
       try {
         // On a failed start, start() has already stopped what it started, the managed server included.
         const system = await OrderflowSystem.start(
