@@ -49,6 +49,13 @@ export interface BenchOptions {
    * same run, and report both rates and their ratio (`--compare-sync`). Default false.
    */
   compareSync: boolean;
+  /**
+   * `--otel`: the throughput phase three more times in the same run, on fresh streams with fresh
+   * workers: without tracing, then traced with every order sampled, then with 1% sampled
+   * (parent-based trace-id ratio), the spans exported over OTLP/HTTP to a sink in the bench process;
+   * orders/s and the workers' CPU per order for each. Default false.
+   */
+  compareOtel: boolean;
 }
 
 export const DEFAULT_BENCH_OPTIONS: Readonly<BenchOptions> = Object.freeze({
@@ -66,4 +73,5 @@ export const DEFAULT_BENCH_OPTIONS: Readonly<BenchOptions> = Object.freeze({
   compareBuiltIn: false,
   compareIndex: false,
   compareSync: false,
+  compareOtel: false,
 });

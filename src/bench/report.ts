@@ -1,5 +1,5 @@
 /** The benchmark's result as the operator reads it: table rows for the terminal, a Markdown report. */
-import type { BenchResult } from "./stats.js";
+import type { BenchResult, TracedPhase } from "./stats.js";
 
 const f0 = (n: number): string => Math.round(n).toLocaleString("en-US");
 const f2 = (n: number): string => n.toFixed(2);
@@ -67,6 +67,18 @@ export function reportRows(r: BenchResult): Array<[string, string]> {
     rows.push([`throughput, sync_interval default (2m), same run (${f0(x.orders)} orders)`, rate(x.default)]);
     rows.push(["throughput, sync_interval always (fsync before each PubAck)", rate(x.always)]);
     rows.push(["always ÷ default", `${f2(x.ratio)}×`]);
+  }
+  if (r.otel) {
+    const x = r.otel;
+    const phase = (p: TracedPhase) =>
+      `${f0(p.ordersPerSec)} orders/s, ${f2(p.cpuUsPerOrder)} µs worker CPU per order (${f2(p.ms / 1000)} s, counts ${p.exact ? "exact" : "MISMATCH"}; ${f0(p.exportRequests)} OTLP requests, ${f0(p.exportBytes / 1024)} KiB)`;
+    rows.push([`throughput, tracing off, same run (${f0(x.orders)} orders)`, phase(x.off)]);
+    rows.push(["throughput, traced, 100% sampled", phase(x.all)]);
+    rows.push(["throughput, traced, 1% sampled", phase(x.onePercent)]);
+    rows.push([
+      "traced ÷ off (orders/s)",
+      `100%: ${f2(x.allRatio)}×, 1%: ${f2(x.onePercentRatio)}×; CPU per order 100%: ${f2(x.all.cpuUsPerOrder / x.off.cpuUsPerOrder)}×, 1%: ${f2(x.onePercent.cpuUsPerOrder / x.off.cpuUsPerOrder)}×`,
+    ]);
   }
   if (r.builtIn) {
     rows.push([

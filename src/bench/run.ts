@@ -12,7 +12,13 @@ import type { BenchOptions } from "./bench-options.js";
 import { CompletionWatcher } from "./completion-watcher.js";
 import { cpuPerOrder, cpuSnapshot } from "./cpu-per-order.js";
 import { publishRun } from "./order-publisher.js";
-import { measureBuiltIn, measureIndexCost, measureSyncCost, type RunContext } from "./same-run-compare.js";
+import {
+  measureBuiltIn,
+  measureIndexCost,
+  measureOtelCost,
+  measureSyncCost,
+  type RunContext,
+} from "./same-run-compare.js";
 import {
   buildSeedWorker,
   SeedProgram,
@@ -106,13 +112,18 @@ export async function runBench(o: BenchOptions, deps: BenchDeps): Promise<BenchR
     const startWorkers = async (
       handlers: Pick<BenchOptions, "processorHandler" | "dispatcherHandler">,
       on = server,
+      env?: NodeJS.ProcessEnv,
     ) => {
       const started: WorkerProcess[] = [];
       const withHandler = (file: string | undefined) => (file ? [...args, "--handler", resolve(file)] : args);
       for (let i = 0; i < o.processors; i++)
-        started.push(new WorkerProcess("processor", on, withHandler(handlers.processorHandler), nodeArgs));
+        started.push(
+          new WorkerProcess("processor", on, withHandler(handlers.processorHandler), nodeArgs, env),
+        );
       for (let i = 0; i < o.dispatchers; i++)
-        started.push(new WorkerProcess("dispatcher", on, withHandler(handlers.dispatcherHandler), nodeArgs));
+        started.push(
+          new WorkerProcess("dispatcher", on, withHandler(handlers.dispatcherHandler), nodeArgs, env),
+        );
       workers.push(...started);
       await Promise.all(started.map((w) => w.started()));
       return started;
@@ -157,7 +168,7 @@ export async function runBench(o: BenchOptions, deps: BenchDeps): Promise<BenchR
       t,
       o,
       deps,
-      startWorkers: (builtIn, on) => startWorkers(builtIn ? {} : o, on),
+      startWorkers: (builtIn, on, env) => startWorkers(builtIn ? {} : o, on, env),
       server,
     };
     if (o.compareBuiltIn) {
@@ -171,6 +182,10 @@ export async function runBench(o: BenchOptions, deps: BenchDeps): Promise<BenchR
     if (o.compareSync) {
       abortIfAsked(deps.signal);
       result.sync = await measureSyncCost(run);
+    }
+    if (o.compareOtel) {
+      abortIfAsked(deps.signal);
+      result.otel = await measureOtelCost(run);
     }
     if (o.compareSeed > 0) {
       abortIfAsked(deps.signal);

@@ -9,7 +9,8 @@ import { NatsServer } from "../common/nats-server.js";
 import { Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
 import type { BenchOptions } from "./bench-options.js";
 import { CompletionWatcher } from "./completion-watcher.js";
-import type { BenchResult } from "./stats.js";
+import { OtlpSink } from "./otlp-sink.js";
+import type { BenchResult, TracedPhase } from "./stats.js";
 import * as phases from "./throughput-phase.js";
 import { readCpuSeconds, WorkerProcess } from "./worker-processes.js";
 
@@ -20,8 +21,11 @@ export interface RunContext {
   t: TopologyOptions;
   o: BenchOptions;
   deps: { progress: phases.BenchProgress; logger: Logger };
-  /** Starts fresh worker processes (the run's handler modules, or built-in when told), on `server`. */
-  startWorkers: (builtIn: boolean, server?: string) => Promise<WorkerProcess[]>;
+  /**
+   * Starts fresh worker processes (the run's handler modules, or built-in when told), on `server`,
+   * with `env` as their whole environment (default this process's).
+   */
+  startWorkers: (builtIn: boolean, server?: string, env?: NodeJS.ProcessEnv) => Promise<WorkerProcess[]>;
   /** The server URL(s) the workers were given. */
   server: string;
 }
@@ -30,6 +34,8 @@ interface PhaseResult {
   ms: number;
   ordersPerSec: number;
   exact: boolean;
+  /** The workers' CPU seconds (user + system, all of them) over the throughput phase. */
+  workerCpuSeconds: number;
   /** The indexer process, when the phase ran one, and its CPU seconds over the throughput phase. */
   indexer?: { process: WorkerProcess; cpuSeconds: number };
 }
@@ -44,9 +50,10 @@ async function freshPhase(
   builtIn: boolean,
   warm: boolean,
   indexDir?: string,
+  workerEnv?: NodeJS.ProcessEnv,
 ): Promise<PhaseResult> {
   await phases.freshTopology(c.jsm, c.t);
-  const workers = await c.startWorkers(builtIn, c.server);
+  const workers = await c.startWorkers(builtIn, c.server, workerEnv);
   const ix = indexDir
     ? new WorkerProcess("indexer", c.server, ["--index-dir", indexDir, "--stream", c.t.stream])
     : undefined;
@@ -57,7 +64,9 @@ async function freshPhase(
     if (warm) await phases.warmUp(c.nc, watcher, c.t, c.o);
     const pid = ix?.child.pid;
     const cpu0 = pid ? await readCpuSeconds(pid) : 0;
+    const workersCpu0 = await workersCpuSeconds(workers);
     const throughput = await phases.measureThroughput(c.nc, watcher, c.t, c.o, c.deps, undefined);
+    const workersCpu1 = await workersCpuSeconds(workers);
     const cpu1 = pid ? await readCpuSeconds(pid) : 0;
     await ix?.sample();
     const verified = await phases.verify(c.jsm, c.t, c.o.orders + (warm ? phases.WARM_UP_ORDERS : 0));
@@ -65,6 +74,7 @@ async function freshPhase(
       ms: throughput.ms,
       ordersPerSec: throughput.ordersPerSec,
       exact: verified.exact,
+      workerCpuSeconds: workersCpu1 - workersCpu0,
       ...(ix ? { indexer: { process: ix, cpuSeconds: cpu1 - cpu0 } } : {}),
     };
   } finally {
@@ -143,5 +153,76 @@ export async function measureSyncCost(c: RunContext): Promise<NonNullable<BenchR
     }
   } finally {
     await server.cleanup();
+  }
+}
+
+/** CPU seconds the workers have used so far, all together (0 for one that has no pid). */
+async function workersCpuSeconds(workers: readonly WorkerProcess[]): Promise<number> {
+  const each = await Promise.all(workers.map((w) => (w.child.pid ? readCpuSeconds(w.child.pid) : 0)));
+  return each.reduce((a, b) => a + b, 0);
+}
+
+/**
+ * The environment of `bench --otel`'s workers: this process's without any OTEL_* variable (so the
+ * untraced phase is untraced whatever the shell says), plus, when `sampled` is given, tracing on:
+ * OTLP/HTTP to `endpoint` and a parent-based trace-id ratio sampler (the processor starts each
+ * order's trace and samples it at `sampled`; the dispatcher follows the processor's decision, carried
+ * in the traceparent header).
+ */
+function otelEnv(sampled?: { ratio: number; endpoint: string }): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("OTEL_")));
+  if (!sampled) return env;
+  return {
+    ...env,
+    OTEL_EXPORTER_OTLP_ENDPOINT: sampled.endpoint,
+    OTEL_TRACES_SAMPLER: "parentbased_traceidratio",
+    OTEL_TRACES_SAMPLER_ARG: String(sampled.ratio),
+  };
+}
+
+/**
+ * `--otel`: the throughput phase three times more, after the same warm-up, on fresh streams with
+ * fresh workers: tracing off, every order sampled, 1% sampled. The bench's own load generator is not
+ * traced: the processor starts each order's trace, so the figures are the workers' cost.
+ */
+export async function measureOtelCost(c: RunContext): Promise<NonNullable<BenchResult["otel"]>> {
+  const sink = new OtlpSink();
+  const endpoint = await sink.start();
+  try {
+    const warm = c.o.rate > 0 && c.o.latencyOrders > 0;
+    const run = async (ratio: number): Promise<TracedPhase> => {
+      const before = sink.counts();
+      const p = await freshPhase(
+        c,
+        false,
+        warm,
+        undefined,
+        otelEnv(ratio > 0 ? { ratio, endpoint } : undefined),
+      );
+      // The workers have exited (their last batch exported on the way out): the sink's counts are whole.
+      const after = sink.counts();
+      return {
+        sampled: ratio,
+        ms: p.ms,
+        ordersPerSec: p.ordersPerSec,
+        exact: p.exact,
+        cpuUsPerOrder: (p.workerCpuSeconds * 1e6) / c.o.orders,
+        exportRequests: after.requests - before.requests,
+        exportBytes: after.bytes - before.bytes,
+      };
+    };
+    const off = await run(0);
+    const all = await run(1);
+    const onePercent = await run(0.01);
+    return {
+      orders: c.o.orders,
+      off,
+      all,
+      onePercent,
+      allRatio: all.ordersPerSec / off.ordersPerSec,
+      onePercentRatio: onePercent.ordersPerSec / off.ordersPerSec,
+    };
+  } finally {
+    await sink.stop();
   }
 }

@@ -110,6 +110,19 @@ export interface BenchResult {
     /** always ÷ default. */
     ratio: number;
   };
+  /**
+   * `--otel`: the throughput phase without tracing, traced with every order sampled, and with 1%
+   * sampled, each on a fresh stream with fresh workers, in the same run.
+   */
+  otel?: {
+    orders: number;
+    off: TracedPhase;
+    all: TracedPhase;
+    onePercent: TracedPhase;
+    /** Orders/s traced at 100% ÷ off, and at 1% ÷ off. */
+    allRatio: number;
+    onePercentRatio: number;
+  };
   builtIn?: { orders: number; ms: number; ordersPerSec: number; exact: boolean; handlerRatio: number };
   latency?: Percentiles & {
     offeredRate: number;
@@ -120,6 +133,20 @@ export interface BenchResult {
   workers: ProcessUsage[];
   startedAt: string;
   command: string;
+}
+
+/** One phase of `bench --otel`. */
+export interface TracedPhase {
+  /** The share of orders sampled: 0 (tracing off), 1, 0.01. */
+  sampled: number;
+  ms: number;
+  ordersPerSec: number;
+  exact: boolean;
+  /** The worker processes' CPU time (user + system) over the phase ÷ orders, µs (all stages together). */
+  cpuUsPerOrder: number;
+  /** OTLP export requests and bytes the sink received during the phase. */
+  exportRequests: number;
+  exportBytes: number;
 }
 
 /** Throughput per window of completed orders, from (time ms, completed count) samples. */

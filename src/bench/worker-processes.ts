@@ -28,12 +28,14 @@ export class WorkerProcess {
     server: string,
     args: string[],
     nodeArgs: string[] = [],
+    /** The child's whole environment; default this process's. */
+    env?: NodeJS.ProcessEnv,
   ) {
     const command = role === "indexer" ? ["indexer"] : ["worker", role];
     this.process = new LoggedChild(
       process.execPath,
       [...NODE_FLAGS, ...nodeArgs, MAIN, ...command, "-s", server, "--log-level", "info", ...args],
-      { keepStdout: false, logLimit: 20_000 },
+      { keepStdout: false, logLimit: 20_000, ...(env ? { env } : {}) },
     );
   }
 

@@ -150,4 +150,26 @@ export default function (order) {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/--compare-built-in compares a handler module/);
   });
+  it("--otel times the throughput phase untraced, traced at 100% and at 1%, counts exact in each", async () => {
+    const res = await runCli(
+      ["bench", "--orders", "1000", "--rate", "0", "--no-ingest", "--otel", "--json"],
+      {
+        timeoutMs: 240_000,
+      },
+    );
+    expect(res.code, res.stderr).toBe(0);
+    const r = JSON.parse(res.stdout);
+    expect(r.otel).toMatchObject({
+      orders: 1000,
+      off: { sampled: 0, exact: true, exportRequests: 0, exportBytes: 0 },
+      all: { sampled: 1, exact: true },
+      onePercent: { sampled: 0.01, exact: true },
+    });
+    // Every order's spans went out at 100%; at 1% about a hundredth of them.
+    expect(r.otel.all.exportRequests).toBeGreaterThan(0);
+    expect(r.otel.all.exportBytes).toBeGreaterThan(r.otel.onePercent.exportBytes * 5);
+    for (const p of [r.otel.off, r.otel.all, r.otel.onePercent]) expect(p.cpuUsPerOrder).toBeGreaterThan(0);
+    expect(r.otel.allRatio).toBeCloseTo(r.otel.all.ordersPerSec / r.otel.off.ordersPerSec, 6);
+    expect(r.otel.onePercentRatio).toBeCloseTo(r.otel.onePercent.ordersPerSec / r.otel.off.ordersPerSec, 6);
+  });
 });

@@ -96,7 +96,12 @@ Examples:
   $ orderflow bench                                  # 100,000 orders, 1 processor + 1 dispatcher
   $ orderflow bench --orders 1000000 --rate 0 --out docs/benchmarks-1m.md
   $ orderflow bench --processors 2 --dispatchers 2 --json
-  $ orderflow bench --processor-handler examples/seed-processor.js --compare-built-in --rate 0 --no-ingest`,
+  $ orderflow bench --processor-handler examples/seed-processor.js --compare-built-in --rate 0 --no-ingest
+  $ orderflow bench --otel --rate 0 --no-ingest   # throughput untraced, traced at 100% and at 1%
+
+With --otel the bench times the throughput phase three more times on fresh workers: without
+tracing, traced with every order sampled, and with 1% sampled, exporting over OTLP/HTTP to a sink
+of its own; it prints orders/s and the workers' CPU per order for each.`,
       )
       .action(async (flags: BenchFlags, cmd: Command) => {
         const ctx = commandContext(cmd, "bench");
@@ -119,14 +124,19 @@ Examples:
         const t = ctx.topology;
         if (flags.processorHandler) await loadHandlerModule(flags.processorHandler, processorStage(t));
         if (flags.dispatcherHandler) await loadHandlerModule(flags.dispatcherHandler, dispatcherStage(t));
-        const result = await runBench(flags, {
-          connect: ctx.serversGiven ? ctx.connectOptions : undefined,
-          topology: ctx.topology,
-          logger: ctx.logger,
-          progress: progressBar(!flags.json && process.stderr.isTTY === true),
-          command: `orderflow ${process.argv.slice(2).join(" ")}`,
-          signal: ctx.signal,
-        });
+        // The global --otel, for the bench: the tracing comparison (the workers it starts trace; the
+        // bench's own load generator does not, so the figures are the workers' cost).
+        const result = await runBench(
+          { ...flags, compareOtel: ctx.flags.otel === true },
+          {
+            connect: ctx.serversGiven ? ctx.connectOptions : undefined,
+            topology: ctx.topology,
+            logger: ctx.logger,
+            progress: progressBar(!flags.json && process.stderr.isTTY === true),
+            command: `orderflow ${process.argv.slice(2).join(" ")}`,
+            signal: ctx.signal,
+          },
+        );
         if (flags.out) await writeFile(flags.out, markdownReport(result));
         if (flags.json) {
           printJson(result);
