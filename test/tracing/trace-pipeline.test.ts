@@ -17,6 +17,7 @@ import { SeedProgram, skipWithoutSeedGo, startSeedWorker } from "../helpers/seed
 import { seedTopology } from "../helpers/seed-topology.js";
 import { waitFor } from "../helpers/wait.js";
 import { startWorker, type WorkerProcess } from "../helpers/workers.js";
+import { startUp } from "../up/up-process.js";
 
 const TRACKER = fileURLToPath(new URL("../helpers/import-tracker.mjs", import.meta.url));
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -272,6 +273,35 @@ describe("one order, one trace: pub → processor (handler calls HTTP) → dispa
     }
     // Not one @opentelemetry module was even resolved by either worker.
     expect(existsSync(importLog) ? readFileSync(importLog, "utf8") : "").toBe("");
+  }, 60_000);
+});
+
+describe("orderflow up with tracing on", () => {
+  it("its workers report as orderflow-up and continue the producer's trace", async () => {
+    const receiver = await OtlpReceiver.start();
+    const server = await startServer();
+    const nc = await connectTo(server);
+    const jsm = await withTopology(nc);
+    const up = startUp(
+      ["-s", server.url, "--port", "0", "--workers", "processor,dispatcher"],
+      receiver.env(),
+    );
+    await up.dashboard();
+    const pub = await runCli(["pub", "ORDERS.received", "400001", "-s", server.url], { env: receiver.env() });
+    expect(pub.code).toBe(0);
+    await waitFor("the order completed", async () => (await subjectCounts(jsm))["ORDERS.completed"] === 1);
+    await waitSettled(jsm, "DISPATCH");
+    expect(await up.interrupt()).toBe(0);
+
+    const send = only(receiver.spans, "pub span", (s) => s.service === "orderflow-pub");
+    const trace = receiver.spans.filter((s) => s.traceId === send.traceId);
+    expect(trace.map((s) => `${s.service} ${s.name}`).sort()).toEqual([
+      "orderflow-pub publish ORDERS.received",
+      "orderflow-up process ORDERS.processed",
+      "orderflow-up process ORDERS.received",
+      "orderflow-up publish ORDERS.completed",
+      "orderflow-up publish ORDERS.processed",
+    ]);
   }, 60_000);
 });
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { silentLogger } from "../../src/common/logger.js";
 import { formatTraceparent, parseTraceparent, traceIdOf } from "../../src/common/trace-context.js";
 import { startTracing, tracingWanted } from "../../src/telemetry/tracing.js";
+import { runCli } from "../helpers/cli.js";
 
 describe("when tracing is on", () => {
   it("is off without the flag or an OTEL_* variable asking for traces", () => {
@@ -74,6 +75,16 @@ describe("the OTEL_* settings orderflow cannot honour stop the command in one li
     expect(() =>
       samplerFromEnv({ OTEL_TRACES_SAMPLER: "traceidratio", OTEL_TRACES_SAMPLER_ARG: "2" }),
     ).toThrow(/OTEL_TRACES_SAMPLER_ARG=2/);
+  });
+
+  it("as one line and a non-zero exit, before connecting", async () => {
+    const res = await runCli(["pub", "ORDERS.received", "1", "--otel", "-s", "nats://127.0.0.1:1"], {
+      env: { OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" },
+    });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toBe(
+      "orderflow: OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported; use http/protobuf or http/json (OTLP over HTTP, port 4318) (see docs/tracing.md)\n",
+    );
   });
 
   it("takes what the specification names", async () => {

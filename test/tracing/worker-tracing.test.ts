@@ -1,7 +1,10 @@
 import { jetstream } from "@nats-io/jetstream";
 import { headers, Match, type MsgHdrs } from "@nats-io/nats-core";
 import { describe, expect, it } from "vitest";
+import { publishRun } from "../../src/bench/order-publisher.js";
+import { silentLogger } from "../../src/common/logger.js";
 import type { DeliveryFacts, DeliverySpan, SendFacts, SendSpan, Tracing } from "../../src/common/tracing.js";
+import { PublishJobs } from "../../src/dashboard/publish-jobs.js";
 import { createStageWorker } from "../../src/runtime/create-stage-worker.js";
 import { LateRedeliveries } from "../../src/stages/output-ledger.js";
 import { parseOrderNo } from "../../src/stages/payload.js";
@@ -25,8 +28,17 @@ interface Recorded {
 class RecordingTracing implements Tracing {
   readonly serviceName = "test";
   readonly deliveries: Recorded[] = [];
-  send(): SendSpan {
-    throw new Error("the worker publishes through its delivery's span");
+  /** What was sent outside any delivery (pub, the publish form, the bench's load generator). */
+  readonly sent: Array<{ facts: SendFacts; ended: boolean }> = [];
+  send(h: MsgHdrs, facts: SendFacts): SendSpan {
+    const r = { facts, ended: false };
+    this.sent.push(r);
+    h.set("traceparent", `00-${"3".repeat(32)}-${"4".repeat(16)}-01`);
+    return {
+      end: () => {
+        r.ended = true;
+      },
+    };
   }
   process(input: MsgHdrs | undefined, facts: DeliveryFacts): DeliverySpan {
     const r: Recorded = {
@@ -168,5 +180,40 @@ describe("a traced stage worker", () => {
     ]);
     const [dead] = await readStored(nc, "ORDERS.failed");
     expect(dead?.headers.get("traceparent")).toBe(`00-${"1".repeat(32)}-${"2".repeat(16)}-01`);
+  });
+});
+
+describe("traced publishers", () => {
+  it("the dashboard's publish form and the bench's load generator start a trace per order", async () => {
+    const server = await startServer();
+    const nc = await connectTo(server);
+    const jsm = await withTopology(nc);
+    const tracing = new RecordingTracing();
+    const form = new PublishJobs(nc, "ORDERS.received", silentLogger, "ORDERS", tracing);
+    form.start({ count: 2, template: "5000{{Count}}" });
+    await waitFor(
+      "the form's orders stored",
+      async () => (await subjectCounts(jsm))["ORDERS.received"] === 2,
+    );
+    await form.stop();
+    await publishRun(nc, {
+      subject: "ORDERS.received",
+      first: 600001,
+      count: 3,
+      msgIds: true,
+      window: 10,
+      ratePerSec: 0,
+      tracing,
+    });
+    expect(tracing.sent.map((s) => [s.facts.orderNo, s.facts.msgId, s.ended])).toEqual([
+      ["50001", undefined, true],
+      ["50002", undefined, true],
+      ["600001", "600001:received", true],
+      ["600002", "600002:received", true],
+      ["600003", "600003:received", true],
+    ]);
+    for (const m of await readStored(nc, "ORDERS.received")) {
+      expect(m.headers.get("traceparent")).toBe(`00-${"3".repeat(32)}-${"4".repeat(16)}-01`);
+    }
   });
 });
