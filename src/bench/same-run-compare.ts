@@ -182,14 +182,17 @@ function otelEnv(sampled?: { ratio: number; endpoint: string }): NodeJS.ProcessE
 
 /**
  * `--otel`: the throughput phase three times more, after the same warm-up, on fresh streams with
- * fresh workers: tracing off, every order sampled, 1% sampled. The bench's own load generator is not
+ * fresh workers, each after a warm-up: tracing off, every order sampled, 1% sampled. The bench's own load generator is not
  * traced: the processor starts each order's trace, so the figures are the workers' cost.
  */
 export async function measureOtelCost(c: RunContext): Promise<NonNullable<BenchResult["otel"]>> {
   const sink = new OtlpSink();
   const endpoint = await sink.start();
   try {
-    const warm = c.o.rate > 0 && c.o.latencyOrders > 0;
+    // Each phase after a warm-up of its own, as --compare-index's: fresh workers would otherwise
+    // spend the phase compiling their code (the SDK's more than the rest), and that is not the
+    // steady cost of tracing.
+    const warm = true;
     const run = async (ratio: number): Promise<TracedPhase> => {
       const before = sink.counts();
       const p = await freshPhase(
