@@ -3,7 +3,7 @@
 # `setup`, `up`, …); the arguments after the image name are the orderflow command. See
 # docs/container.md for building, running, signals and volumes.
 #
-# BASE_IMAGE: any Debian-based image with node (>= 22.12, see package.json "engines") and npm on the
+# BASE_IMAGE: any Debian-based image with node (>= 22.15, see package.json "engines") and npm on the
 # PATH, and groupadd/useradd. The default is the official Node LTS image, Debian suite pinned so that a new
 # Debian release does not change the image underneath us. scripts/image-base.mjs builds an
 # equivalent one from Debian packages and the npm registry's Node binary (how the tests build it).
