@@ -1,5 +1,5 @@
 import { EventEmitter } from "node:events";
-import type { Msg, NatsConnection } from "@nats-io/nats-core";
+import type { Msg, MsgHdrs, NatsConnection } from "@nats-io/nats-core";
 import { type AckBody, nak } from "../common/ack-protocol.js";
 import { readDelivery } from "../common/ack-subject.js";
 import { CallbackGuard } from "../common/callback-guard.js";
@@ -336,17 +336,33 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     }
   }
 
-  /** Only when traced: reads the input's headers, which an untraced worker never decodes. */
+  /**
+   * Only when traced: reads the input's headers, which an untraced worker never decodes. Best
+   * effort: headers that do not decode (a name with a space, a colon, non-ASCII) or a failing span
+   * leave the order untraced and reported, never given back (it would come back forever, since no
+   * handler failure is counted).
+   */
   private startTrace(tracing: Tracing, e: InFlight, msg: Msg): void {
-    e.trace = tracing.process(msg.headers, {
-      subject: msg.subject,
-      stream: this.options.stream,
-      consumer: this.stage.consumer,
-      seq: e.seq,
-      deliveryCount: e.deliveryCount,
-    });
-    if (e.deliveryCount > 1) {
-      e.trace.event("redelivery", { "messaging.nats.delivery_count": e.deliveryCount, attempt: e.attempt });
+    try {
+      let input: MsgHdrs | undefined;
+      try {
+        input = msg.headers;
+      } catch (err) {
+        this.guard.report(`${this.stage.name} tracing: input headers`, err);
+      }
+      e.trace = tracing.process(input, {
+        subject: msg.subject,
+        stream: this.options.stream,
+        consumer: this.stage.consumer,
+        seq: e.seq,
+        deliveryCount: e.deliveryCount,
+      });
+      if (e.deliveryCount > 1) {
+        e.trace.event("redelivery", { "messaging.nats.delivery_count": e.deliveryCount, attempt: e.attempt });
+      }
+    } catch (err) {
+      e.trace = undefined;
+      this.guard.report(`${this.stage.name} tracing`, err);
     }
   }
 

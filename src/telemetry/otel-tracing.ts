@@ -201,7 +201,13 @@ export function startOtelTracing(serviceName: string, e: NodeJS.ProcessEnv, logg
     async () => {
       setLogTraceFields(undefined);
       undici.disable();
-      await provider.shutdown();
+      // Spans still buffered whose export fails (a collector down) must not fail a command that did
+      // its work, nor replace the error it is already leaving with: said, and left.
+      try {
+        await provider.shutdown();
+      } catch (err) {
+        logger.warn({ err: errorMessage(err) }, "tracing: the spans still buffered could not be exported");
+      }
     },
   );
   logger.info(

@@ -3,6 +3,8 @@ import { silentLogger } from "../../src/common/logger.js";
 import { formatTraceparent, parseTraceparent, traceIdOf } from "../../src/common/trace-context.js";
 import { startTracing, tracingWanted } from "../../src/telemetry/tracing.js";
 import { runCli } from "../helpers/cli.js";
+import { connectTo, subjectCounts, withTopology } from "../helpers/fixtures.js";
+import { startServer } from "../helpers/nats-server.js";
 
 describe("when tracing is on", () => {
   it("is off without the flag or an OTEL_* variable asking for traces", () => {
@@ -85,6 +87,22 @@ describe("the OTEL_* settings orderflow cannot honour stop the command in one li
     expect(res.stderr).toBe(
       "orderflow: OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported; use http/protobuf or http/json (OTLP over HTTP, port 4318) (see docs/tracing.md)\n",
     );
+  });
+
+  it("a collector that does not answer leaves a command that did its work at exit 0, with one warning", async () => {
+    const server = await startServer();
+    const nc = await connectTo(server);
+    const jsm = await withTopology(nc);
+    // Port 1 refuses at once; the export is tried for OTEL_EXPORTER_OTLP_TIMEOUT, then given up on.
+    const res = await runCli(
+      ["pub", "ORDERS.received", "1", "--otel", "-s", server.url, "--log-format", "json"],
+      {
+        env: { OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:1", OTEL_EXPORTER_OTLP_TIMEOUT: "500" },
+      },
+    );
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toMatch(/the spans still buffered could not be exported/);
+    expect((await subjectCounts(jsm))["ORDERS.received"]).toBe(1);
   });
 
   it("takes what the specification names", async () => {
