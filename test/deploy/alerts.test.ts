@@ -31,7 +31,7 @@ function ruleMetrics(): string[] {
 describe("deploy/prometheus/alerts.yml", () => {
   it.skipIf(!hasPromtool && process.env.CI !== "true")("passes promtool check and its unit tests", () => {
     const checked = promtool("check", "rules", "alerts.yml");
-    expect(checked.out).toContain("SUCCESS: 5 rules found");
+    expect(checked.out).toContain("SUCCESS: 6 rules found");
     expect(checked.code).toBe(0);
     const tested = promtool("test", "rules", "alerts.test.yml");
     expect(tested.out).toContain("SUCCESS");
@@ -41,6 +41,7 @@ describe("deploy/prometheus/alerts.yml", () => {
   it("names only metrics that /metrics exports", async () => {
     const names = ruleMetrics();
     expect(names).toEqual([
+      "orderflow_build_info",
       "orderflow_consumer_pending",
       "orderflow_dead_letters_unreplayed",
       "orderflow_nats_connected",
