@@ -14,6 +14,7 @@ export {
   OrderflowError,
   type OrderflowErrorOptions,
   PermissionError,
+  PipelineFileError,
   PublishError,
   StreamMissingError,
   TopologyError,
@@ -34,6 +35,14 @@ export {
   createStageWorker,
   WithoutIndex,
 } from "./runtime/create-stage-worker.js";
+export {
+  definePipeline,
+  findPipelineFile,
+  loadPipelineFile,
+  PIPELINE_FILE_NAMES,
+  type PipelineFile,
+} from "./runtime/pipeline-file.js";
+export type { DeclaredTopology, PipelineConfig } from "./runtime/pipeline-schema.js";
 export { DeadLetterHeader, MAX_ATTEMPTS_REASON, TIMEOUT_REASON } from "./stages/dead-letter.js";
 export type { HandlerContext } from "./stages/handler-context.js";
 export { loadHandlerModule } from "./stages/handler-module.js";
@@ -52,6 +61,8 @@ export {
   defineStage,
   dispatcherStage,
   type OrderInput,
+  pipelineStage,
+  pipelineStages,
   processorStage,
   type StageDefinition,
   type StageOutput,
@@ -85,12 +96,18 @@ export {
   type TopologyChange,
   type TopologyPlan,
 } from "./topology/ensure.js";
+export { type StageSpec, type StageTuningSpec, seedStages } from "./topology/pipeline.js";
 export {
   DEFAULT_TOPOLOGY,
   dispatchConsumerConfig,
+  finalStep,
+  intakeStep,
   monitorConsumerConfig,
   newConsumerConfig,
   Stage,
+  stageConsumerConfig,
+  stagesOf,
+  stepsOf,
   streamConfig,
   subjectOf,
   type TopologyOptions,

@@ -7,6 +7,7 @@ import { loadNatsContext, type NatsContext } from "../common/nats-context.js";
 import type { Tracing } from "../common/tracing.js";
 import { startTracing } from "../telemetry/tracing.js";
 import { DEFAULT_TOPOLOGY, type TopologyOptions, topologyOptions } from "../topology/spec.js";
+import { pipelineFile } from "./pipeline-flag.js";
 
 /** Flags every command shares (set on the root program, read with `optsWithGlobals()`). */
 export interface GlobalFlags {
@@ -107,6 +108,8 @@ export interface CommandContext {
   logger: Logger;
   topology: TopologyOptions;
   connectOptions: ConnectOptions;
+  /** The pipeline file in use (`--config`, ORDERFLOW_CONFIG or found here); undefined: the seed's. */
+  pipelineFile: string | undefined;
   /** The nats CLI context in use, if any. */
   natsContext: NatsContext | undefined;
   /** True when --server, NATS_URL or the context named the servers (`up` then never starts one). */
@@ -165,13 +168,38 @@ export function commandContext(
   return {
     flags,
     logger,
-    topology: topologyOptions({ stream: flags.stream, subjectPrefix: flags.subjectPrefix, ...topology }),
+    topology: commandTopology(cmd, flags, topology),
+    pipelineFile: pipelineFile()?.file,
     connectOptions,
     natsContext,
     serversGiven: servers !== undefined,
     connect: () => connect(connectOptions, logger),
     signal: shutdownSignal,
   };
+}
+
+/**
+ * The topology a command works on: the pipeline file's, with `--stream` and `--subject-prefix`
+ * laid over it when given on the command line or in the environment, then the caller's own.
+ */
+function commandTopology(
+  cmd: Command,
+  flags: GlobalFlags,
+  overrides: Partial<TopologyOptions>,
+): TopologyOptions {
+  const given = (name: string) => {
+    const source = cmd.getOptionValueSourceWithGlobals(name);
+    return source === "cli" || source === "env";
+  };
+  const declared = pipelineFile()?.topology ?? {};
+  return topologyOptions({
+    ...declared,
+    ...(given("stream") || !("stream" in declared) ? { stream: flags.stream } : {}),
+    ...(given("subjectPrefix") || !("subjectPrefix" in declared)
+      ? { subjectPrefix: flags.subjectPrefix }
+      : {}),
+    ...overrides,
+  });
 }
 
 /** Parses a whole number flag, with a one-line error naming the flag. */

@@ -22,3 +22,18 @@ export function readOptionTable<T>(table: OptionTable<T>, values: Record<string,
   }
   return out as Partial<T>;
 }
+
+/**
+ * The options a table's flags were set to on the command line or in the environment, leaving out
+ * defaults: what may override a setting from elsewhere (a pipeline file).
+ */
+export function readGivenOptionTable<T>(table: OptionTable<T>, cmd: Command): Partial<T> {
+  const values = cmd.opts<Record<string, unknown>>();
+  const out: Record<string, unknown> = {};
+  for (const [key, o] of Object.entries(table) as Array<[string, Option]>) {
+    const source = cmd.getOptionValueSource(o.attributeName());
+    const v = values[o.attributeName()];
+    if ((source === "cli" || source === "env") && v !== undefined) out[key] = v;
+  }
+  return out as Partial<T>;
+}

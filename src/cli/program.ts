@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import { VERSION } from "../common/version.js";
 import { addGlobalOptions } from "./context.js";
+import { addPipelineOption, readPipelineBeforeAction } from "./pipeline-flag.js";
 
 type CommandFactory = () => Command;
 
@@ -34,6 +35,8 @@ export async function buildProgram(argv: readonly string[] = process.argv): Prom
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
   addGlobalOptions(program);
+  addPipelineOption(program);
+  readPipelineBeforeAction(program);
   const typed = commandNameIn(program, argv.slice(2));
   const wanted = typed !== undefined ? (ALIASES[typed] ?? typed) : undefined;
   // Help, a typo or no command at all: load everything so commander can list and suggest.

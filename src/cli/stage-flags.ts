@@ -4,8 +4,9 @@ import { UsageError } from "../common/errors.js";
 import { LateRedeliveries } from "../stages/output-ledger.js";
 import { parseStartRate, type StartRate } from "../stages/start-gate.js";
 import { DEFAULT_STAGE_WORKER_OPTIONS as D, type StageTuning } from "../stages/worker-options.js";
+import type { StageSpec } from "../topology/pipeline.js";
 import { intFlag } from "./context.js";
-import { addOptionTable, type OptionTable, readOptionTable } from "./option-table.js";
+import { addOptionTable, type OptionTable, readGivenOptionTable, readOptionTable } from "./option-table.js";
 
 /** Longest --handler-timeout: +WPI keeps the input alive, but a worker stuck for an hour is a bug. */
 const MAX_HANDLER_TIMEOUT_MS = 3_600_000;
@@ -93,4 +94,17 @@ export function withStageFlags(cmd: Command): Command {
 /** The stage tuning a command's flags say (commander's values, by attribute name). */
 export function readStageFlags(values: Record<string, unknown>): Partial<StageTuning> {
   return readOptionTable<StageTuning>(stageOptionTable(), values);
+}
+
+/**
+ * One declared stage's tuning: the defaults, then what its pipeline file sets, then the flags given
+ * on the command line or in the environment (a flag left at its default does not undo the file).
+ */
+export function stageTuningFor(cmd: Command, spec: StageSpec | undefined): Partial<StageTuning> {
+  const table = stageOptionTable();
+  return {
+    ...readOptionTable<StageTuning>(table, cmd.opts()),
+    ...(spec?.tuning ?? {}),
+    ...readGivenOptionTable<StageTuning>(table, cmd),
+  };
 }

@@ -23,6 +23,7 @@ export const ErrorCode = {
   IndexStore: "INDEX_STORE",
   Bench: "BENCH",
   TracingConfig: "TRACING_CONFIG",
+  PipelineFile: "PIPELINE_FILE",
   Internal: "INTERNAL",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -249,6 +250,23 @@ export class SeedMissingError extends OrderflowError {
   }
 }
 
+/**
+ * A pipeline file (`--config`, ORDERFLOW_CONFIG, or orderflow.config.* in the working directory)
+ * that is missing, does not parse, or declares something that is not a pipeline. The message names
+ * the file and the field; the hint says how to fix it.
+ */
+export class PipelineFileError extends OrderflowError {
+  override name = "PipelineFileError";
+  readonly file: string;
+  /** The field at fault (`stages[2].output`), when one is. */
+  readonly field: string | undefined;
+  constructor(file: string, field: string | undefined, problem: string, options: OrderflowErrorOptions = {}) {
+    super(ErrorCode.PipelineFile, field ? `${file}: ${field}: ${problem}` : `${file}: ${problem}`, options);
+    this.file = file;
+    this.field = field;
+  }
+}
+
 /** A `--handler` module that is missing, does not load, or exports nothing a stage can run. */
 export class HandlerModuleError extends OrderflowError {
   override name = "HandlerModuleError";
@@ -318,8 +336,16 @@ export class AlreadyStartedError extends OrderflowError {
 export class UnknownStageError extends UsageError {
   override name = "UnknownStageError";
   readonly stage: string;
-  constructor(stage: string, known: readonly string[], options: OrderflowErrorOptions = {}) {
-    super(`unknown stage "${stage}"`, { hint: `use ${known.join(" or ")}`, ...options });
+  constructor(
+    stage: string,
+    known: readonly string[],
+    pipelineFile?: string,
+    options: OrderflowErrorOptions = {},
+  ) {
+    super(`unknown stage "${stage}"${pipelineFile ? ` in ${pipelineFile}` : ""}`, {
+      hint: `use ${known.join(", ")}${pipelineFile ? "" : ", or declare your stages in a pipeline file (--config)"}`,
+      ...options,
+    });
     this.stage = stage;
   }
 }

@@ -21,19 +21,19 @@ import { SseHub } from "../dashboard/sse.js";
 import { MonitorFeed } from "../monitor/monitor-feed.js";
 import { OrderIndexer } from "../orders/order-indexer.js";
 import { lookupOrder } from "../orders/order-lookup.js";
-import { dispatcherStage, processorStage, type StageDefinition } from "../stages/stage.js";
+import { pipelineStage, type StageDefinition } from "../stages/stage.js";
 import type { StageWorker } from "../stages/stage-worker.js";
-import { stageTuningOf } from "../stages/worker-options.js";
+import { type StageTuning, stageTuningOf } from "../stages/worker-options.js";
 import { StatusSampler } from "../status/status-sampler.js";
 import { assessSystemReadiness, type Readiness } from "../telemetry/health.js";
 import { BUILT_IN_HANDLER_LABEL, OrderflowMetrics } from "../telemetry/metrics.js";
 import { startMetricsServer } from "../telemetry/metrics-server.js";
 import { ChangeKind, ensureTopology, type TopologyChange } from "../topology/ensure.js";
-import { Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
+import { intakeStep, stagesOf, subjectOf, type TopologyOptions } from "../topology/spec.js";
 import { ConnectionTracker } from "./connection-tracker.js";
 import { BUILT_IN_HANDLER, createStageWorker, WithoutIndex } from "./create-stage-worker.js";
 import type { ManagedNats } from "./nats-endpoint.js";
-import { Part, type UpOptions } from "./up-options.js";
+import { Part, partsToRun, type UpOptions } from "./up-options.js";
 
 /** How the dashboard names a stage that runs the seed's own transformation. */
 export { BUILT_IN_HANDLER };
@@ -48,12 +48,14 @@ export interface SystemConfig {
   /** A server `up` started; stopped last. */
   managed?: ManagedNats;
   /**
-   * Stages loaded from `--processor-handler` / `--dispatcher-handler` modules (loadHandlerModule),
-   * run instead of the built-in ones.
+   * Stages by name loaded from handler modules (the pipeline file's, `--processor-handler`, …;
+   * loadHandlerModule), run instead of the built-in transformation.
    */
-  stages?: Partial<Record<typeof Part.Processor | typeof Part.Dispatcher, StageDefinition>>;
+  stages?: Readonly<Record<string, StageDefinition>>;
   /** The files those stages were loaded from, as the dashboard names them. */
-  handlerFiles?: Partial<Record<typeof Part.Processor | typeof Part.Dispatcher, string>>;
+  handlerFiles?: Readonly<Record<string, string>>;
+  /** Per stage name, tuning over `options`' (the pipeline file's, under flags given). */
+  stageTuning?: Readonly<Record<string, Partial<StageTuning>>>;
 }
 
 export interface SystemDeps {
@@ -107,7 +109,10 @@ export class OrderflowSystem {
     this.connections = new ConnectionTracker(this.logger);
     this.metrics = new OrderflowMetrics({
       processMetrics: deps.processMetrics ?? true,
-      index: config.options.parts.includes(Part.Indexer),
+      index: partsToRun(
+        config.options.parts,
+        stagesOf(config.topology).map((st) => st.name),
+      ).includes(Part.Indexer),
     });
   }
 
@@ -186,16 +191,15 @@ export class OrderflowSystem {
     this.serverDescription = describeServerVersion(natsVersion);
     this.serverNotice = olderServerNotice(serverFeatures(main));
 
+    const parts = partsToRun(
+      o.parts,
+      stagesOf(t).map((st) => st.name),
+    );
     const custom = this.config.stages ?? {};
-    const stages = [
-      ...(o.parts.includes(Part.Processor) ? [custom.processor ?? processorStage(t)] : []),
-      ...(o.parts.includes(Part.Dispatcher) ? [custom.dispatcher ?? dispatcherStage(t)] : []),
-    ];
     const files = this.config.handlerFiles ?? {};
-    const stageFiles = [
-      ...(o.parts.includes(Part.Processor) ? [files.processor] : []),
-      ...(o.parts.includes(Part.Dispatcher) ? [files.dispatcher] : []),
-    ];
+    const specs = stagesOf(t).filter((spec) => parts.includes(spec.name));
+    const stages = specs.map((spec) => custom[spec.name] ?? pipelineStage(t, spec));
+    const stageFiles = specs.map((spec) => files[spec.name]);
     const handlerNames = stageFiles.map(handlerName);
     const workers: StageWorker[] = [];
     for (const [i, stage] of stages.entries()) {
@@ -208,6 +212,7 @@ export class OrderflowSystem {
       workers.push(
         await createStageWorker(nc, stage, {
           ...stageTuningOf(o),
+          ...this.config.stageTuning?.[stage.name],
           topology: t,
           inboxPrefix: this.config.connect.inboxPrefix,
           // The indexer (a part of this process or another) may answer only after the workers start.
@@ -230,7 +235,7 @@ export class OrderflowSystem {
     const publish = o.publishForm
       ? new PublishJobs(
           main,
-          subjectOf(t, Stage.Received),
+          subjectOf(t, intakeStep(t)),
           this.logger.child({ part: "publish-form" }),
           t.stream,
           this.tracing,
@@ -278,7 +283,7 @@ export class OrderflowSystem {
       this.logger,
     );
 
-    if (o.parts.includes(Part.Indexer)) {
+    if (parts.includes(Part.Indexer)) {
       const indexer = new OrderIndexer(
         main,
         t,

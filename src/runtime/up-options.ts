@@ -14,10 +14,35 @@ import {
   metricsListenOptions,
 } from "../telemetry/metrics-options.js";
 
-/** What `orderflow up` runs in its own process (the monitor feed and the dashboard always run). */
+/**
+ * What `orderflow up` runs in its own process besides the monitor feed and the dashboard (which
+ * always run): the pipeline's stages by name (the seed's processor and dispatcher, or a pipeline
+ * file's) and the order indexer.
+ */
 export const Part = { Processor: "processor", Dispatcher: "dispatcher", Indexer: "indexer" } as const;
-export type Part = (typeof Part)[keyof typeof Part];
+export type Part = string;
+/** The seed's parts, for help texts. */
 export const PARTS: readonly Part[] = [Part.Processor, Part.Dispatcher, Part.Indexer];
+
+/**
+ * The parts `up` runs for a pipeline's stage names: those asked for, each checked, or by default
+ * every stage and the indexer.
+ */
+export function partsToRun(
+  parts: readonly Part[] | undefined,
+  stageNames: readonly string[],
+): readonly Part[] {
+  const known = [...stageNames, Part.Indexer];
+  if (parts === undefined) return known;
+  for (const p of parts) {
+    if (!known.includes(p)) {
+      throw new UsageError(`--workers: unknown part "${p}"`, {
+        hint: `use a comma-separated list of ${known.join(", ")}, or none`,
+      });
+    }
+  }
+  return parts;
+}
 
 /** Whether `up` may start its own nats-server when none answers. */
 export const ManagedServerMode = { Auto: "auto", Never: "never" } as const;
@@ -68,8 +93,11 @@ export interface UpOptions extends MetricsListenOptions, TraceLinkOptions {
   managedServer: ManagedServerMode;
   /** When the managed server's binary is missing (`--install`, `ORDERFLOW_INSTALL`). Default auto. */
   install: InstallMode;
-  /** Parts run in this process (`--workers`, `ORDERFLOW_WORKERS`). Default processor, dispatcher, indexer. */
-  parts: readonly Part[];
+  /**
+   * Parts run in this process (`--workers`, `ORDERFLOW_WORKERS`): stage names and `indexer`.
+   * Default undefined: every stage of the pipeline and the indexer (see {@link partsToRun}).
+   */
+  parts: readonly Part[] | undefined;
   /** Messages per pull request (`--batch`, `ORDERFLOW_BATCH`). Default 250. */
   batch: number;
   /** Most orders in progress per stage (`--max-in-flight`, `ORDERFLOW_MAX_IN_FLIGHT`). Default 1000. */
@@ -112,7 +140,7 @@ export const DEFAULT_UP_OPTIONS: Readonly<UpOptions> = Object.freeze({
   indexDir: undefined,
   managedServer: ManagedServerMode.Auto,
   install: InstallMode.Auto,
-  parts: PARTS,
+  parts: undefined,
   batch: DEFAULT_STAGE_WORKER_OPTIONS.batch,
   maxInFlight: DEFAULT_STAGE_WORKER_OPTIONS.maxInFlight,
   maxAttempts: DEFAULT_STAGE_WORKER_OPTIONS.maxAttempts,
@@ -147,9 +175,6 @@ export function upOptions(overrides: Partial<UpOptions> = {}): UpOptions {
   }
   metricsListenOptions(o);
   traceLinkOptions(o);
-  for (const p of o.parts) {
-    if (!PARTS.includes(p)) throw new RangeError(`unknown part "${String(p)}"; use ${PARTS.join(", ")}`);
-  }
   if (o.dashboardToken === "" || o.dashboardReadonlyToken === "") {
     throw new UsageError("a dashboard token cannot be empty", {
       hint: "generate one, e.g. `openssl rand -hex 24`",

@@ -47,14 +47,21 @@ export async function loadHandlerModule(file: string, base: StageDefinition): Pr
 }
 
 async function importModule(file: string, path: string): Promise<Namespace> {
-  const url = pathToFileURL(path).href;
   try {
-    if (TYPESCRIPT.has(extname(path))) await registerTypeScript();
-    return (await import(url)) as Namespace;
+    return await importUserModule(path);
   } catch (err) {
     const { problem, hint } = await describeLoadFailure(path, err);
     throw new HandlerModuleError(file, problem, { hint, cause: err });
   }
+}
+
+/**
+ * Imports a team's module by absolute path: `.ts`/`.mts`/`.cts` through tsx, registered on first
+ * use; `.js`/`.mjs`/`.cjs` as they are. Handler modules and pipeline files both come this way.
+ */
+export async function importUserModule(path: string): Promise<Namespace> {
+  if (TYPESCRIPT.has(extname(path))) await registerTypeScript();
+  return (await import(pathToFileURL(path).href)) as Namespace;
 }
 
 let typescript: Promise<void> | undefined;

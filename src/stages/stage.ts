@@ -1,5 +1,6 @@
 import { InvalidOrderError } from "../common/errors.js";
-import { Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
+import type { StageSpec } from "../topology/pipeline.js";
+import { intakeStep, Stage, stagesOf, subjectOf, type TopologyOptions } from "../topology/spec.js";
 import type { HandlerContext } from "./handler-context.js";
 import { appendSuffix, msgIdOf, orderNoOf, parseOrderNo, stageSuffix } from "./payload.js";
 
@@ -63,23 +64,36 @@ export function outputMsgId(stage: StageDefinition, orderNo: string): string {
 }
 
 const PROCESSED = stageSuffix(Stage.Processed);
-const COMPLETED = stageSuffix(Stage.Completed);
 const encoder = new TextEncoder();
 
-/** The processor's handler: `<payload>` → `<payload>,processed`. */
-const processorHandle = (order: OrderInput): StageOutput => appendSuffix(order.data, PROCESSED);
+/** The built-in transformations: they read `order.data` and nothing else. */
+const builtInHandlers = new WeakSet<StageDefinition["handle"]>();
 
-/** The dispatcher's handler: `<orderNo>,processed` → `<orderNo>,completed`. */
-const dispatcherHandle = (order: OrderInput): StageOutput => {
-  const data = order.data;
-  const n = data.length - PROCESSED.length;
-  const out = new Uint8Array(n + COMPLETED.length);
-  // A loop, not set(data.subarray()): the input is a Node Buffer, whose subarray() makes a new
-  // Buffer object per order, for an order number of a few bytes.
-  for (let i = 0; i < n; i++) out[i] = data[i] as number;
-  out.set(COMPLETED, n);
-  return out;
-};
+/** The first stage's built-in handler: `<orderNo>` → `<orderNo>,<output>` (the seed's processor). */
+function intakeHandle(output: string): StageDefinition["handle"] {
+  const suffix = stageSuffix(output);
+  const handle = (order: OrderInput): StageOutput => appendSuffix(order.data, suffix);
+  builtInHandlers.add(handle);
+  return handle;
+}
+
+/** A later stage's built-in handler: `<orderNo>,<input>` → `<orderNo>,<output>` (the seed's dispatcher). */
+function stepHandle(input: string, output: string): StageDefinition["handle"] {
+  const inSuffix = stageSuffix(input);
+  const outSuffix = stageSuffix(output);
+  const handle = (order: OrderInput): StageOutput => {
+    const data = order.data;
+    const n = data.length - inSuffix.length;
+    const out = new Uint8Array(n + outSuffix.length);
+    // A loop, not set(data.subarray()): the input is a Node Buffer, whose subarray() makes a new
+    // Buffer object per order, for an order number of a few bytes.
+    for (let i = 0; i < n; i++) out[i] = data[i] as number;
+    out.set(outSuffix, n);
+    return out;
+  };
+  builtInHandlers.add(handle);
+  return handle;
+}
 
 /**
  * Whether `handle` is one of the built-in stages' own handlers, which read `order.data` and nothing
@@ -87,7 +101,31 @@ const dispatcherHandle = (order: OrderInput): StageOutput => {
  * copy and no context per order. Anything else, a wrapper around them included, gets both.
  */
 export function isBuiltInHandler(handle: StageDefinition["handle"]): boolean {
-  return (handle as unknown) === processorHandle || (handle as unknown) === dispatcherHandle;
+  return builtInHandlers.has(handle);
+}
+
+/**
+ * A declared stage with the built-in transformation: the first stage takes the bare order number
+ * (`<orderNo>` → `<orderNo>,<output>`), every later one `<orderNo>,<input>` → `<orderNo>,<output>`.
+ * For the seed these are its order-processed and order-completed programs, byte for byte. A
+ * handler module replaces `handle` and keeps the rest (loadHandlerModule).
+ */
+export function pipelineStage(t: TopologyOptions, spec: StageSpec): StageDefinition {
+  const first = spec.input === intakeStep(t);
+  const inSuffix = stageSuffix(spec.input);
+  return defineStage({
+    name: spec.name,
+    consumer: spec.consumer,
+    outputSubject: subjectOf(t, spec.output),
+    outputStage: spec.output,
+    parse: first ? parseOrderNo : (data) => orderNoOf(data, inSuffix),
+    handle: first ? intakeHandle(spec.output) : stepHandle(spec.input, spec.output),
+  });
+}
+
+/** Every stage of the pipeline, built in, in order. */
+export function pipelineStages(t: TopologyOptions): StageDefinition[] {
+  return stagesOf(t).map((spec) => pipelineStage(t, spec));
 }
 
 /** The seed's order-processed program: `<payload>` → `<payload>,processed` on ORDERS.processed. */
@@ -98,7 +136,7 @@ export function processorStage(t: TopologyOptions): StageDefinition {
     outputSubject: subjectOf(t, Stage.Processed),
     outputStage: Stage.Processed,
     parse: parseOrderNo,
-    handle: processorHandle,
+    handle: intakeHandle(Stage.Processed),
   });
 }
 
@@ -110,7 +148,7 @@ export function dispatcherStage(t: TopologyOptions): StageDefinition {
     outputSubject: subjectOf(t, Stage.Completed),
     outputStage: Stage.Completed,
     parse: (data) => orderNoOf(data, PROCESSED),
-    handle: dispatcherHandle,
+    handle: stepHandle(Stage.Processed, Stage.Completed),
   });
 }
 

@@ -10,6 +10,7 @@ import {
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
 import { withDefaults } from "../common/defaults.js";
+import { pipelineSteps, type StageSpec, seedStages } from "./pipeline.js";
 
 /**
  * The seed's topology as data: what its `nats stream add ORDERS …` and three `nats consumer add`
@@ -42,6 +43,13 @@ export interface TopologyOptions {
   monitorSubject: string;
   /** Stream and consumer replicas (1, or 3 on a cluster); default 1. */
   replicas: number;
+  /** The stream's duplicate window; default 120,000 ms, the seed's 2m. */
+  duplicateWindowMs: number;
+  /**
+   * The stages, from a pipeline file (docs/pipeline.md); undefined: the seed's processor and
+   * dispatcher on `newConsumer` and `dispatchConsumer`. Read it through {@link stagesOf}.
+   */
+  stages: readonly StageSpec[] | undefined;
 }
 
 export const DEFAULT_TOPOLOGY: Readonly<TopologyOptions> = Object.freeze({
@@ -52,15 +60,40 @@ export const DEFAULT_TOPOLOGY: Readonly<TopologyOptions> = Object.freeze({
   monitorConsumer: "MONITOR",
   monitorSubject: "monitor.ORDERS",
   replicas: 1,
+  duplicateWindowMs: 120_000,
+  stages: undefined,
 });
 
 export function topologyOptions(overrides: Partial<TopologyOptions> = {}): TopologyOptions {
   return withDefaults<TopologyOptions>(DEFAULT_TOPOLOGY, overrides);
 }
 
-/** `ORDERS.received`, `ORDERS.processed`, … for a topology. */
-export function subjectOf(t: Pick<TopologyOptions, "subjectPrefix">, stage: Stage): string {
+/** `ORDERS.received`, `ORDERS.processed`, … for a topology: any step token below its prefix. */
+export function subjectOf(t: Pick<TopologyOptions, "subjectPrefix">, stage: string): string {
   return `${t.subjectPrefix}.${stage}`;
+}
+
+/** The pipeline's stages: the declared ones, or the seed's two. */
+export function stagesOf(
+  t: Pick<TopologyOptions, "stages" | "newConsumer" | "dispatchConsumer">,
+): readonly StageSpec[] {
+  return t.stages ?? seedStages(t.newConsumer, t.dispatchConsumer);
+}
+
+/** Every step of an order as a subject token, in order: `received`, `processed`, `completed` for the seed. */
+export function stepsOf(t: Pick<TopologyOptions, "stages" | "newConsumer" | "dispatchConsumer">): string[] {
+  return pipelineSteps(stagesOf(t));
+}
+
+/** Where orders enter: the first stage's input (`received`). */
+export function intakeStep(t: Pick<TopologyOptions, "stages" | "newConsumer" | "dispatchConsumer">): string {
+  return stepsOf(t)[0] as string;
+}
+
+/** Where orders end: the last stage's output (`completed`). */
+export function finalStep(t: Pick<TopologyOptions, "stages" | "newConsumer" | "dispatchConsumer">): string {
+  const steps = stepsOf(t);
+  return steps[steps.length - 1] as string;
 }
 
 /** Seed values the nats CLI spells out or that the server fills in (checked on 2.9.10). */
@@ -84,7 +117,7 @@ export function streamConfig(t: TopologyOptions): StreamConfig {
     max_age: 0,
     max_msg_size: -1,
     max_consumers: -1,
-    duplicate_window: nanos(SEED.duplicateWindowMs),
+    duplicate_window: nanos(t.duplicateWindowMs),
     allow_rollup_hdrs: false,
     deny_delete: false,
     deny_purge: false,
@@ -92,16 +125,21 @@ export function streamConfig(t: TopologyOptions): StreamConfig {
   } as StreamConfig;
 }
 
-function pullConsumer(t: TopologyOptions, durable: string, filter: string): ConsumerConfig {
+function pullConsumer(
+  t: TopologyOptions,
+  durable: string,
+  filter: string,
+  { ackWaitMs, maxAckPending }: Pick<StageSpec, "ackWaitMs" | "maxAckPending"> = SEED,
+): ConsumerConfig {
   return {
     durable_name: durable,
     deliver_policy: DeliverPolicy.All,
     ack_policy: AckPolicy.Explicit,
-    ack_wait: nanos(SEED.ackWaitMs),
+    ack_wait: nanos(ackWaitMs),
     replay_policy: ReplayPolicy.Instant,
     filter_subject: filter,
     max_deliver: -1,
-    max_ack_pending: SEED.maxAckPending,
+    max_ack_pending: maxAckPending,
     max_waiting: SEED.maxWaiting,
     headers_only: false,
     num_replicas: t.replicas,
@@ -131,6 +169,12 @@ export function monitorConsumerConfig(t: TopologyOptions): ConsumerConfig {
   } as ConsumerConfig;
 }
 
+/** The pull consumer a stage reads: the seed's NEW and DISPATCH settings unless its spec says otherwise. */
+export function stageConsumerConfig(t: TopologyOptions, stage: StageSpec): ConsumerConfig {
+  return pullConsumer(t, stage.consumer, `${t.subjectPrefix}.${stage.input}`, stage);
+}
+
+/** Every consumer of the pipeline: one per stage, in order, then the monitor. */
 export function consumerConfigs(t: TopologyOptions): ConsumerConfig[] {
-  return [newConsumerConfig(t), dispatchConsumerConfig(t), monitorConsumerConfig(t)];
+  return [...stagesOf(t).map((s) => stageConsumerConfig(t, s)), monitorConsumerConfig(t)];
 }

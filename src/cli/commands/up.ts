@@ -12,17 +12,20 @@ import {
   ManagedServerMode,
   PARTS,
   type Part,
+  partsToRun,
   type UpOptions,
   upOptions,
 } from "../../runtime/up-options.js";
 import { loadHandlerModule } from "../../stages/handler-module.js";
-import { dispatcherStage, processorStage } from "../../stages/stage.js";
+import { pipelineStage, type StageDefinition } from "../../stages/stage.js";
+import type { StageTuning } from "../../stages/worker-options.js";
 import { ServiceName } from "../../telemetry/tracing.js";
 import { ChangeKind } from "../../topology/ensure.js";
+import { stagesOf } from "../../topology/spec.js";
 import { commandContext, commandTracing, intFlag } from "../context.js";
 import { metricsOptionTable } from "../metrics-flags.js";
 import { addOptionTable, type OptionTable, readOptionTable } from "../option-table.js";
-import { readStageFlags, withStageFlags } from "../stage-flags.js";
+import { readStageFlags, stageTuningFor, withStageFlags } from "../stage-flags.js";
 import { traceUrlOptionTable } from "../trace-url-flag.js";
 
 /** The flags of `up` besides its options: the handler modules it loads before anything starts. */
@@ -84,10 +87,13 @@ function upOptionTable(): OptionTable<UpOptions> {
       .choices(Object.values(InstallMode))
       .env("ORDERFLOW_INSTALL")
       .default(D.install),
-    parts: new Option("--workers <parts>", `parts run in this process (${PARTS.join(",")}, or none)`)
+    parts: new Option(
+      "--workers <parts>",
+      `parts run in this process: stage names and indexer (${PARTS.join(",")} for the seed), or none`,
+    )
       .argParser(partsFlag)
       .env("ORDERFLOW_WORKERS")
-      .default(D.parts, PARTS.join(",")),
+      .default(D.parts, "every stage and the indexer"),
     refreshMs: new Option(
       "--refresh <duration>",
       "how often the dashboard and gauges read the stream and consumers",
@@ -130,20 +136,13 @@ function syncFlag(value: string): string {
   return value.trim() === "always" ? "always" : `${durationFlag("sync", { min: 1 })(value)}ms`;
 }
 
+/** The words of --workers; which are stages is known once the pipeline is (partsToRun). */
 function partsFlag(value: string): Part[] {
   const words = value
     .split(",")
     .map((w) => w.trim())
     .filter(Boolean);
-  if (words.length === 1 && words[0] === "none") return [];
-  for (const w of words) {
-    if (!(PARTS as readonly string[]).includes(w)) {
-      throw new UsageError(`--workers: unknown part "${w}"`, {
-        hint: `use a comma-separated list of ${PARTS.join(", ")}, or none`,
-      });
-    }
-  }
-  return words as Part[];
+  return words.length === 1 && words[0] === "none" ? [] : words;
 }
 
 export function upCommand(): Command {
@@ -187,15 +186,27 @@ Ctrl-C drains in-flight orders, stops every part in reverse order and exits 0.`,
       const ctx = commandContext(cmd, "up");
       // Each flag once, parsed into its option's own type: what is left is to merge and check.
       const options = upOptions({ ...readOptionTable(upOptionTable(), flags), ...readStageFlags(flags) });
-      // Before NATS is found or started: a broken module stops `up` with nothing to clean up.
-      const stages = {
-        processor: flags.processorHandler
-          ? await loadHandlerModule(flags.processorHandler, processorStage(ctx.topology))
-          : undefined,
-        dispatcher: flags.dispatcherHandler
-          ? await loadHandlerModule(flags.dispatcherHandler, dispatcherStage(ctx.topology))
-          : undefined,
+      const specs = stagesOf(ctx.topology);
+      const parts = partsToRun(
+        options.parts,
+        specs.map((sp) => sp.name),
+      );
+      // The seed's two handler flags name its stages; a pipeline file names a module per stage.
+      const flagged: Record<string, string | undefined> = {
+        processor: flags.processorHandler,
+        dispatcher: flags.dispatcherHandler,
       };
+      const stages: Record<string, StageDefinition> = {};
+      const handlerFiles: Record<string, string> = {};
+      const stageTuning: Record<string, Partial<StageTuning>> = {};
+      // Before NATS is found or started: a broken module stops `up` with nothing to clean up.
+      for (const spec of specs) {
+        stageTuning[spec.name] = stageTuningFor(cmd, spec);
+        const file = flagged[spec.name] ?? spec.handler;
+        if (file === undefined || !parts.includes(spec.name)) continue;
+        stages[spec.name] = await loadHandlerModule(file, pipelineStage(ctx.topology, spec));
+        handlerFiles[spec.name] = file;
+      }
       // Before NATS is found or started, as the modules: a tracing setting refused stops `up` with
       // nothing to clean up (and with nothing to export yet, nothing is lost when that fails).
       const tracing = await commandTracing(ctx, ServiceName.Up);
@@ -221,7 +232,8 @@ Ctrl-C drains in-flight orders, stops every part in reverse order and exits 0.`,
             natsDescription: description,
             managed: endpoint.managed,
             stages,
-            handlerFiles: { processor: flags.processorHandler, dispatcher: flags.dispatcherHandler },
+            handlerFiles,
+            stageTuning,
           },
           { logger: ctx.logger, tracing },
         );
@@ -231,9 +243,7 @@ Ctrl-C drains in-flight orders, stops every part in reverse order and exits 0.`,
         );
         say(`server: ${system.serverDescription}`);
         if (system.serverNotice) say(`note: ${system.serverNotice}`);
-        say(
-          `running: ${options.parts.length > 0 ? options.parts.join(", ") : "no workers"}, monitor feed, dashboard`,
-        );
+        say(`running: ${parts.length > 0 ? parts.join(", ") : "no workers"}, monitor feed, dashboard`);
         say(
           `dashboard: ${system.dashboardUrl}  (metrics: ${system.dashboardUrl}metrics, ready: ${system.dashboardUrl}readyz)`,
         );

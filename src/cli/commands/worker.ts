@@ -6,17 +6,19 @@ import type { Tracing } from "../../common/tracing.js";
 import { ConnectionTracker } from "../../runtime/connection-tracker.js";
 import { createStageWorker, WithoutIndex } from "../../runtime/create-stage-worker.js";
 import { loadHandlerModule } from "../../stages/handler-module.js";
-import { dispatcherStage, processorStage, type StageDefinition } from "../../stages/stage.js";
+import { pipelineStage, type StageDefinition } from "../../stages/stage.js";
 import type { StageWorker } from "../../stages/stage-worker.js";
+import type { StageTuning } from "../../stages/worker-options.js";
 import { assessWorkerReadiness } from "../../telemetry/health.js";
 import { OrderflowMetrics } from "../../telemetry/metrics.js";
 import type { MetricsListenOptions } from "../../telemetry/metrics-options.js";
 import { startMetricsServer } from "../../telemetry/metrics-server.js";
 import { observeStageWorker } from "../../telemetry/stage-telemetry.js";
-import { ServiceName } from "../../telemetry/tracing.js";
+import { stageNamed } from "../../topology/pipeline.js";
+import { stagesOf } from "../../topology/spec.js";
 import { type CommandContext, commandContext, commandTracing } from "../context.js";
 import { readMetricsFlags, withMetricsFlags } from "../metrics-flags.js";
-import { readStageFlags, withStageFlags } from "../stage-flags.js";
+import { stageTuningFor, withStageFlags } from "../stage-flags.js";
 
 /** The flags of its own; the stage tuning is read through readStageFlags. */
 interface WorkerFlags {
@@ -24,18 +26,15 @@ interface WorkerFlags {
   handler?: string;
 }
 
-const STAGES = { processor: processorStage, dispatcher: dispatcherStage } as const;
-type StageName = keyof typeof STAGES;
-
 export function workerCommand(): Command {
   return (
     withMetricsFlags(
       withStageFlags(
         new Command("worker")
           .description(
-            "run a pipeline stage: processor (NEW -> ORDERS.processed) or dispatcher (DISPATCH -> ORDERS.completed)",
+            "run a pipeline stage: processor (NEW -> ORDERS.processed), dispatcher (DISPATCH -> ORDERS.completed), or a stage the pipeline file declares",
           )
-          .argument("<stage>", "processor | dispatcher"),
+          .argument("<stage>", "processor | dispatcher, or a stage of --config"),
       ),
     )
       // Only for the control test that proves the fault tests detect duplicates.
@@ -62,20 +61,32 @@ With --metrics-port, /metrics, /healthz and /readyz (200 while connected, its co
 answers its pulls) are served until the drain is over.`,
       )
       .action(async (name: string, flags: WorkerFlags & Record<string, unknown>, cmd: Command) => {
-        if (!(name in STAGES)) {
-          throw new UnknownStageError(name, ["processor", "dispatcher"]);
-        }
         const ctx = commandContext(cmd, `worker-${name}`);
+        const declared = stagesOf(ctx.topology);
+        const spec = stageNamed(declared, name);
+        if (!spec) {
+          throw new UnknownStageError(
+            name,
+            declared.map((s) => s.name),
+            ctx.pipelineFile,
+          );
+        }
         const metrics = readMetricsFlags(flags);
-        const builtIn = STAGES[name as StageName](ctx.topology);
-        // Before connecting: a broken module stops the command before anything is pulled.
-        const stage = flags.handler ? await loadHandlerModule(flags.handler, builtIn) : builtIn;
-        const tracing = await commandTracing(
-          ctx,
-          name === "processor" ? ServiceName.Processor : ServiceName.Dispatcher,
-        );
+        const builtIn = pipelineStage(ctx.topology, spec);
+        // --handler first, then the pipeline file's; before connecting, so a broken module stops
+        // the command before anything is pulled.
+        const handlerFile = flags.handler ?? spec.handler;
+        const stage = handlerFile ? await loadHandlerModule(handlerFile, builtIn) : builtIn;
+        const tracing = await commandTracing(ctx, `orderflow-${name}`);
         try {
-          await runWorker(ctx, stage, flags, metrics, tracing);
+          await runWorker(
+            ctx,
+            stage,
+            { ...flags, handler: handlerFile },
+            metrics,
+            tracing,
+            stageTuningFor(cmd, spec),
+          );
         } finally {
           // After the drain: the last orders' spans are exported before the process ends.
           await tracing?.shutdown();
@@ -90,6 +101,7 @@ async function runWorker(
   flags: WorkerFlags,
   listen: MetricsListenOptions,
   tracing: Tracing | undefined,
+  tuning: Partial<StageTuning>,
 ): Promise<void> {
   // Only with a listener: recording outcomes costs a little per order (label hashing, histogram
   // buckets, an outcome event the worker otherwise skips), and default process metrics run timers.
@@ -108,7 +120,7 @@ async function runWorker(
       )
     : undefined;
   try {
-    await work(ctx, stage, flags, { metrics, connections, workers, tracing });
+    await work(ctx, stage, flags, { metrics, connections, workers, tracing, tuning });
   } finally {
     // After the drain: a last scrape sees every order this worker finished.
     await server?.stop();
@@ -124,13 +136,14 @@ async function work(
     connections: ConnectionTracker;
     workers: StageWorker[];
     tracing: Tracing | undefined;
+    tuning: Partial<StageTuning>;
   },
 ): Promise<void> {
   const nc = await ctx.connect();
   t.connections.track(ctx.connectOptions.name, nc);
   try {
     const worker = await createStageWorker(nc, stage, {
-      ...readStageFlags({ ...flags }),
+      ...t.tuning,
       topology: ctx.topology,
       inboxPrefix: ctx.connectOptions.inboxPrefix,
       msgIds: flags.msgIds,

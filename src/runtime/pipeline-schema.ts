@@ -1,0 +1,185 @@
+import { isAbsolute, resolve } from "node:path";
+import { z } from "zod";
+import { durationMs } from "../common/duration.js";
+import { parseStartRate } from "../stages/start-gate.js";
+import { pipelineProblems, type StageSpec, type StageTuningSpec } from "../topology/pipeline.js";
+import { DEFAULT_TOPOLOGY, SEED, type TopologyOptions } from "../topology/spec.js";
+
+/**
+ * The pipeline file's shape (docs/pipeline.md), validated with zod. Objects are strict, so a
+ * misspelt field is an error naming it rather than a setting silently ignored. Durations take
+ * what flags take (`30s`, `1m30s`, or milliseconds as a number); rates `50/s` or `600/m`.
+ */
+
+/** A NATS name part: no dots, wildcards, white space or `>`, as stream and consumer names need. */
+const NAME = /^[A-Za-z0-9_-]+$/;
+/** A stage name: also a metrics label, a service name and `orderflow worker <name>`. */
+const STAGE_NAME = /^[a-z][a-z0-9_-]*$/;
+
+const duration = (what: string) =>
+  z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx) => {
+    const n = typeof v === "number" ? v : durationMs(v);
+    if (n === undefined || n < 0) {
+      ctx.addIssue({
+        code: "custom",
+        message: `"${v}" is not a duration; write ${what}, e.g. 30s, 250ms or 1m30s`,
+      });
+      return z.NEVER;
+    }
+    return n;
+  });
+
+const count = (min: number) => z.number().int().min(min);
+
+const rate = z.union([z.string(), z.number().int().positive()]).transform((v, ctx) => {
+  const r = parseStartRate(String(v));
+  if (!r || r.limit < 1) {
+    ctx.addIssue({ code: "custom", message: `"${v}" is not a rate; write e.g. 50/s or 600/m` });
+    return z.NEVER;
+  }
+  return r;
+});
+
+const name = (what: string) =>
+  z.string().regex(NAME, `${what} may hold only letters, digits, _ and - (no dots, spaces or wildcards)`);
+
+/** `received` or `ORDERS.received`: a step below the stream's subject prefix. */
+const subject = z.string().min(1, "a subject is needed, e.g. received or ORDERS.received");
+
+const StageSchema = z.strictObject({
+  name: z.string().regex(STAGE_NAME, "a stage name is lower case: letters, digits, _ and -, e.g. validator"),
+  consumer: name("a consumer name").optional(),
+  input: subject,
+  output: subject,
+  handler: z.string().min(1).optional(),
+  ackWait: duration("the consumer's ack wait").optional(),
+  maxAckPending: count(1).optional(),
+  batch: count(1).optional(),
+  maxInFlight: count(1).optional(),
+  attempts: count(1).optional(),
+  timeout: duration("the handler timeout").optional(),
+  concurrency: count(0).optional(),
+  rateLimit: rate.optional(),
+});
+
+const StreamSchema = z.strictObject({
+  name: name("a stream name").optional(),
+  subjectPrefix: name("a subject prefix").optional(),
+  replicas: z.number().int().min(1).max(5).optional(),
+  duplicateWindow: duration("the duplicate window").optional(),
+});
+
+const MonitorSchema = z.strictObject({
+  consumer: name("a consumer name").optional(),
+  deliverSubject: z
+    .string()
+    .regex(/^[^\s*>]+$/, "a deliver subject has no spaces or wildcards")
+    .optional(),
+});
+
+export const PipelineFileSchema = z.strictObject({
+  stream: StreamSchema.optional(),
+  stages: z.array(StageSchema).min(1, "a pipeline needs at least one stage"),
+  monitor: MonitorSchema.optional(),
+});
+
+/** What a pipeline file holds, as its author writes it (durations as text or milliseconds). */
+export type PipelineConfig = z.input<typeof PipelineFileSchema>;
+
+/** The topology a pipeline file declares, with every default filled in. */
+export type DeclaredTopology = Pick<
+  TopologyOptions,
+  "stream" | "subjectPrefix" | "replicas" | "duplicateWindowMs" | "monitorConsumer" | "monitorSubject"
+> & { stages: readonly StageSpec[] };
+
+/** One problem with a pipeline file: where (`stages[2].output`) and what to do. */
+export interface PipelineIssue {
+  path: string;
+  message: string;
+}
+
+/** Validates a parsed pipeline file; `dir` is where relative handler paths start. */
+export function parsePipelineConfig(
+  raw: unknown,
+  dir: string,
+): { topology: DeclaredTopology } | { issues: PipelineIssue[] } {
+  const parsed = PipelineFileSchema.safeParse(raw);
+  if (!parsed.success) {
+    return {
+      issues: parsed.error.issues.map((i) => ({ path: pathText(i.path), message: issueMessage(i) })),
+    };
+  }
+  const f = parsed.data;
+  const prefix = f.stream?.subjectPrefix ?? f.stream?.name ?? DEFAULT_TOPOLOGY.subjectPrefix;
+  const issues: PipelineIssue[] = [];
+  const step = (v: string, path: string): string => {
+    const token = v.startsWith(`${prefix}.`) ? v.slice(prefix.length + 1) : v;
+    if (!NAME.test(token)) {
+      issues.push({
+        path,
+        message: `"${v}" is not a step of the stream; write one token (validated) or ${prefix}.<token>`,
+      });
+    }
+    return token;
+  };
+  const stages: StageSpec[] = f.stages.map((s, i) => {
+    const tuning: StageTuningSpec = {};
+    if (s.batch !== undefined) tuning.batch = s.batch;
+    if (s.maxInFlight !== undefined) tuning.maxInFlight = s.maxInFlight;
+    if (s.attempts !== undefined) tuning.maxAttempts = s.attempts;
+    if (s.timeout !== undefined) tuning.handlerTimeoutMs = s.timeout;
+    if (s.concurrency !== undefined) tuning.concurrency = s.concurrency;
+    if (s.rateLimit !== undefined) tuning.rateLimit = s.rateLimit;
+    return Object.freeze({
+      name: s.name,
+      consumer: s.consumer ?? s.name.toUpperCase().replace(/-/g, "_"),
+      input: step(s.input, `stages[${i}].input`),
+      output: step(s.output, `stages[${i}].output`),
+      ackWaitMs: s.ackWait ?? SEED.ackWaitMs,
+      maxAckPending: s.maxAckPending ?? SEED.maxAckPending,
+      ...(s.handler === undefined
+        ? {}
+        : { handler: isAbsolute(s.handler) ? s.handler : resolve(dir, s.handler) }),
+      tuning: Object.freeze(tuning),
+    });
+  });
+  if (issues.length > 0) return { issues };
+  const monitorConsumer = f.monitor?.consumer ?? DEFAULT_TOPOLOGY.monitorConsumer;
+  const chain = pipelineProblems(stages).map((p) => {
+    const at = p.indexOf(": ");
+    return { path: p.slice(0, at), message: p.slice(at + 2) };
+  });
+  if (stages.some((s) => s.consumer === monitorConsumer)) {
+    chain.push({
+      path: "monitor.consumer",
+      message: `"${monitorConsumer}" is also a stage's consumer; name it otherwise`,
+    });
+  }
+  if (chain.length > 0) return { issues: chain };
+  const stream = f.stream?.name ?? DEFAULT_TOPOLOGY.stream;
+  return {
+    topology: {
+      stream,
+      subjectPrefix: prefix,
+      replicas: f.stream?.replicas ?? DEFAULT_TOPOLOGY.replicas,
+      duplicateWindowMs: f.stream?.duplicateWindow ?? DEFAULT_TOPOLOGY.duplicateWindowMs,
+      monitorConsumer,
+      monitorSubject: f.monitor?.deliverSubject ?? `monitor.${stream}`,
+      stages: Object.freeze(stages),
+    },
+  };
+}
+
+function pathText(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const p of path) out += typeof p === "number" ? `[${p}]` : out === "" ? String(p) : `.${String(p)}`;
+  return out === "" ? "(the file)" : out;
+}
+
+function issueMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code === "unrecognized_keys") {
+    return `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}; see docs/pipeline.md for the fields`;
+  }
+  if (issue.code === "invalid_type" && issue.input === undefined) return "is required";
+  return issue.message;
+}
