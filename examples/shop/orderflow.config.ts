@@ -7,8 +7,20 @@ import type { PipelineConfig } from "orderflow";
 export default {
   stream: { name: "ORDERS", subjectPrefix: "ORDERS" },
   stages: [
-    { name: "validator", consumer: "VALIDATE", input: "received", output: "validated", handler: "./validate.ts" },
-    { name: "reserver", consumer: "RESERVE", input: "validated", output: "reserved", handler: "./reserve.ts" },
+    {
+      name: "validator",
+      consumer: "VALIDATE",
+      input: "received",
+      output: "validated",
+      handler: "./validate.ts",
+    },
+    {
+      name: "reserver",
+      consumer: "RESERVE",
+      input: "validated",
+      output: "reserved",
+      handler: "./reserve.ts",
+    },
     {
       name: "payer",
       consumer: "PAY",
