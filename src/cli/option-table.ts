@@ -33,7 +33,8 @@ export function readGivenOptionTable<T>(table: OptionTable<T>, cmd: Command): Pa
   for (const [key, o] of Object.entries(table) as Array<[string, Option]>) {
     const source = cmd.getOptionValueSource(o.attributeName());
     const v = values[o.attributeName()];
-    if ((source === "cli" || source === "env") && v !== undefined) out[key] = v;
+    // Undefined included: `--rate-limit 0` (no limit) must undo a file's limit.
+    if (source === "cli" || source === "env") out[key] = v;
   }
   return out as Partial<T>;
 }

@@ -8,7 +8,8 @@ export class WorkerProcess {
   private process: LoggedChild | undefined;
 
   constructor(
-    readonly stage: "processor" | "dispatcher",
+    /** A stage name: the seed's processor or dispatcher, or one a pipeline file (`--config`) declares. */
+    readonly stage: string,
     readonly server: string,
     readonly extraArgs: string[] = [],
     /** More environment (OTEL_*), and node options before the CLI (`--import`). */
@@ -69,7 +70,7 @@ export class WorkerProcess {
 
 /** Starts a worker process that is killed when the test ends, whatever happens. */
 export async function startWorker(
-  stage: "processor" | "dispatcher",
+  stage: string,
   server: string,
   extraArgs: string[] = [],
   more: { env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {},
