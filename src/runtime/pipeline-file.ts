@@ -64,7 +64,7 @@ export async function loadPipelineFile(file: string, cwd = process.cwd()): Promi
     const [first, ...rest] = result.issues;
     const more = rest.length > 0 ? ` (and ${rest.length} more problem${rest.length > 1 ? "s" : ""})` : "";
     throw new PipelineFileError(file, first?.path, `${first?.message ?? "not a pipeline"}${more}`, {
-      hint: "docs/pipeline.md lists every field",
+      hint: first?.hint,
     });
   }
   return { file, topology: result.topology };

@@ -92,11 +92,28 @@ export type DeclaredTopology = Pick<
   "stream" | "subjectPrefix" | "replicas" | "duplicateWindowMs" | "monitorConsumer" | "monitorSubject"
 > & { stages: readonly StageSpec[] };
 
-/** One problem with a pipeline file: where (`stages[2].output`) and what to do. */
+/** One problem with a pipeline file: where (`stages[2].output`), what, and how to fix it. */
 export interface PipelineIssue {
   path: string;
   message: string;
+  hint: string;
 }
+
+const FIELDS: Readonly<Record<string, readonly string[]>> = {
+  "": Object.keys(PipelineFileSchema.shape),
+  stream: Object.keys(StreamSchema.shape),
+  stage: Object.keys(StageSchema.shape),
+  monitor: Object.keys(MonitorSchema.shape),
+};
+
+/** The fields of the object at `path`: the file, `stream`, `monitor` or a stage. */
+function fieldsAt(path: readonly PropertyKey[]): readonly string[] {
+  if (path.length === 0) return FIELDS[""] ?? [];
+  if (path[0] === "stages") return FIELDS.stage ?? [];
+  return FIELDS[String(path[0])] ?? [];
+}
+
+const SEE_DOCS = "docs/pipeline.md describes every field";
 
 /** Validates a parsed pipeline file; `dir` is where relative handler paths start. */
 export function parsePipelineConfig(
@@ -106,7 +123,12 @@ export function parsePipelineConfig(
   const parsed = PipelineFileSchema.safeParse(raw);
   if (!parsed.success) {
     return {
-      issues: parsed.error.issues.map((i) => ({ path: pathText(i.path), message: issueMessage(i) })),
+      issues: parsed.error.issues.map((i) => ({
+        path: pathText(i.path),
+        message: issueMessage(i),
+        hint:
+          i.code === "unrecognized_keys" ? `the fields here are ${fieldsAt(i.path).join(", ")}` : SEE_DOCS,
+      })),
     };
   }
   const f = parsed.data;
@@ -117,7 +139,8 @@ export function parsePipelineConfig(
     if (!NAME.test(token)) {
       issues.push({
         path,
-        message: `"${v}" is not a step of the stream; write one token (validated) or ${prefix}.<token>`,
+        message: `"${v}" is not a step of the stream ${prefix}.*`,
+        hint: `write one token (validated) or ${prefix}.<token>`,
       });
     }
     return token;
@@ -147,12 +170,17 @@ export function parsePipelineConfig(
   const monitorConsumer = f.monitor?.consumer ?? DEFAULT_TOPOLOGY.monitorConsumer;
   const chain = pipelineProblems(stages).map((p) => {
     const at = p.indexOf(": ");
-    return { path: p.slice(0, at), message: p.slice(at + 2) };
+    return {
+      path: p.slice(0, at),
+      message: p.slice(at + 2),
+      hint: "stages run in order, each reading what the one before writes",
+    };
   });
   if (stages.some((s) => s.consumer === monitorConsumer)) {
     chain.push({
       path: "monitor.consumer",
-      message: `"${monitorConsumer}" is also a stage's consumer; name it otherwise`,
+      message: `"${monitorConsumer}" is also a stage's consumer`,
+      hint: "give the monitor a consumer of its own (MONITOR)",
     });
   }
   if (chain.length > 0) return { issues: chain };
@@ -178,7 +206,7 @@ function pathText(path: readonly PropertyKey[]): string {
 
 function issueMessage(issue: z.core.$ZodIssue): string {
   if (issue.code === "unrecognized_keys") {
-    return `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}; see docs/pipeline.md for the fields`;
+    return `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
   }
   if (issue.code === "invalid_type" && issue.input === undefined) return "is required";
   return issue.message;

@@ -106,7 +106,7 @@ export function pipelineProblems(stages: readonly StageSpec[]): string[] {
     const before = stages[i - 1];
     if (before && s.input !== before.output) {
       problems.push(
-        `stages[${i}].input: "${s.input}" is not what stage "${before.name}" writes ("${before.output}"); each stage reads the one before`,
+        `stages[${i}].input: "${s.input}" is not what stage "${before.name}" writes ("${before.output}")`,
       );
     }
   }

@@ -40,12 +40,13 @@ export interface CliResult {
 /** Runs the built `orderflow` binary as a user would, in {@link cliEnv}. */
 export function runCli(
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {},
+  opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number; cwd?: string } = {},
 ) {
   return new Promise<CliResult>((resolve, reject) => {
     const env = cliEnv(opts.env);
     const child = spawn(process.execPath, [CLI, ...args], {
       env,
+      cwd: opts.cwd,
       stdio: ["pipe", "pipe", "pipe"],
     });
     let stdout = "";
