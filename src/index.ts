@@ -42,7 +42,14 @@ export {
   PIPELINE_FILE_NAMES,
   type PipelineFile,
 } from "./runtime/pipeline-file.js";
-export type { DeclaredTopology, PipelineConfig } from "./runtime/pipeline-schema.js";
+export type {
+  DeclaredTopology,
+  DurationText,
+  MonitorSettings,
+  PipelineConfig,
+  StageConfig,
+  StreamSettings,
+} from "./runtime/pipeline-schema.js";
 export { DeadLetterHeader, MAX_ATTEMPTS_REASON, TIMEOUT_REASON } from "./stages/dead-letter.js";
 export type { HandlerContext } from "./stages/handler-context.js";
 export { loadHandlerModule } from "./stages/handler-module.js";

@@ -77,14 +77,84 @@ const MonitorSchema = z.strictObject({
     .optional(),
 });
 
-export const PipelineFileSchema = z.strictObject({
+const PipelineFileSchema = z.strictObject({
   stream: StreamSchema.optional(),
   stages: z.array(StageSchema).min(1, "a pipeline needs at least one stage"),
   monitor: MonitorSchema.optional(),
 });
 
-/** What a pipeline file holds, as its author writes it (durations as text or milliseconds). */
-export type PipelineConfig = z.input<typeof PipelineFileSchema>;
+/** A duration: text as flags take it (`30s`, `1m30s`, `250ms`) or milliseconds. */
+export type DurationText = string | number;
+
+/** One stage of a pipeline file (docs/pipeline.md has each field with its default). */
+export interface StageConfig {
+  /** Lower case, letters, digits, `_`, `-`: the worker's name, metrics label and service name. */
+  name: string;
+  /** Its durable pull consumer; default the name in upper case. */
+  consumer?: string;
+  /** The step it reads: a token (`received`) or a subject of the stream (`ORDERS.received`). */
+  input: string;
+  /** The step it writes; the next stage's input. */
+  output: string;
+  /** Handler module, relative to the pipeline file; default the built-in `<orderNo>,<output>`. */
+  handler?: string;
+  /** The consumer's ack wait; default 30s. */
+  ackWait?: DurationText;
+  /** The consumer's max ack pending; default 1000. */
+  maxAckPending?: number;
+  /** Messages per pull request; default 250 (`--batch`). */
+  batch?: number;
+  /** Most orders one worker holds; default 1000 (`--max-in-flight`). */
+  maxInFlight?: number;
+  /** Handler failures before a dead letter; default 5 (`--max-attempts`). */
+  attempts?: number;
+  /** Async handler timeout; default 30s (`--handler-timeout`). */
+  timeout?: DurationText;
+  /** Most handler calls at once per worker; default 0, no limit but maxInFlight (`--concurrency`). */
+  concurrency?: number;
+  /** Most handler starts per second or minute per worker (`50/s`, `600/m`); default none (`--rate-limit`). */
+  rateLimit?: string | number;
+}
+
+/** The stream of a pipeline file; every field defaults to the seed's. */
+export interface StreamSettings {
+  /** Default `ORDERS`. */
+  name?: string;
+  /** The stream takes `<subjectPrefix>.*`; default the stream's name. */
+  subjectPrefix?: string;
+  /** 1, or 3 on a cluster; default 1. */
+  replicas?: number;
+  /** Default 2m. */
+  duplicateWindow?: DurationText;
+}
+
+/** The MONITOR push consumer of a pipeline file. */
+export interface MonitorSettings {
+  /** Default `MONITOR`. */
+  consumer?: string;
+  /** Default `monitor.<stream>`. */
+  deliverSubject?: string;
+}
+
+/** What a pipeline file holds, as its author writes it: `export default { … } satisfies PipelineConfig`. */
+export interface PipelineConfig {
+  stream?: StreamSettings;
+  /** In order: each reads what the one before writes. */
+  stages: StageConfig[];
+  monitor?: MonitorSettings;
+}
+
+/**
+ * The interfaces above are what users read; the schema is what checks. This does not compile
+ * unless each accepts what the other does.
+ */
+function sameShape(
+  config: PipelineConfig,
+  input: z.input<typeof PipelineFileSchema>,
+): [z.input<typeof PipelineFileSchema>, PipelineConfig] {
+  return [config, input];
+}
+void sameShape;
 
 /** The topology a pipeline file declares, with every default filled in. */
 export type DeclaredTopology = Pick<
