@@ -8,6 +8,7 @@ import {
   type Attributes,
   type Context,
   context,
+  createTraceState,
   type Link,
   propagation,
   ROOT_CONTEXT,
@@ -16,6 +17,7 @@ import {
   SpanStatusCode,
   type TextMapGetter,
   type TextMapSetter,
+  TraceFlags,
   type Tracer,
   trace,
 } from "@opentelemetry/api";
@@ -35,8 +37,11 @@ import {
   AlwaysOnSampler,
   BatchSpanProcessor,
   ConsoleSpanExporter,
+  type IdGenerator,
   ParentBasedSampler,
+  RandomIdGenerator,
   type Sampler,
+  SamplingDecision,
   type SpanExporter,
   type SpanProcessor,
   TraceIdRatioBasedSampler,
@@ -45,7 +50,13 @@ import {
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from "@opentelemetry/semantic-conventions";
 import { errorMessage, TracingConfigError } from "../common/errors.js";
 import { type Logger, setLogTraceFields } from "../common/logger.js";
-import { headerIgnoringCase } from "../common/trace-context.js";
+import {
+  headerIgnoringCase,
+  parseTraceparent,
+  TRACEPARENT_HEADER,
+  TRACESTATE_HEADER,
+  type TraceContext,
+} from "../common/trace-context.js";
 import type {
   DeliveryFacts,
   DeliverySpan,
@@ -187,7 +198,13 @@ export function startOtelTracing(serviceName: string, e: NodeJS.ProcessEnv, logg
     [ATTR_SERVICE_NAME]: serviceName,
     [ATTR_SERVICE_VERSION]: VERSION,
   }).merge(detectResources({ detectors: [resourceAttributesEnvDetector, serviceNameEnvDetector] }));
-  const provider = new TracerProvider({ resource, sampler, spanProcessors: exporters.map(batchProcessor) });
+  const ids = new DecidedIdGenerator();
+  const provider = new TracerProvider({
+    resource,
+    sampler,
+    idGenerator: ids,
+    spanProcessors: exporters.map(batchProcessor),
+  });
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   trace.setGlobalTracerProvider(provider);
@@ -197,6 +214,7 @@ export function startOtelTracing(serviceName: string, e: NodeJS.ProcessEnv, logg
   const name = resource.attributes[ATTR_SERVICE_NAME];
   const tracing = new OtelTracing(
     provider.getTracer(SCOPE, VERSION),
+    new EarlySampling(sampler, ids),
     String(name ?? serviceName),
     async () => {
       setLogTraceFields(undefined);
@@ -237,19 +255,157 @@ function sendAttributes(f: SendFacts): Attributes {
   return a;
 }
 
+/**
+ * The SDK's random ids, and room for one trace id decided on beforehand: a root's sampling is
+ * decided (below) before the SDK builds anything, on a trace id its span must then carry, or the
+ * ratio sampler would decide again, on another id. `startSpan` takes it synchronously.
+ */
+class DecidedIdGenerator implements IdGenerator {
+  private readonly random = new RandomIdGenerator();
+  private next: string | undefined;
+
+  preset(traceId: string | undefined): void {
+    this.next = traceId;
+  }
+
+  generateTraceId(): string {
+    const t = this.next;
+    if (t === undefined) return this.random.generateTraceId();
+    this.next = undefined;
+    return t;
+  }
+
+  generateSpanId(): string {
+    return this.random.generateSpanId();
+  }
+}
+
+/** The context an unsampled message carries on: its trace, flags without "sampled", no span recorded. */
+interface Unsampled {
+  traceId: string;
+  spanId: string;
+  traceparent: string;
+  tracestate: string | undefined;
+}
+
+const NO_ATTRIBUTES: Attributes = {};
+const NO_LINKS: Link[] = [];
+const SAMPLED_FLAG = 0x01;
+
+function hex2(n: number): string {
+  return n < 0x10 ? `0${n.toString(16)}` : n.toString(16);
+}
+
+/**
+ * The sampling decision, taken before any SDK object, attribute or context is built, so that an
+ * unsampled order costs a header copy rather than a span: at 1% sampling that is 99 orders in 100.
+ * It is the decision the SDK's own sampler would take: the samplers OTEL_TRACES_SAMPLER names read
+ * only the parent's sampled flag (parent-based, with a parent) or the trace id (ratio, on or off),
+ * never the span's name, attributes or links. A sampled span is then built by the SDK as before.
+ */
+class EarlySampling {
+  private readonly parentBased: boolean;
+
+  constructor(
+    private readonly sampler: Sampler,
+    private readonly ids: DecidedIdGenerator,
+  ) {
+    this.parentBased = sampler instanceof ParentBasedSampler;
+  }
+
+  /**
+   * Undefined when the span is to be recorded (then, for a root, the SDK's span takes the trace id
+   * decided on); else the context to pass on. An unsampled parent's `traceparent` and `tracestate`
+   * go on unchanged (W3C Trace Context lets a participant that records nothing propagate them as
+   * received; the SDK's non-recording span would only have swapped in a span id that no span has).
+   */
+  decide(
+    parent: TraceContext | undefined,
+    tracestate: string | undefined,
+    kind: SpanKind,
+  ): Unsampled | undefined {
+    if (parent && this.parentBased) {
+      if (parent.flags & SAMPLED_FLAG) return undefined;
+      return unsampled(parent.traceId, parent.spanId, parent.flags, tracestate);
+    }
+    const traceId = parent?.traceId ?? this.ids.generateTraceId();
+    // The parent is not passed: no sampler left here reads it (parent-based ones with a parent were decided above).
+    const r = this.sampler.shouldSample(ROOT_CONTEXT, traceId, "", kind, NO_ATTRIBUTES, NO_LINKS);
+    if (r.decision !== SamplingDecision.NOT_RECORD) {
+      if (!parent) this.ids.preset(traceId);
+      return undefined;
+    }
+    return parent
+      ? unsampled(traceId, parent.spanId, parent.flags & ~SAMPLED_FLAG, tracestate)
+      : unsampled(traceId, this.ids.generateSpanId(), 0, undefined);
+  }
+
+  /** A root decided as sampled whose span was not started after all: its trace id must not reach the next root. */
+  clear(): void {
+    this.ids.preset(undefined);
+  }
+}
+
+function unsampled(
+  traceId: string,
+  spanId: string,
+  flags: number,
+  tracestate: string | undefined,
+): Unsampled {
+  return { traceId, spanId, traceparent: `00-${traceId}-${spanId}-${hex2(flags)}`, tracestate };
+}
+
+/** The input's `traceparent` (as the W3C propagator writes it, lowercase, else in any case) and `tracestate`. */
+function inputContext(input: MsgHdrs | undefined): [TraceContext | undefined, string | undefined] {
+  if (!input) return [undefined, undefined];
+  const parent = parseTraceparent(
+    input.get(TRACEPARENT_HEADER) || input.get(TRACEPARENT_HEADER, Match.IgnoreCase) || undefined,
+  );
+  if (!parent) return [undefined, undefined];
+  return [parent, input.get(TRACESTATE_HEADER, Match.IgnoreCase) || undefined];
+}
+
 class OtelTracing implements Tracing {
   constructor(
     private readonly tracer: Tracer,
+    private readonly sampling: EarlySampling,
     readonly serviceName: string,
     private readonly stop: () => Promise<void>,
   ) {}
 
   send(h: MsgHdrs, facts: SendFacts): SendSpan {
-    return startSend(this.tracer, context.active(), h, facts);
+    const active = context.active();
+    // A new trace (pub, the publish form, the load generator): decided first. Under an active
+    // span, the SDK decides from it as before.
+    if (trace.getSpan(active) === undefined) {
+      const u = this.sampling.decide(undefined, undefined, SpanKind.PRODUCER);
+      if (u) return sendUnsampled(h, u);
+    }
+    try {
+      return startSend(this.tracer, active, h, facts);
+    } finally {
+      this.sampling.clear();
+    }
   }
 
   process(input: MsgHdrs | undefined, f: DeliveryFacts): DeliverySpan {
-    const parent = input ? propagation.extract(ROOT_CONTEXT, input, headerGetter) : ROOT_CONTEXT;
+    const [inputParent, tracestate] = inputContext(input);
+    const u = this.sampling.decide(inputParent, tracestate, SpanKind.CONSUMER);
+    if (u) return new UnsampledDelivery(u);
+    try {
+      return this.processSampled(input, inputParent, f);
+    } finally {
+      this.sampling.clear();
+    }
+  }
+
+  private processSampled(
+    input: MsgHdrs | undefined,
+    inputParent: TraceContext | undefined,
+    f: DeliveryFacts,
+  ): DeliverySpan {
+    const parent =
+      input && inputParent ? propagation.extract(ROOT_CONTEXT, input, headerGetter) : ROOT_CONTEXT;
     const attributes: Attributes = {
       [Attr.System]: NATS,
       [Attr.OperationType]: "process",
@@ -273,6 +429,14 @@ class OtelTracing implements Tracing {
   shutdown(): Promise<void> {
     return this.stop();
   }
+}
+
+const NO_SEND: SendSpan = { end: () => undefined };
+
+function sendUnsampled(h: MsgHdrs, u: Unsampled): SendSpan {
+  h.set(TRACEPARENT_HEADER, u.traceparent);
+  if (u.tracestate !== undefined) h.set(TRACESTATE_HEADER, u.tracestate);
+  return NO_SEND;
 }
 
 function startSend(tracer: Tracer, parent: Context, h: MsgHdrs, facts: SendFacts): SendSpan {
@@ -341,5 +505,54 @@ class OtelDeliverySpan implements DeliverySpan {
   logFields(): { trace_id: string; span_id: string } {
     const sc = this.span.spanContext();
     return { trace_id: sc.traceId, span_id: sc.spanId };
+  }
+}
+
+/**
+ * A delivery sampled out: no span, no attributes; its output carries the order's context on. A
+ * handler still runs inside that context (a non-recording span, built only then), so its own
+ * instrumented calls propagate the order's trace, unsampled, and its log lines carry the ids.
+ */
+class UnsampledDelivery implements DeliverySpan {
+  private ctx: Context | undefined;
+
+  constructor(private readonly u: Unsampled) {}
+
+  run<T>(fn: () => T): T {
+    if (this.ctx === undefined) {
+      const { traceId, spanId, tracestate } = this.u;
+      const span = trace.wrapSpanContext({
+        traceId,
+        spanId,
+        traceFlags: TraceFlags.NONE,
+        traceState: tracestate === undefined ? undefined : createTraceState(tracestate),
+      });
+      this.ctx = trace.setSpan(ROOT_CONTEXT, span);
+    }
+    return context.with(this.ctx, fn);
+  }
+
+  setOrderNo(): void {
+    // nothing recorded: the order is sampled out
+  }
+
+  event(): void {
+    // nothing recorded: the order is sampled out
+  }
+
+  failure(): void {
+    // nothing recorded: the order is sampled out
+  }
+
+  send(h: MsgHdrs): SendSpan {
+    return sendUnsampled(h, this.u);
+  }
+
+  end(): void {
+    // nothing recorded: the order is sampled out
+  }
+
+  logFields(): { trace_id: string; span_id: string } {
+    return { trace_id: this.u.traceId, span_id: this.u.spanId };
   }
 }
