@@ -6,7 +6,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "../common/connection.js";
 import type { Logger } from "../common/logger.js";
 import { NatsServer } from "../common/nats-server.js";
-import { Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
+import { finalStep, subjectOf, type TopologyOptions } from "../topology/spec.js";
 import type { BenchOptions } from "./bench-options.js";
 import { CompletionWatcher } from "./completion-watcher.js";
 import { OtlpSink } from "./otlp-sink.js";
@@ -57,7 +57,7 @@ async function freshPhase(
   const ix = indexDir
     ? new WorkerProcess("indexer", c.server, ["--index-dir", indexDir, "--stream", c.t.stream])
     : undefined;
-  const watcher = new CompletionWatcher(c.nc, c.jsm, c.t.stream, subjectOf(c.t, Stage.Completed));
+  const watcher = new CompletionWatcher(c.nc, c.jsm, c.t.stream, subjectOf(c.t, finalStep(c.t)));
   try {
     await ix?.started();
     await watcher.start();
