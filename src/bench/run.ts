@@ -182,6 +182,7 @@ export async function runBench(o: BenchOptions, deps: BenchDeps): Promise<BenchR
       deps,
       startWorkers: (builtIn, on, env) => startWorkers(builtIn ? {} : o, on, env),
       server,
+      ...(deps.pipeline ? { pipelineFile: deps.pipeline.file } : {}),
     };
     if (o.compareBuiltIn) {
       abortIfAsked(deps.signal);
