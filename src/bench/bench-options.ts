@@ -56,6 +56,11 @@ export interface BenchOptions {
    * orders/s and the workers' CPU per order for each. Default false.
    */
   compareOtel: boolean;
+  /**
+   * Run the stages with the rate limits their pipeline file declares (`--no-rate-limits` lifts
+   * them, to measure the pipeline rather than a provider's quota). Default true.
+   */
+  rateLimits: boolean;
 }
 
 export const DEFAULT_BENCH_OPTIONS: Readonly<BenchOptions> = Object.freeze({
@@ -74,4 +79,5 @@ export const DEFAULT_BENCH_OPTIONS: Readonly<BenchOptions> = Object.freeze({
   compareIndex: false,
   compareSync: false,
   compareOtel: false,
+  rateLimits: true,
 });

@@ -5,9 +5,9 @@ import { BenchCallbackError, BenchIncompleteError } from "../common/errors.js";
 const COMMA = 0x2c;
 
 /**
- * Sees each order as it is stored in `ORDERS.completed`: an ephemeral push consumer (deliver new,
- * ack none) on that subject, so a completion counts when the server has stored it, not when the
- * dispatcher sent it.
+ * Sees each order as it is stored at the pipeline's last step (`ORDERS.completed`): an ephemeral
+ * push consumer (deliver new, ack none) on that subject, so a completion counts when the server has
+ * stored it, not when the last stage sent it.
  */
 export class CompletionWatcher {
   completed = 0;

@@ -1,8 +1,14 @@
 /** The benchmark's result as the operator reads it: table rows for the terminal, a Markdown report. */
+import { DEFAULT_TOPOLOGY, stepsOf } from "../topology/spec.js";
 import type { BenchResult, TracedPhase } from "./stats.js";
 
 const f0 = (n: number): string => Math.round(n).toLocaleString("en-US");
 const f2 = (n: number): string => n.toFixed(2);
+
+/** The steps an order went through in the run: the pipeline file's, or the seed's three. */
+function stepsOfRun(r: BenchResult): string[] {
+  return r.settings.pipeline?.steps ?? stepsOf(DEFAULT_TOPOLOGY);
+}
 
 /** `points` values spread evenly over a series (first and last included), to print a long one. */
 export function evenly<T>(values: readonly T[], points: number): T[] {
@@ -32,7 +38,10 @@ export function reportRows(r: BenchResult): Array<[string, string]> {
     `end-to-end throughput${h ? " with the handler modules" : ""} (${f0(t.orders)} orders)`,
     `${f0(t.ordersPerSec)} orders/s (${f2(t.ms / 1000)} s)`,
   ]);
-  rows.push(["stored messages/s in the pipeline (3 per order)", `${f0(t.storedMsgsPerSec)} msgs/s`]);
+  rows.push([
+    `stored messages/s in the pipeline (${stepsOfRun(r).length} per order)`,
+    `${f0(t.storedMsgsPerSec)} msgs/s`,
+  ]);
   if (t.ratioToIngest !== undefined) {
     rows.push(["orders/s ÷ raw ingest msgs/s (msg id)", f2(t.ratioToIngest)]);
     rows.push([
@@ -88,9 +97,10 @@ export function reportRows(r: BenchResult): Array<[string, string]> {
     rows.push(["handler modules ÷ built-in stages", `${f2(r.builtIn.handlerRatio)}×`]);
   }
   const v = t.verified;
+  const counts = stepsOfRun(r).map((step) => `${step} ${f0(Number(v[step] ?? 0))}`);
   rows.push([
     "verified from the stream",
-    `received ${f0(v.received)}, processed ${f0(v.processed)}, completed ${f0(v.completed)}, failed ${f0(v.failed)}: ${v.exact ? "exact" : "MISMATCH"}`,
+    `${counts.join(", ")}, failed ${f0(v.failed)}: ${v.exact ? "exact" : "MISMATCH"}`,
   ]);
   if (r.latency) {
     const l = r.latency;
@@ -122,6 +132,22 @@ export function reportRows(r: BenchResult): Array<[string, string]> {
   return rows;
 }
 
+/** Which worker processes ran, and with what tuning, for the report's settings line. */
+function workersLine(r: BenchResult): string {
+  const s = r.settings;
+  const p = s.pipeline;
+  if (!p) {
+    return `${s.processors} processor(s) + ${s.dispatchers} dispatcher(s) as separate \`orderflow worker\` processes, batch ${s.batch}, max in flight ${s.maxInFlight}`;
+  }
+  const stages = p.stages.map((x) => {
+    const tuning = [`batch ${x.batch}`, `max in flight ${x.maxInFlight}`];
+    if (x.rateLimit) tuning.push(`rate limit ${x.rateLimit}`);
+    return `${x.name} (${x.handler ?? "built-in"}; ${tuning.join(", ")})`;
+  });
+  const lifted = s.rateLimits === false ? ", the file's rate limits lifted (--no-rate-limits)" : "";
+  return `the ${p.stages.length} stages of ${p.file}, one \`orderflow worker <stage>\` process each: ${stages.join(", ")}${lifted}`;
+}
+
 /** The written report (Markdown): machine, server, settings, figures and the command to reproduce. */
 export function markdownReport(r: BenchResult): string {
   const s = r.settings;
@@ -132,7 +158,7 @@ export function markdownReport(r: BenchResult): string {
     "",
     `- Machine: ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.memGb} GiB, ${r.machine.os}, Node ${r.machine.node}`,
     `- Server: nats-server ${r.server.version} (${r.server.managed ? "managed by the bench: fresh file store, loopback" : "given with --server"})`,
-    `- Settings: ${f0(s.orders)} orders, ${s.processors} processor(s) + ${s.dispatchers} dispatcher(s) as separate \`orderflow worker\` processes, batch ${s.batch}, max in flight ${s.maxInFlight}; all guarantees on (Nats-Msg-Id on every stage output, ack after PubAck, explicit acks)`,
+    `- Settings: ${f0(s.orders)} orders, ${workersLine(r)}; all guarantees on (Nats-Msg-Id on every stage output, ack after PubAck, explicit acks)`,
     `- Latency phase: ${f0(s.latencyOrders)} orders offered at ${f0(s.rate)} orders/s`,
     "",
     "| figure | value |",

@@ -1,5 +1,5 @@
 import { cpus, platform, release, totalmem } from "node:os";
-import { basename, resolve } from "node:path";
+import { basename } from "node:path";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { type ConnectOptions, connect } from "../common/connection.js";
@@ -7,8 +7,21 @@ import { BenchInterruptedError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import { NatsServer } from "../common/nats-server.js";
 import { findStream } from "../topology/read.js";
-import { Stage, streamConfig, subjectOf, type TopologyOptions } from "../topology/spec.js";
+import {
+  finalStep,
+  intakeStep,
+  Stage,
+  streamConfig,
+  subjectOf,
+  type TopologyOptions,
+} from "../topology/spec.js";
 import type { BenchOptions } from "./bench-options.js";
+import {
+  type BenchPipelineFile,
+  benchPipeline,
+  seedWorkerLaunches,
+  stageWorkerLaunches,
+} from "./bench-pipeline.js";
 import { CompletionWatcher } from "./completion-watcher.js";
 import { cpuPerOrder, cpuSnapshot } from "./cpu-per-order.js";
 import { publishRun } from "./order-publisher.js";
@@ -48,6 +61,11 @@ export interface BenchDeps {
   progress: BenchProgress;
   command: string;
   signal: AbortSignal;
+  /**
+   * The pipeline file whose declared stages the workers run, one process each; undefined: the
+   * seed's processors and dispatchers. Its options are checked first (pipelineOptionsProblem).
+   */
+  pipeline?: BenchPipelineFile;
 }
 
 /**
@@ -75,8 +93,9 @@ export async function runBench(o: BenchOptions, deps: BenchDeps): Promise<BenchR
       server: { version: nc.info?.version ?? "unknown", managed: managed !== undefined },
       settings: {
         orders: o.orders,
-        processors: o.processors,
-        dispatchers: o.dispatchers,
+        ...(deps.pipeline
+          ? { pipeline: benchPipeline(t, o, deps.pipeline), rateLimits: o.rateLimits }
+          : { processors: o.processors, dispatchers: o.dispatchers }),
         batch: o.batch,
         maxInFlight: o.maxInFlight,
         rate: o.rate,
@@ -96,7 +115,7 @@ export async function runBench(o: BenchOptions, deps: BenchDeps): Promise<BenchR
         ordersPerSec: 0,
         storedMsgsPerSec: 0,
         windows: [],
-        verified: { received: 0, processed: 0, completed: 0, failed: 0, exact: false },
+        verified: { failed: 0, exact: false },
       },
       workers: [],
       startedAt: new Date().toISOString(),
@@ -107,23 +126,16 @@ export async function runBench(o: BenchOptions, deps: BenchDeps): Promise<BenchR
 
     await freshTopology(jsm, t);
     const server = connectOptions.servers.join(",");
-    const args = ["--batch", String(o.batch), "--max-in-flight", String(o.maxInFlight), "--stream", t.stream];
     const nodeArgs = o.cpuProf ? ["--cpu-prof", "--cpu-prof-dir", o.cpuProf] : [];
     const startWorkers = async (
       handlers: Pick<BenchOptions, "processorHandler" | "dispatcherHandler">,
       on = server,
       env?: NodeJS.ProcessEnv,
     ) => {
-      const started: WorkerProcess[] = [];
-      const withHandler = (file: string | undefined) => (file ? [...args, "--handler", resolve(file)] : args);
-      for (let i = 0; i < o.processors; i++)
-        started.push(
-          new WorkerProcess("processor", on, withHandler(handlers.processorHandler), nodeArgs, env),
-        );
-      for (let i = 0; i < o.dispatchers; i++)
-        started.push(
-          new WorkerProcess("dispatcher", on, withHandler(handlers.dispatcherHandler), nodeArgs, env),
-        );
+      const launches = deps.pipeline
+        ? stageWorkerLaunches(t, o, deps.pipeline)
+        : seedWorkerLaunches(o, t.stream, handlers);
+      const started = launches.map((l) => new WorkerProcess(l.kind, on, l.args, nodeArgs, env));
       workers.push(...started);
       await Promise.all(started.map((w) => w.started()));
       return started;
@@ -135,7 +147,7 @@ export async function runBench(o: BenchOptions, deps: BenchDeps): Promise<BenchR
       );
     }, o.sampleMs);
 
-    const watcher = new CompletionWatcher(nc, jsm, t.stream, subjectOf(t, Stage.Completed));
+    const watcher = new CompletionWatcher(nc, jsm, t.stream, subjectOf(t, finalStep(t)));
     await watcher.start();
     try {
       // Latency first, on a pipeline that is warm but has no backlog behind it: measured after the
@@ -170,6 +182,7 @@ export async function runBench(o: BenchOptions, deps: BenchDeps): Promise<BenchR
       deps,
       startWorkers: (builtIn, on, env) => startWorkers(builtIn ? {} : o, on, env),
       server,
+      ...(deps.pipeline ? { pipelineFile: deps.pipeline.file } : {}),
     };
     if (o.compareBuiltIn) {
       abortIfAsked(deps.signal);
@@ -347,7 +360,7 @@ async function measureLatency(
   const timer = setInterval(() => deps.progress.update(seen), 200);
   const started = performance.now();
   await publishRun(nc, {
-    subject: subjectOf(t, Stage.Received),
+    subject: subjectOf(t, intakeStep(t)),
     first,
     count: o.latencyOrders,
     msgIds: false,

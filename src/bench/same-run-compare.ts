@@ -1,12 +1,12 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "../common/connection.js";
 import type { Logger } from "../common/logger.js";
 import { NatsServer } from "../common/nats-server.js";
-import { Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
+import { finalStep, subjectOf, type TopologyOptions } from "../topology/spec.js";
 import type { BenchOptions } from "./bench-options.js";
 import { CompletionWatcher } from "./completion-watcher.js";
 import { OtlpSink } from "./otlp-sink.js";
@@ -28,6 +28,8 @@ export interface RunContext {
   startWorkers: (builtIn: boolean, server?: string, env?: NodeJS.ProcessEnv) => Promise<WorkerProcess[]>;
   /** The server URL(s) the workers were given. */
   server: string;
+  /** The pipeline file the run's stages come from, for the indexer too; undefined: the seed's. */
+  pipelineFile?: string;
 }
 
 interface PhaseResult {
@@ -55,9 +57,12 @@ async function freshPhase(
   await phases.freshTopology(c.jsm, c.t);
   const workers = await c.startWorkers(builtIn, c.server, workerEnv);
   const ix = indexDir
-    ? new WorkerProcess("indexer", c.server, ["--index-dir", indexDir, "--stream", c.t.stream])
+    ? new WorkerProcess("indexer", c.server, [
+        ...["--index-dir", indexDir, "--stream", c.t.stream],
+        ...(c.pipelineFile ? ["--config", resolve(c.pipelineFile)] : []),
+      ])
     : undefined;
-  const watcher = new CompletionWatcher(c.nc, c.jsm, c.t.stream, subjectOf(c.t, Stage.Completed));
+  const watcher = new CompletionWatcher(c.nc, c.jsm, c.t.stream, subjectOf(c.t, finalStep(c.t)));
   try {
     await ix?.started();
     await watcher.start();

@@ -57,13 +57,42 @@ export interface CpuPerOrder {
   serverUs?: number;
 }
 
+/**
+ * Messages stored per step of the pipeline, by step token (`received`, `processed`, `completed` for
+ * the seed; every declared step in order for a pipeline file), the dead letters, and whether every
+ * step stored each order exactly once with none dead-lettered.
+ */
+export interface VerifiedCounts {
+  [step: string]: number | boolean;
+  failed: number;
+  exact: boolean;
+}
+
+/** With a pipeline file: what the bench ran, one worker process per stage. */
+export interface BenchPipeline {
+  /** The file's name (not its path: the report is shared). */
+  file: string;
+  /**
+   * The stages in order: each one's handler module's file name (absent: built in), the batch and
+   * max in flight its worker ran with, and its declared rate limit (absent: none, or lifted).
+   */
+  stages: Array<{ name: string; handler?: string; batch: number; maxInFlight: number; rateLimit?: string }>;
+  /** Every step of an order in order: the intake, then each stage's output. */
+  steps: string[];
+}
+
 export interface BenchResult {
   machine: { cpus: number; cpuModel: string; memGb: number; node: string; os: string };
   server: { version: string; managed: boolean };
   settings: {
     orders: number;
-    processors: number;
-    dispatchers: number;
+    /** The seed's processor and dispatcher processes; absent with a pipeline file (one per stage). */
+    processors?: number;
+    dispatchers?: number;
+    /** With a pipeline file: its stages and steps. */
+    pipeline?: BenchPipeline;
+    /** With a pipeline file: false when --no-rate-limits lifted the stages' declared rate limits. */
+    rateLimits?: boolean;
     batch: number;
     maxInFlight: number;
     rate: number;
@@ -80,7 +109,7 @@ export interface BenchResult {
     /** Orders/s over the raw ingest bound (messages/s with Nats-Msg-Id). */
     ratioToIngest?: number;
     windows: WindowRate[];
-    verified: { received: number; processed: number; completed: number; failed: number; exact: boolean };
+    verified: VerifiedCounts;
     /** CPU microseconds per order during the throughput phase alone (Linux /proc). */
     cpuPerOrder?: CpuPerOrder;
   };
@@ -127,7 +156,7 @@ export interface BenchResult {
   latency?: Percentiles & {
     offeredRate: number;
     achievedRate: number;
-    /** One JetStream hop alone (publish → PubAck) at the same rate: the floor under each of the pipeline's 3 stored hops. */
+    /** One JetStream hop alone (publish → PubAck) at the same rate: the floor under each of the pipeline's stored hops. */
     floor: Percentiles;
   };
   workers: ProcessUsage[];

@@ -2,11 +2,11 @@ import type { JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { ensureTopology } from "../topology/ensure.js";
 import { findStream } from "../topology/read.js";
-import { Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
+import { intakeStep, Stage, stepsOf, subjectOf, type TopologyOptions } from "../topology/spec.js";
 import type { BenchOptions } from "./bench-options.js";
 import type { CompletionWatcher } from "./completion-watcher.js";
 import { publishRun } from "./order-publisher.js";
-import { type BenchResult, rate, windowRates } from "./stats.js";
+import { type BenchResult, rate, type VerifiedCounts, windowRates } from "./stats.js";
 
 /** The pipeline phases every measured run shares (orderflow's workers, built-in or handler modules). */
 
@@ -29,7 +29,7 @@ export async function warmUp(
 ) {
   const before = watcher.completed;
   await publishRun(nc, {
-    subject: subjectOf(t, Stage.Received),
+    subject: subjectOf(t, intakeStep(t)),
     first: FIRST_ORDER + o.orders + o.latencyOrders,
     count: WARM_UP_ORDERS,
     msgIds: false,
@@ -59,7 +59,7 @@ export async function measureThroughput(
   );
   try {
     await publishRun(nc, {
-      subject: subjectOf(t, Stage.Received),
+      subject: subjectOf(t, intakeStep(t)),
       first: FIRST_ORDER,
       count: o.orders,
       msgIds: false,
@@ -79,10 +79,10 @@ export async function measureThroughput(
     orders: o.orders,
     ms,
     ordersPerSec,
-    storedMsgsPerSec: ordersPerSec * 3,
+    storedMsgsPerSec: ordersPerSec * stepsOf(t).length,
     ratioToIngest: ingest ? ordersPerSec / ingest.msgIdMsgsPerSec : undefined,
     windows: windowRates(samples, Math.max(10_000, Math.floor(o.orders / 10))),
-    verified: { received: 0, processed: 0, completed: 0, failed: 0, exact: false },
+    verified: { failed: 0, exact: false },
   };
 }
 
@@ -92,19 +92,23 @@ export async function freshTopology(jsm: JetStreamManager, t: TopologyOptions): 
   await ensureTopology(jsm, t);
 }
 
-/** Counts per stage subject from the stream: exact when every stage stored `expected` and nothing failed. */
-export async function verify(jsm: JetStreamManager, t: TopologyOptions, expected: number) {
+/**
+ * Counts per step subject from the stream, in the pipeline's order: exact when every step stored
+ * `expected` and nothing failed.
+ */
+export async function verify(
+  jsm: JetStreamManager,
+  t: TopologyOptions,
+  expected: number,
+): Promise<VerifiedCounts> {
   const info = await jsm.streams.info(t.stream, { subjects_filter: ">" });
   const s = info.state.subjects ?? {};
-  const received = s[subjectOf(t, Stage.Received)] ?? 0;
-  const processed = s[subjectOf(t, Stage.Processed)] ?? 0;
-  const completed = s[subjectOf(t, Stage.Completed)] ?? 0;
+  const steps: Record<string, number> = {};
+  for (const step of stepsOf(t)) steps[step] = s[subjectOf(t, step)] ?? 0;
   const failed = s[subjectOf(t, Stage.Failed)] ?? 0;
   return {
-    received,
-    processed,
-    completed,
+    ...steps,
     failed,
-    exact: received === expected && processed === expected && completed === expected && failed === 0,
+    exact: Object.values(steps).every((n) => n === expected) && failed === 0,
   };
 }

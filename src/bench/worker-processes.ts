@@ -16,22 +16,29 @@ export async function readCpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
 
+/** What a bench child process runs: one stage's `orderflow worker <stage>`, or `orderflow indexer`. */
+export type BenchProcessKind = { stage: string } | "indexer";
+
 /** One `orderflow worker` (or `orderflow indexer`) child process, sampled for CPU time and RSS from /proc. */
 export class WorkerProcess {
   private readonly process: LoggedChild;
+  /** In reports: the stage's name (`processor`, `validator`, …) or `indexer`. */
+  readonly role: string;
   readonly rssMb: number[] = [];
   peakRssMb = 0;
   cpuSeconds = 0;
 
   constructor(
-    readonly role: "processor" | "dispatcher" | "indexer",
+    private readonly kind: BenchProcessKind,
     server: string,
     args: string[],
     nodeArgs: string[] = [],
     /** The child's whole environment; default this process's. */
     env?: NodeJS.ProcessEnv,
   ) {
-    const command = role === "indexer" ? ["indexer"] : ["worker", role];
+    // A kind, not a name: a pipeline file may well call a stage "indexer".
+    this.role = kind === "indexer" ? "indexer" : kind.stage;
+    const command = kind === "indexer" ? ["indexer"] : ["worker", kind.stage];
     this.process = new LoggedChild(
       process.execPath,
       [...NODE_FLAGS, ...nodeArgs, MAIN, ...command, "-s", server, "--log-level", "info", ...args],
@@ -45,7 +52,7 @@ export class WorkerProcess {
 
   async started(timeoutMs = 20_000): Promise<void> {
     // An indexer is ready when it has read the (fresh) stream: its lookups answer from then on.
-    const line = this.role === "indexer" ? '"order index caught up"' : `"${this.role} started"`;
+    const line = this.kind === "indexer" ? '"order index caught up"' : `"${this.role} started"`;
     const how = await this.process.waitForOutput(line, timeoutMs);
     if (how !== OutputWait.Seen) {
       throw new OrderflowError(ErrorCode.Internal, `${this.role} did not start: ${this.process.lastLines()}`);

@@ -22,6 +22,7 @@ const COMMANDS: Record<string, () => Promise<CommandFactory>> = {
   "dead-letters": async () => (await import("./commands/dead-letters.js")).deadLettersCommand,
   indexer: async () => (await import("./commands/indexer.js")).indexerCommand,
   bench: async () => (await import("./commands/bench.js")).benchCommand,
+  auth: async () => (await import("./commands/auth.js")).authCommand,
 };
 
 /** Short names a command also answers to (commander's alias), for loading the right file. */

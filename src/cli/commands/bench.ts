@@ -2,6 +2,7 @@ import { writeFile } from "node:fs/promises";
 import { SingleBar } from "cli-progress";
 import { Command, Option } from "commander";
 import { type BenchOptions, DEFAULT_BENCH_OPTIONS as D } from "../../bench/bench-options.js";
+import { type BenchPipelineFile, pipelineOptionsProblem } from "../../bench/bench-pipeline.js";
 import { markdownReport, reportRows } from "../../bench/report.js";
 import { type BenchProgress, runBench } from "../../bench/run.js";
 import { UsageError } from "../../common/errors.js";
@@ -9,7 +10,8 @@ import { printJson, table } from "../../common/format.js";
 import { findNatsServerBinary, natsServerBinaryVersion } from "../../common/nats-server.js";
 import { featuresOf } from "../../common/server-features.js";
 import { loadHandlerModule } from "../../stages/handler-module.js";
-import { dispatcherStage, processorStage } from "../../stages/stage.js";
+import { dispatcherStage, pipelineStage, processorStage } from "../../stages/stage.js";
+import { stagesOf } from "../../topology/spec.js";
 import { commandContext, intFlag } from "../context.js";
 import { stageOptionTable } from "../stage-flags.js";
 
@@ -72,6 +74,10 @@ export function benchCommand(): Command {
         "--cpu-prof <dir>",
         "write a V8 CPU profile of each worker into <dir> (open in Chrome DevTools)",
       )
+      .option(
+        "--no-rate-limits",
+        "with a pipeline file: run its stages without the rate limits it declares (measure the pipeline, not a provider's quota)",
+      )
       .option("--json", "print the result as JSON")
       .option("--out <file>", "write a Markdown report (e.g. docs/benchmarks.md)")
       .addOption(
@@ -98,6 +104,12 @@ Examples:
   $ orderflow bench --processors 2 --dispatchers 2 --json
   $ orderflow bench --processor-handler examples/seed-processor.js --compare-built-in --rate 0 --no-ingest
   $ orderflow bench --otel --rate 0 --no-ingest   # throughput untraced, traced at 100% and at 1%
+  $ orderflow bench --config examples/shop/orderflow.config.ts --no-rate-limits
+
+With a pipeline file (--config, ORDERFLOW_CONFIG, or orderflow.config.* here) the bench runs one
+\`orderflow worker <stage> --config <file>\` process per declared stage, each with its handler and
+tuning from the file (--batch and --max-in-flight override it when given), publishes to the first
+stage's input, times each order to the last stage's output and reports CPU per order by stage.
 
 With --otel the bench times the throughput phase three more times on fresh workers: without
 tracing, traced with every order sampled, and with 1% sampled, exporting over OTLP/HTTP to a sink
@@ -120,10 +132,23 @@ of its own; it prints orders/s and the workers' CPU per order for each.`,
             hint: "set NATS_SERVER_BIN to a newer nats-server (`npm run versions` fetches 2.10 and 2.15)",
           });
         }
-        // Loaded here first: a broken module is one line now, not a worker that fails to start.
         const t = ctx.topology;
+        const pipeline = ctx.pipelineFile ? pipelineOf(cmd, ctx.pipelineFile) : undefined;
+        if (ctx.pipelineFile) {
+          const problem = pipelineOptionsProblem(flags, t, ctx.pipelineFile, {
+            processors: givenHere(cmd, "processors"),
+            dispatchers: givenHere(cmd, "dispatchers"),
+          });
+          if (problem) throw problem;
+        }
+        // Loaded here first: a broken module is one line now, not a worker that fails to start.
         if (flags.processorHandler) await loadHandlerModule(flags.processorHandler, processorStage(t));
         if (flags.dispatcherHandler) await loadHandlerModule(flags.dispatcherHandler, dispatcherStage(t));
+        if (pipeline) {
+          for (const spec of stagesOf(t)) {
+            if (spec.handler) await loadHandlerModule(spec.handler, pipelineStage(t, spec));
+          }
+        }
         // The global --otel, for the bench: the tracing comparison (the workers it starts trace; the
         // bench's own load generator does not, so the figures are the workers' cost).
         const result = await runBench(
@@ -135,6 +160,7 @@ of its own; it prints orders/s and the workers' CPU per order for each.`,
             progress: progressBar(!flags.json && process.stderr.isTTY === true),
             command: `orderflow ${process.argv.slice(2).join(" ")}`,
             signal: ctx.signal,
+            ...(pipeline ? { pipeline } : {}),
           },
         );
         if (flags.out) await writeFile(flags.out, markdownReport(result));
@@ -147,6 +173,17 @@ of its own; it prints orders/s and the workers' CPU per order for each.`,
         if (!result.throughput.verified.exact) process.exitCode = 1;
       })
   );
+}
+
+/** Whether the bench was given a flag itself (command line or environment), not its default. */
+function givenHere(cmd: Command, attribute: string): boolean {
+  const source = cmd.getOptionValueSource(attribute);
+  return source === "cli" || source === "env";
+}
+
+/** The pipeline file the bench runs, and which of the workers' tuning flags it was given. */
+function pipelineOf(cmd: Command, file: string): BenchPipelineFile {
+  return { file, given: { batch: givenHere(cmd, "batch"), maxInFlight: givenHere(cmd, "maxInFlight") } };
 }
 
 /** A progress bar on a terminal; one line per phase otherwise (so logs and pipes stay readable). */
