@@ -13,7 +13,7 @@ import type { SendSpan, Tracing } from "../../common/tracing.js";
 import { parseOrderNo } from "../../stages/payload.js";
 import { ServiceName } from "../../telemetry/tracing.js";
 import { streamInfo } from "../../topology/read.js";
-import { Stage, subjectOf } from "../../topology/spec.js";
+import { intakeStep, subjectOf } from "../../topology/spec.js";
 import { commandContext, commandTracing, intFlag } from "../context.js";
 
 interface PubFlags {
@@ -81,7 +81,7 @@ Examples:
           throw new UsageError(
             `subject ${subject} is not in stream ${ctx.topology.stream} (its subjects: ${subjects.join(", ") || "none"})`,
             {
-              hint: `publish to ${subjectOf(ctx.topology, Stage.Received)}, or another subject of the stream`,
+              hint: `publish to ${subjectOf(ctx.topology, intakeStep(ctx.topology))}, or another subject of the stream`,
             },
           );
         }
