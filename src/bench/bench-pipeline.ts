@@ -29,12 +29,10 @@ export interface WorkerLaunch {
 }
 
 /**
- * What `--no-rate-limits` passes as every stage's `--rate-limit`. Not 0: the worker reads a given
- * `--rate-limit 0` as "no flag", so the file's limit would stand. A start gate this wide never
- * holds an order back on one process (a stage worker starts tens of thousands a second at most)
- * and costs a ring of this many doubles (0.8 MB).
+ * What `--no-rate-limits` passes as every stage's `--rate-limit`: 0, no limit. A flag given
+ * overrides the pipeline file's setting, so the file's limits are lifted and no start gate runs.
  */
-export const UNLIMITED_START_RATE = "100000/s";
+export const UNLIMITED_START_RATE = "0";
 
 /** Whether a topology's stages are the seed's two, in shape (names, consumers, subjects). */
 export function isSeedPipeline(t: TopologyOptions): boolean {
