@@ -148,6 +148,8 @@ function drawPipeline(p) {
       ),
     ),
   );
+  const dlqStage = /** @type {HTMLInputElement} */ ($("#dlq-stage"));
+  dlqStage.placeholder = p.stages[0]?.name ?? "";
   $("#e2e-steps").textContent = `${p.steps[0] ?? ""} → ${p.steps[n] ?? ""}`;
   makeChart(p.steps);
 }
