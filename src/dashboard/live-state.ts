@@ -4,9 +4,10 @@ import type { OrderEvent } from "../monitor/order-event.js";
 import type { StageOrOther } from "../stages/order-key.js";
 import type { HandlerCall, Outcome, StageStats } from "../stages/stage-worker.js";
 import { type StatusReport, VERDICT_TEXT, type Verdict, Verdict as VerdictKind } from "../status/assess.js";
+import { type ConsumerSample, sampledSubjects } from "../status/collect.js";
 import { assessSystemReadiness, type Readiness, type SystemCheck } from "../telemetry/health.js";
 import type { OrderflowMetrics } from "../telemetry/metrics.js";
-import { STAGES, type Stage, type TopologyOptions } from "../topology/spec.js";
+import { finalStep, intakeStep, stagesOf, stepsOf, type TopologyOptions } from "../topology/spec.js";
 import { DeadLetterLog, type DeadLetterRow } from "./dead-letters.js";
 import { E2eLatencyTracker } from "./e2e-latency.js";
 import { type LatencySummary, LatencyWindow } from "./latency-window.js";
@@ -35,7 +36,7 @@ export interface FeedEvent {
 
 export interface ConsumerView {
   name: string;
-  /** `processor` for NEW, `dispatcher` for DISPATCH. */
+  /** The stage it feeds: `processor` for NEW, `validator` for VALIDATE. */
   feeds: string;
   pending: number;
   ackPending: number;
@@ -46,16 +47,25 @@ export interface ConsumerView {
   workersHere: number;
 }
 
+/** The pipeline as the page draws it: a box per step, a consumer card per stage, in order. */
+export interface PipelineView {
+  /** Every step's subject token, in order: `received`, `processed`, `completed` for the seed. */
+  steps: string[];
+  stages: Array<{ name: string; consumer: string; input: string; output: string }>;
+}
+
 /** Everything the page shows, sent every refresh over server-sent events. */
 export interface DashboardSnapshot {
   at: number;
   stream: string;
   subjectPrefix: string;
+  pipeline: PipelineView;
   nats: { connected: boolean; description: string; connections: ConnectionState[] };
   ready: Readiness<SystemCheck>;
   /** Why the last read of the stream failed, if it did. */
   statusError: string | null;
-  stages: Record<Stage, { count: number; perSecond: number }> | null;
+  /** Messages stored and per second, per step token and `failed`. */
+  stages: Record<string, { count: number; perSecond: number }> | null;
   consumers: ConsumerView[] | null;
   verdict: { kind: Verdict; text: string; findings: string[] } | null;
   latency: { e2e: LatencySummary; stages: Record<string, LatencySummary> };
@@ -95,7 +105,8 @@ export class LiveState {
   private statusProblem: string | undefined;
   /** When the last reading succeeded (start() took one before the state existed: count from now). */
   private lastReadingAt = Date.now();
-  private readonly history = new ThroughputHistory();
+  private readonly history: ThroughputHistory;
+  private readonly pipeline: PipelineView;
   private readonly e2eWindow = new LatencyWindow();
   private readonly stageWindows = new Map<string, LatencyWindow>();
   private readonly e2e: E2eLatencyTracker;
@@ -104,10 +115,25 @@ export class LiveState {
   private monitorEvents = 0;
 
   constructor(private readonly deps: LiveStateDeps) {
-    this.e2e = new E2eLatencyTracker((ms) => {
-      this.e2eWindow.add(ms);
-      deps.metrics.recordE2e(ms);
-    });
+    const t = deps.topology;
+    this.history = new ThroughputHistory(undefined, sampledSubjects(t));
+    this.pipeline = {
+      steps: stepsOf(t),
+      stages: stagesOf(t).map((s) => ({
+        name: s.name,
+        consumer: s.consumer,
+        input: s.input,
+        output: s.output,
+      })),
+    };
+    this.e2e = new E2eLatencyTracker(
+      (ms) => {
+        this.e2eWindow.add(ms);
+        deps.metrics.recordE2e(ms);
+      },
+      undefined,
+      { intake: intakeStep(t), final: finalStep(t) },
+    );
     for (const w of deps.workers) {
       this.stageWindows.set(w.stage, new LatencyWindow());
       deps.metrics.registerStage(w.stage);
@@ -214,6 +240,7 @@ export class LiveState {
       at: Date.now(),
       stream: t.stream,
       subjectPrefix: t.subjectPrefix,
+      pipeline: this.pipeline,
       nats: {
         connected: this.deps.connections.allConnected(),
         description: this.deps.natsDescription,
@@ -222,13 +249,11 @@ export class LiveState {
       ready: this.readiness(),
       statusError: this.statusProblem ?? null,
       stages: r
-        ? (Object.fromEntries(
-            STAGES.map((s) => [s, { count: r.sample.subjects[s], perSecond: r.rates[s] }]),
-          ) as Record<Stage, { count: number; perSecond: number }>)
+        ? Object.fromEntries(
+            Object.entries(r.sample.subjects).map(([s, count]) => [s, { count, perSecond: r.rates[s] ?? 0 }]),
+          )
         : null,
-      consumers: r
-        ? [this.consumerView(r, "new", "processor"), this.consumerView(r, "dispatch", "dispatcher")]
-        : null,
+      consumers: r ? Object.keys(r.sample.consumers).map((key) => this.consumerView(r, key)) : null,
       verdict: r
         ? { kind: r.verdict, text: VERDICT_TEXT[r.verdict], findings: r.findings.map((f) => f.message) }
         : null,
@@ -247,16 +272,16 @@ export class LiveState {
     };
   }
 
-  private consumerView(r: StatusReport, key: "new" | "dispatch", feeds: string): ConsumerView {
-    const c = r.sample.consumers[key];
+  private consumerView(r: StatusReport, key: string): ConsumerView {
+    const c = r.sample.consumers[key] as ConsumerSample;
     return {
       name: c.name,
-      feeds,
+      feeds: c.stage ?? c.name,
       pending: c.numPending,
       ackPending: c.numAckPending,
       redelivered: c.numRedelivered,
       waiting: c.numWaiting,
-      deliveredPerSecond: r.consumerRates[key].deliveredPerSecond,
+      deliveredPerSecond: r.consumerRates[key]?.deliveredPerSecond ?? 0,
       workersHere: this.deps.workers.filter((w) => w.consumer === c.name && w.running).length,
     };
   }

@@ -1,8 +1,11 @@
-import type { StatusSample } from "../status/collect.js";
-import { STAGES, type Stage } from "../topology/spec.js";
+import { type StatusSample, sampledSubjects } from "../status/collect.js";
+import { DEFAULT_TOPOLOGY } from "../topology/spec.js";
 
-/** One point of the throughput chart: messages stored per second per stage; null is a gap (no data). */
-export type ChartPoint = { t: number } & Record<Stage, number | null>;
+/**
+ * One point of the throughput chart: messages stored per second per step subject (by token, and
+ * `failed`); null is a gap (no data).
+ */
+export type ChartPoint = { t: number } & Record<string, number | null>;
 
 /**
  * Per-stage throughput of the last `historyMs`, from consecutive stream samples (so it counts what
@@ -12,7 +15,11 @@ export class ThroughputHistory {
   private points: ChartPoint[] = [];
   private previous: StatusSample | undefined;
 
-  constructor(private readonly historyMs = 5 * 60_000) {}
+  /** `subjects`: the tokens charted, in order; default the seed's steps and `failed`. */
+  constructor(
+    private readonly historyMs = 5 * 60_000,
+    private readonly subjects: readonly string[] = sampledSubjects(DEFAULT_TOPOLOGY),
+  ) {}
 
   /** Adds the rates since the previous sample; returns the new point, if there is one. */
   add(sample: StatusSample): ChartPoint | undefined {
@@ -21,7 +28,8 @@ export class ThroughputHistory {
     const dt = prev ? (sample.atMs - prev.atMs) / 1000 : 0;
     if (!prev || dt <= 0) return undefined;
     const point = { t: sample.atMs / 1000 } as ChartPoint;
-    for (const s of STAGES) point[s] = Math.max(0, sample.subjects[s] - prev.subjects[s]) / dt;
+    for (const s of this.subjects)
+      point[s] = Math.max(0, (sample.subjects[s] ?? 0) - (prev.subjects[s] ?? 0)) / dt;
     return this.push(point);
   }
 
@@ -31,7 +39,7 @@ export class ThroughputHistory {
    */
   gap(atMs = Date.now()): ChartPoint {
     const point = { t: atMs / 1000 } as ChartPoint;
-    for (const s of STAGES) point[s] = null;
+    for (const s of this.subjects) point[s] = null;
     return this.push(point);
   }
 

@@ -1,5 +1,5 @@
 import { formatNumber, plural } from "../common/format.js";
-import { STAGES, Stage } from "../topology/spec.js";
+import { Stage } from "../topology/spec.js";
 import type { ConsumerSample, StatusSample } from "./collect.js";
 import type { StatusOptions } from "./status-options.js";
 
@@ -34,7 +34,7 @@ export const VERDICT_TEXT: Readonly<Record<Verdict, string>> = Object.freeze({
 
 export interface Finding {
   kind: Exclude<Verdict, "healthy">;
-  /** The consumer it is about (NEW, DISPATCH), if one. */
+  /** The consumer it is about (NEW, VALIDATE, …), if one. */
   consumer?: string;
   /** The consumers an `idle` finding names (one finding for all of them). */
   consumers?: readonly string[];
@@ -52,9 +52,10 @@ export interface StatusReport {
   sample: StatusSample;
   /** How much history the rates and the verdict cover, ms (0 with a single sample). */
   windowMs: number;
-  /** Messages stored per second, per stage subject. */
-  rates: Record<Stage, number>;
-  consumerRates: { new: ConsumerRates; dispatch: ConsumerRates };
+  /** Messages stored per second, per subject token of the sample (every step, then `failed`). */
+  rates: Record<string, number>;
+  /** Per stage, keyed as the sample's consumers are. */
+  consumerRates: Record<string, ConsumerRates>;
   verdict: Verdict;
   findings: Finding[];
 }
@@ -142,8 +143,15 @@ export function assessStatus(
   if (!latest || !older) throw new RangeError("assessStatus needs at least one sample");
   const windowMs = latest.atMs - older.atMs;
   const rates = Object.fromEntries(
-    STAGES.map((s) => [s, perSecond(Math.max(0, latest.subjects[s] - older.subjects[s]), windowMs)]),
-  ) as Record<Stage, number>;
+    Object.entries(latest.subjects).map(([s, n]) => [
+      s,
+      perSecond(Math.max(0, n - (older.subjects[s] ?? 0)), windowMs),
+    ]),
+  );
+  // Each stage's consumer at both ends of the window, in pipeline order (the sample's key order).
+  const pairs = Object.entries(latest.consumers).map(
+    ([key, l]) => [key, older.consumers[key] ?? l, l] as const,
+  );
   const rate = (o: ConsumerSample, l: ConsumerSample): ConsumerRates => ({
     deliveredPerSecond: perSecond(l.deliveredConsumerSeq - o.deliveredConsumerSeq, windowMs),
     pendingPerSecond: perSecond(l.numPending - o.numPending, windowMs),
@@ -153,13 +161,9 @@ export function assessStatus(
   // One sample cannot show a trend or the absence of progress; it can show failures.
   if (windowMs > 0) {
     findings.push(
-      ...consumerFindings(older.consumers.new, latest.consumers.new, windowMs, opts),
-      ...consumerFindings(older.consumers.dispatch, latest.consumers.dispatch, windowMs, opts),
+      ...pairs.flatMap(([, o, l]) => consumerFindings(o, l, windowMs, opts)),
       ...idleFinding(
-        [
-          [older.consumers.new, latest.consumers.new],
-          [older.consumers.dispatch, latest.consumers.dispatch],
-        ],
+        pairs.map(([, o, l]) => [o, l]),
         windowMs,
       ),
     );
@@ -168,7 +172,7 @@ export function assessStatus(
   // fails again is a new dead letter, and counts).
   const failed = latest.unreplayedDeadLetters;
   if (failed > 0) {
-    const recent = latest.subjects[Stage.Failed] - older.subjects[Stage.Failed];
+    const recent = (latest.subjects[Stage.Failed] ?? 0) - (older.subjects[Stage.Failed] ?? 0);
     const notes = [
       ...(recent > 0 ? [`${formatNumber(recent)} new in the window`] : []),
       ...(latest.replayedDeadLetters > 0 ? [`${formatNumber(latest.replayedDeadLetters)} replayed`] : []),
@@ -184,10 +188,7 @@ export function assessStatus(
     sample: latest,
     windowMs,
     rates,
-    consumerRates: {
-      new: rate(older.consumers.new, latest.consumers.new),
-      dispatch: rate(older.consumers.dispatch, latest.consumers.dispatch),
-    },
+    consumerRates: Object.fromEntries(pairs.map(([key, o, l]) => [key, rate(o, l)])),
     verdict: findings[0]?.kind ?? Verdict.Healthy,
     findings,
   };

@@ -2,7 +2,7 @@ import { AckPolicy, DeliverPolicy, type JetStreamManager } from "@nats-io/jetstr
 import { nanos } from "@nats-io/nats-core";
 import { errorMessage, TopologyError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
-import { Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
+import { finalStep, Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
 import { readReplayedDeadLetters } from "./replayed-dead-letters.js";
 
 /** What `status --check` reads beyond a status sample. */
@@ -11,7 +11,10 @@ export interface CheckReadings {
   deadLettersInWindow: number;
   /** Dead letters stored since `now - windowMs` whose replay finished: dealt with, not counted. */
   replayedInWindow: number;
-  /** When the newest completion was stored, ms since the epoch; undefined when there is none. */
+  /**
+   * When the newest completion (a message on the final step, `completed`) was stored, ms since the
+   * epoch; undefined when there is none.
+   */
   lastCompletionAtMs: number | undefined;
   /** When the stream's oldest message was stored; undefined when it is empty. */
   firstStoredAtMs: number | undefined;
@@ -66,7 +69,7 @@ export async function collectCheckReadings(
 ): Promise<CheckReadings> {
   const [inWindow, last, first] = await Promise.all([
     countSince(jsm, t.stream, subjectOf(t, Stage.Failed), nowMs - windowMs, logger),
-    jsm.streams.getMessage(t.stream, { last_by_subj: subjectOf(t, Stage.Completed) }),
+    jsm.streams.getMessage(t.stream, { last_by_subj: subjectOf(t, finalStep(t)) }),
     jsm.streams.info(t.stream),
   ]);
   // A replay marker follows its dead letter, so the window's markers cover its dead letters.

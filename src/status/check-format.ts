@@ -33,6 +33,13 @@ export function checkJson(r: CheckResult): Record<string, unknown> {
     summary: r.summary,
     problems: r.problems,
     measures: r.measures.map((m) => ({ ...m, state: stateName(m.state) })),
+    stages: r.stages.map((st) => ({
+      name: st.stage,
+      consumer: st.consumer,
+      status: stateName(st.state),
+      code: st.state,
+      problems: st.problems,
+    })),
   };
 }
 
@@ -67,6 +74,13 @@ export async function checkPrometheus(r: CheckResult): Promise<string> {
     labelNames: ["check", "consumer"],
     ...reg,
   });
+  const stageState = new Gauge({
+    name: "orderflow_check_stage_status",
+    help: "The state of one stage: the worst of its consumer's values. 0 OK, 1 WARNING, 2 CRITICAL.",
+    labelNames: ["stage", "consumer"],
+    ...reg,
+  });
+  for (const st of r.stages) stageState.set({ stage: st.stage, consumer: st.consumer }, st.state);
   for (const m of r.measures) {
     const labels = { check: m.check, consumer: m.consumer ?? "" };
     value.set(labels, m.value);

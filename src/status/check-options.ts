@@ -11,7 +11,10 @@ export interface Threshold {
 }
 
 export interface CheckOptions {
-  /** Orders a pull consumer (NEW, DISPATCH) has not delivered yet. Default warn 1,000, critical 10,000. */
+  /**
+   * Orders a stage's pull consumer (NEW, DISPATCH in the seed) has not delivered yet, per consumer.
+   * Default warn 1,000, critical 10,000.
+   */
   backlog: Threshold;
   /** Delivered, not acked, per consumer. Default warn 500, critical 1,000 (the seed's max_ack_pending). */
   ackPending: Threshold;
@@ -41,7 +44,7 @@ export interface ThresholdSpec {
 }
 
 export const CHECK_THRESHOLDS: readonly ThresholdSpec[] = Object.freeze([
-  { key: "backlog", flag: "backlog", what: "orders pending on NEW or DISPATCH", unit: "count" },
+  { key: "backlog", flag: "backlog", what: "orders pending, per stage consumer", unit: "count" },
   {
     key: "ackPending",
     flag: "ack-pending",

@@ -40,6 +40,16 @@ export interface CheckMeasure {
   problem?: string;
 }
 
+/** One stage's verdict: the worst state of its consumer's measures. */
+export interface StageCheck {
+  /** The stage's name (`processor`, `validator`); its consumer's when the sample does not say. */
+  stage: string;
+  consumer: string;
+  state: CheckStateCode;
+  /** Why it is not OK, most severe first; empty when it is. */
+  problems: string[];
+}
+
 export interface CheckResult {
   state: CheckStateCode;
   /** The first line after the state word. */
@@ -47,6 +57,8 @@ export interface CheckResult {
   measures: CheckMeasure[];
   /** Every problem, most severe first. */
   problems: string[];
+  /** Each stage's verdict, in pipeline order; empty when the check could not look. */
+  stages: StageCheck[];
 }
 
 function level(value: number, t: Threshold): CheckStateCode {
@@ -119,8 +131,8 @@ export function evaluateCheck(
   o: CheckOptions,
   nowMs: number,
 ): CheckResult {
-  const c = report.sample.consumers;
-  const measures: CheckMeasure[] = [...consumerMeasures(c.new, o), ...consumerMeasures(c.dispatch, o)];
+  const consumers = Object.values(report.sample.consumers);
+  const measures: CheckMeasure[] = consumers.flatMap((c) => consumerMeasures(c, o));
   const windowText = ms(o.deadLetterWindowMs);
   const replayedText =
     readings.replayedInWindow > 0 ? ` (${formatNumber(readings.replayedInWindow)} more replayed)` : "";
@@ -132,7 +144,7 @@ export function evaluateCheck(
         `${v} dead ${plural(readings.deadLettersInWindow, "letter")} in the last ${windowText}${replayedText} (>= ${l})`,
     ),
   );
-  const busy = outstanding(c.new) + outstanding(c.dispatch) > 0;
+  const busy = consumers.some((c) => outstanding(c) > 0);
   // An idle pipeline has nothing to complete: the age only counts while orders are outstanding. With
   // no completion ever, work has been waiting since the stream's first message.
   const since = readings.lastCompletionAtMs ?? readings.firstStoredAtMs;
@@ -164,20 +176,44 @@ export function evaluateCheck(
   const bad = measures.filter((m) => m.state !== CheckState.OK).sort((a, b) => b.state - a.state);
   const state = (bad[0]?.state ?? CheckState.OK) as CheckStateCode;
   const problems = bad.map((m) => m.problem as string);
-  const backlog = c.new.numPending + c.dispatch.numPending;
+  const backlog = consumers.reduce((n, c) => n + c.numPending, 0);
   const summary =
     problems.length === 0
       ? `orderflow ${report.sample.stream}: backlog ${formatNumber(backlog)}, ${formatNumber(readings.deadLettersInWindow)} dead ${plural(readings.deadLettersInWindow, "letter")} in the last ${windowText}${replayedText}`
       : `orderflow ${report.sample.stream}: ${problems.join("; ")}`;
-  return { state, summary, measures, problems };
+  return { state, summary, measures, problems, stages: stageChecks(consumers, bad) };
+}
+
+function stageChecks(consumers: readonly ConsumerSample[], bad: readonly CheckMeasure[]): StageCheck[] {
+  return consumers.map((c) => {
+    const own = bad.filter((m) => m.consumer === c.name);
+    return {
+      stage: c.stage ?? c.name,
+      consumer: c.name,
+      state: (own[0]?.state ?? CheckState.OK) as CheckStateCode,
+      problems: own.map((m) => m.problem as string),
+    };
+  });
 }
 
 /** The result when the check could not look: NATS unreachable, a timeout, a refused permission. */
 export function unknownCheck(reason: string): CheckResult {
-  return { state: CheckState.UNKNOWN, summary: `orderflow: ${reason}`, measures: [], problems: [reason] };
+  return {
+    state: CheckState.UNKNOWN,
+    summary: `orderflow: ${reason}`,
+    measures: [],
+    problems: [reason],
+    stages: [],
+  };
 }
 
 /** The pipeline is not there (stream or consumer missing): nothing will be processed. */
 export function criticalCheck(reason: string): CheckResult {
-  return { state: CheckState.CRITICAL, summary: `orderflow: ${reason}`, measures: [], problems: [reason] };
+  return {
+    state: CheckState.CRITICAL,
+    summary: `orderflow: ${reason}`,
+    measures: [],
+    problems: [reason],
+    stages: [],
+  };
 }

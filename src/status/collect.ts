@@ -1,12 +1,14 @@
 import type { ConsumerInfo, JetStreamManager } from "@nats-io/jetstream";
 import { requireConsumer, streamInfo } from "../topology/read.js";
 import { replayedSubject } from "../topology/replay-markers.js";
-import { STAGES, Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
+import { Stage, stagesOf, stepsOf, subjectOf, type TopologyOptions } from "../topology/spec.js";
 import { ReplayedDeadLetters } from "./replayed-dead-letters.js";
 
 /** What one pull consumer's info says about the stage behind it. */
 export interface ConsumerSample {
   name: string;
+  /** The stage that reads it (`processor`, `validator`); samples made by hand may leave it out. */
+  stage?: string;
   /** Messages not yet delivered to any worker. */
   numPending: number;
   /** Delivered, not yet acked. */
@@ -25,8 +27,11 @@ export interface StatusSample {
   /** When it was taken, ms since the epoch. */
   atMs: number;
   stream: string;
-  /** Messages stored per stage subject. */
-  subjects: Record<Stage, number>;
+  /**
+   * Messages stored per step subject, by token, in pipeline order (`received`, `processed`,
+   * `completed` for the seed), then `failed`.
+   */
+  subjects: Record<string, number>;
   /**
    * Messages stored on the stream's other subjects (replay markers on `<prefix>.replayed`, anything
    * else published under the prefix), so the subjects add up to `messages`.
@@ -42,8 +47,24 @@ export interface StatusSample {
   /** Dead letters stored whose replay has not finished: the failures still to act on. */
   unreplayedDeadLetters: number;
   lastSeq: number;
-  /** The processor's consumer (NEW) and the dispatcher's (DISPATCH). */
-  consumers: { new: ConsumerSample; dispatch: ConsumerSample };
+  /** Each stage's consumer, in pipeline order, by {@link stageKeys}. */
+  consumers: Record<string, ConsumerSample>;
+}
+
+/**
+ * How a sample keys each stage's consumer: a declared stage by its name; the seed's two by `new`
+ * and `dispatch`, the keys its samples, `status --json` readers and the dashboard had before
+ * stages were declared.
+ */
+export function stageKeys(t: Pick<TopologyOptions, "stages" | "newConsumer" | "dispatchConsumer">): string[] {
+  return t.stages === undefined ? ["new", "dispatch"] : t.stages.map((s) => s.name);
+}
+
+/** The subject tokens a sample counts, in order: every step, then `failed`. */
+export function sampledSubjects(
+  t: Pick<TopologyOptions, "stages" | "newConsumer" | "dispatchConsumer">,
+): string[] {
+  return [...stepsOf(t), Stage.Failed];
 }
 
 export function consumerSample(ci: ConsumerInfo): ConsumerSample {
@@ -58,12 +79,12 @@ export function consumerSample(ci: ConsumerInfo): ConsumerSample {
   };
 }
 
-async function requiredConsumer(jsm: JetStreamManager, t: TopologyOptions, name: string) {
-  return consumerSample(await requireConsumer(jsm, t.stream, name));
+async function requiredConsumer(jsm: JetStreamManager, t: TopologyOptions, name: string, stage: string) {
+  return { ...consumerSample(await requireConsumer(jsm, t.stream, name)), stage };
 }
 
 /**
- * Takes one sample: three JetStream API requests, and a read of the replay markers stored since
+ * Takes one sample: one JetStream API request for the stream and one per stage, and a read of the replay markers stored since
  * `replays` last looked (none while there are no markers). A caller that samples repeatedly passes
  * the same `replays`.
  */
@@ -73,16 +94,14 @@ export async function collectStatus(
   replays: ReplayedDeadLetters = new ReplayedDeadLetters(jsm, t),
 ): Promise<StatusSample> {
   const si = await streamInfo(jsm, t, { subjects_filter: ">" });
-  const [nw, dispatch] = await Promise.all([
-    requiredConsumer(jsm, t, t.newConsumer),
-    requiredConsumer(jsm, t, t.dispatchConsumer),
-  ]);
+  const stages = stagesOf(t);
+  const samples = await Promise.all(stages.map((s) => requiredConsumer(jsm, t, s.consumer, s.name)));
+  const keys = stageKeys(t);
+  const consumers = Object.fromEntries(samples.map((c, i) => [keys[i] as string, c]));
   const counts = si.state.subjects ?? {};
-  const subjects = Object.fromEntries(STAGES.map((s) => [s, counts[subjectOf(t, s)] ?? 0])) as Record<
-    Stage,
-    number
-  >;
-  const stageSubjects = new Set(STAGES.map((s) => subjectOf(t, s)));
+  const tokens = sampledSubjects(t);
+  const subjects = Object.fromEntries(tokens.map((s) => [s, counts[subjectOf(t, s)] ?? 0]));
+  const stageSubjects = new Set(tokens.map((s) => subjectOf(t, s)));
   const otherSubjects = Object.fromEntries(
     Object.entries(counts)
       .filter(([subject]) => !stageSubjects.has(subject))
@@ -97,8 +116,8 @@ export async function collectStatus(
     otherSubjects,
     messages: si.state.messages,
     replayedDeadLetters,
-    unreplayedDeadLetters: Math.max(0, subjects[Stage.Failed] - replayedDeadLetters),
+    unreplayedDeadLetters: Math.max(0, (subjects[Stage.Failed] ?? 0) - replayedDeadLetters),
     lastSeq: si.state.last_seq,
-    consumers: { new: nw, dispatch },
+    consumers,
   };
 }

@@ -1,5 +1,5 @@
 import { colour, formatNumber, plural, table } from "../common/format.js";
-import { STAGES, subjectOf, type TopologyOptions } from "../topology/spec.js";
+import { subjectOf, type TopologyOptions } from "../topology/spec.js";
 import { type ConsumerRates, type StatusReport, VERDICT_TEXT, Verdict } from "./assess.js";
 import type { ConsumerSample } from "./collect.js";
 
@@ -22,16 +22,17 @@ export function statusText(r: StatusReport, t: TopologyOptions, colours: boolean
   const subjects = table(
     ["subject", "messages", "per second"],
     [
-      ...STAGES.map((st) => [subjectOf(t, st), formatNumber(s.subjects[st]), rate(r.rates[st])]),
+      ...Object.entries(s.subjects).map(([st, n]) => [
+        subjectOf(t, st),
+        formatNumber(n),
+        rate(r.rates[st] ?? 0),
+      ]),
       ...Object.entries(s.otherSubjects).map(([subject, n]) => [subject, formatNumber(n), ""]),
     ],
   );
   const consumers = table(
     ["consumer", "pending", "ack pending", "redelivered", "waiting pulls", "delivered/s"],
-    [
-      consumerRow(s.consumers.new, r.consumerRates.new),
-      consumerRow(s.consumers.dispatch, r.consumerRates.dispatch),
-    ],
+    Object.entries(s.consumers).map(([key, c]) => consumerRow(c, r.consumerRates[key])),
   );
   const paint = colours ? VERDICT_COLOUR[r.verdict] : (x: string) => x;
   const verdict =
@@ -52,20 +53,19 @@ export function statusText(r: StatusReport, t: TopologyOptions, colours: boolean
   ].join("\n");
 }
 
-function consumerRow(c: ConsumerSample, cr: ConsumerRates): string[] {
+function consumerRow(c: ConsumerSample, cr: ConsumerRates | undefined): string[] {
   return [
     c.name,
     formatNumber(c.numPending),
     formatNumber(c.numAckPending),
     formatNumber(c.numRedelivered),
     formatNumber(c.numWaiting),
-    rate(cr.deliveredPerSecond),
+    rate(cr?.deliveredPerSecond ?? 0),
   ];
 }
 
 function healthyDetail(r: StatusReport): string {
-  const c = r.sample.consumers;
-  const backlog = c.new.numPending + c.new.numAckPending + c.dispatch.numPending + c.dispatch.numAckPending;
+  const backlog = Object.values(r.sample.consumers).reduce((n, c) => n + c.numPending + c.numAckPending, 0);
   const failures =
     r.sample.replayedDeadLetters > 0
       ? `no failures left (${formatNumber(r.sample.replayedDeadLetters)} dead ${plural(r.sample.replayedDeadLetters, "letter")} replayed)`
@@ -85,15 +85,16 @@ export function statusJson(r: StatusReport): Record<string, unknown> {
     messages: s.messages,
     lastSeq: s.lastSeq,
     subjects: Object.fromEntries(
-      STAGES.map((st) => [st, { messages: s.subjects[st], perSecond: r.rates[st] }]),
+      Object.entries(s.subjects).map(([st, n]) => [st, { messages: n, perSecond: r.rates[st] ?? 0 }]),
     ),
     otherSubjects: s.otherSubjects,
     replayedDeadLetters: s.replayedDeadLetters,
     unreplayedDeadLetters: s.unreplayedDeadLetters,
-    consumers: {
-      [s.consumers.new.name]: { ...s.consumers.new, ...r.consumerRates.new },
-      [s.consumers.dispatch.name]: { ...s.consumers.dispatch, ...r.consumerRates.dispatch },
-    },
+    // The stages in pipeline order, each naming its consumer (the key of `consumers`).
+    stages: Object.values(s.consumers).map((c) => ({ name: c.stage ?? c.name, consumer: c.name })),
+    consumers: Object.fromEntries(
+      Object.entries(s.consumers).map(([key, c]) => [c.name, { ...c, ...r.consumerRates[key] }]),
+    ),
     verdict: r.verdict,
     findings: r.findings,
   };

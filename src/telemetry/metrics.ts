@@ -295,10 +295,9 @@ export class OrderflowMetrics {
   }
 
   recordStatus(sample: StatusSample): void {
-    for (const s of STAGES) this.streamMessages.set({ stage: s }, sample.subjects[s]);
+    for (const [s, n] of Object.entries(sample.subjects)) this.streamMessages.set({ stage: s }, n);
     this.deadLettersUnreplayed.set(sample.unreplayedDeadLetters);
-    this.recordConsumer(sample.consumers.new);
-    this.recordConsumer(sample.consumers.dispatch);
+    for (const c of Object.values(sample.consumers)) this.recordConsumer(c);
   }
 
   recordStatusError(): void {

@@ -1,5 +1,5 @@
 import { onTestFinished } from "vitest";
-import { OrderflowSystem } from "../../src/runtime/system.js";
+import { OrderflowSystem, type SystemConfig } from "../../src/runtime/system.js";
 import { type UpOptions, upOptions } from "../../src/runtime/up-options.js";
 import { DEFAULT_TOPOLOGY } from "../../src/topology/spec.js";
 import { tempIndexDir } from "../helpers/fixtures.js";
@@ -7,16 +7,19 @@ import type { NatsServer } from "../helpers/nats-server.js";
 
 /**
  * The whole of `orderflow up` in the test's process, against the test's own server, with the
- * dashboard on a free port; stopped when the test ends.
+ * dashboard on a free port; stopped when the test ends. `config` gives another pipeline (its
+ * topology and handler stages); the seed's by default.
  */
 export async function startSystem(
   server: NatsServer,
   opts: Partial<UpOptions> = {},
+  config: Partial<Pick<SystemConfig, "topology" | "stages" | "handlerFiles">> = {},
 ): Promise<OrderflowSystem> {
   const system = await OrderflowSystem.start(
     {
       connect: { servers: [server.url], name: "test-up" },
       topology: { ...DEFAULT_TOPOLOGY },
+      ...config,
       options: upOptions({ port: 0, refreshMs: 250, indexDir: tempIndexDir(), ...opts }),
       natsDescription: `test server ${server.url}`,
     },

@@ -37,3 +37,32 @@ export async function simulateStage(
   onTestFinished(stop);
   return { stop };
 }
+
+/**
+ * A stand-in for any declared stage: pulls from `consumer`, publishes `<order>,<output>` on
+ * `ORDERS.<output>` and acks.
+ */
+export async function simulatePipelineStage(
+  nc: NatsConnection,
+  consumer: string,
+  output: string,
+): Promise<{ stop(): Promise<void> }> {
+  const js = jetstream(nc);
+  const messages = await (await js.consumers.get("ORDERS", consumer)).consume({ max_messages: 100 });
+  const done = (async () => {
+    for await (const m of messages) {
+      const order = m.string().split(",")[0] as string;
+      await js.publish(`ORDERS.${output}`, `${order},${output}`, { msgID: `${order}:${output}` });
+      m.ack();
+    }
+  })();
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await messages.close();
+    await done;
+  };
+  onTestFinished(stop);
+  return { stop };
+}

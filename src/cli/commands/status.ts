@@ -29,7 +29,9 @@ const CLEAR_SCREEN = "\u001b[H\u001b[2J";
 
 export function statusCommand(): Command {
   const cmd = new Command("status")
-    .description("is the pipeline healthy? messages per stage, consumer backlogs, rates and a verdict")
+    .description(
+      "is the pipeline healthy? messages per step, each stage's consumer backlog, rates and a verdict",
+    )
     .option("--json", "print the report as JSON (one object per line with --watch)")
     .option("--watch", "refresh until Ctrl-C, with rates over a sliding window")
     .option(
@@ -47,14 +49,17 @@ export function statusCommand(): Command {
     .addHelpText(
       "after",
       `
-The verdict is one of: healthy, backlog growing (a consumer's pending count rose over the window),
-no workers attached (orders wait, nobody is pulling and nothing was pulled or acked over the window),
-idle (nothing waits, but no worker has a pull request open on NEW or DISPATCH), failures present
-(dead letters in ORDERS.failed). It takes two samples --window apart (default 3s).
+Every stage of the pipeline (the seed's processor on NEW and dispatcher on DISPATCH, or those
+--config declares) has its consumer judged. The verdict is one of: healthy, backlog growing (a
+consumer's pending count rose over the window), no workers attached (orders wait, nobody is pulling
+and nothing was pulled or acked over the window), idle (nothing waits, but no worker has a pull
+request open on a stage's consumer), failures present (dead letters on <prefix>.failed). It takes
+two samples --window apart (default 3s).
 
 With --check it prints one verdict for a monitoring system, as Nagios plugins and
 \`nats server check\` do: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (NATS unreachable), the first
-line starting with that word. A consumer with a backlog and no workers is CRITICAL; the other checks
+line starting with that word; --format json and prometheus add a state per stage. A stage's consumer
+with a backlog and no workers is CRITICAL; the other checks
 have a warn and a critical threshold each (a value at or above it; 0 turns it off).
 
 Examples:

@@ -6,13 +6,14 @@ import { addChartPoint, clearChart, makeChart } from "./chart.js";
 import { loadDeadLetters } from "./dead-letters.js";
 import { addEvents } from "./feed.js";
 import "./lookup.js";
-import { $, $field, clock, el, fmt, ms, rate, STAGES } from "./page.js";
+import { $, $field, clock, el, fmt, ms, rate } from "./page.js";
 import { renderJobs } from "./publish.js";
 
 /** @typedef {import("./page.js").PageSnapshot} PageSnapshot */
 /** @typedef {import("./page.js").HelloFrame} HelloFrame */
 /** @typedef {import("./page.js").OrdersFrame} OrdersFrame */
 /** @typedef {import("./page.js").LatencySummary} LatencySummary */
+/** @typedef {import("./page.js").PipelineView} PipelineView */
 
 /** No frame for this long (snapshots come every second) means the dashboard itself is unreachable. */
 const STALE_MS = 6000;
@@ -70,30 +71,92 @@ function setPill(node, kind, text) {
   node.textContent = text;
 }
 
-// ---- snapshot rendering -------------------------------------------------------------------------
-/** Each stage box gets the same card, so the four cannot drift apart in the markup. */
-function fillStageCards() {
-  const card = /** @type {HTMLTemplateElement} */ ($("#stage-card"));
-  for (const box of document.querySelectorAll(".stage[data-stage]")) {
-    if (!(box instanceof HTMLElement)) continue;
-    const stage = box.dataset.stage ?? "";
-    box.append(card.content.cloneNode(true));
-    $field(box, ".stage-name").textContent = stage;
-    $field(box, ".stage-count").id = `count-${stage}`;
-    $field(box, ".stage-rate span").id = `rate-${stage}`;
-  }
+// ---- the pipeline: a box per step, a consumer card per stage ----------------------------------
+/** The pipeline drawn, as JSON: a snapshot with the same one leaves the page alone. */
+let drawn = "";
+
+/** @param {string} step @param {string} kind */
+function stageBox(step, kind) {
+  const box = el("div", { class: `stage${kind ? ` ${kind}` : ""}`, id: `stage-${step}`, "data-stage": step });
+  box.append(/** @type {HTMLTemplateElement} */ ($("#stage-card")).content.cloneNode(true));
+  $field(box, ".stage-name").textContent = step;
+  $field(box, ".stage-count").id = `count-${step}`;
+  $field(box, ".stage-rate span").id = `rate-${step}`;
+  return box;
 }
 
-/** Each consumer box gets the same card, so the two cannot drift apart in the markup. */
-function fillConsumerCards() {
-  const card = /** @type {HTMLTemplateElement} */ ($("#consumer-card"));
-  for (const box of document.querySelectorAll(/** @type {".consumer"} */ (".consumer[data-consumer]"))) {
-    if (!(box instanceof HTMLElement)) continue;
-    box.append(card.content.cloneNode(true));
-    $field(box, "[data-field-name]").textContent = box.dataset.consumer ?? "";
-    $field(box, "[data-field-feeds]").textContent = box.dataset.feeds ?? "";
-  }
+/** @param {PipelineView["stages"][number]} stage */
+function consumerBox(stage) {
+  const box = el("div", {
+    class: "consumer",
+    id: `consumer-${stage.consumer}`,
+    "data-feeds": stage.name,
+    "data-consumer": stage.consumer,
+  });
+  box.append(/** @type {HTMLTemplateElement} */ ($("#consumer-card")).content.cloneNode(true));
+  $field(box, "[data-field-name]").textContent = stage.consumer;
+  $field(box, "[data-field-feeds]").textContent = stage.name;
+  return box;
 }
+
+const arrow = () => el("div", { class: "arrow", "aria-hidden": "true" });
+
+/**
+ * Draws the pipeline the snapshot describes (once, and again only if it changes: `up` restarted with
+ * another pipeline file): the step boxes and consumer cards in order, failed below, a latency row
+ * per stage, a chart line per step.
+ * @param {PipelineView} p
+ */
+function drawPipeline(p) {
+  const key = JSON.stringify(p);
+  if (key === drawn) return;
+  drawn = key;
+  const n = p.stages.length;
+  const hops = p.stages.map((stage, i) =>
+    el(
+      "div",
+      { class: "hop" },
+      stageBox(p.steps[i] ?? stage.input, i === 0 ? "" : "stage-mid"),
+      arrow(),
+      consumerBox(stage),
+      arrow(),
+    ),
+  );
+  const from = n === 1 ? "the stage" : n === 2 ? "either stage" : "any stage";
+  const box = $("#pipeline");
+  // Up to three stages fit one row; a longer pipeline wraps, a stage and its consumer together.
+  box.classList.toggle("pipeline-long", n > 3);
+  box.style.setProperty(
+    "--pipeline-columns",
+    `${"minmax(110px, 1fr) 28px minmax(150px, 1.3fr) 28px ".repeat(n)}minmax(110px, 1fr)`,
+  );
+  box.replaceChildren(
+    ...hops,
+    stageBox(p.steps[n] ?? "", "stage-done"),
+    el("div", { class: "failed-link", "aria-hidden": "true" }, `dead letters from ${from} ↓`),
+    stageBox("failed", "stage-failed"),
+  );
+  const latency = $("#latency tbody");
+  latency.replaceChildren(
+    $("#lat-e2e"),
+    ...p.stages.map((stage) =>
+      el(
+        "tr",
+        { id: `lat-${stage.name}` },
+        el("th", {}, stage.name),
+        ...[1, 2, 3, 4, 5].map(() => el("td", {}, "–")),
+      ),
+    ),
+  );
+  const dlqStage = /** @type {HTMLInputElement} */ ($("#dlq-stage"));
+  dlqStage.placeholder = p.stages[0]?.name ?? "";
+  $("#e2e-steps").textContent = `${p.steps[0] ?? ""} → ${p.steps[n] ?? ""}`;
+  makeChart(p.steps);
+}
+
+// ---- snapshot rendering -------------------------------------------------------------------------
+/** @param {string} id */
+const byId = (id) => document.getElementById(id);
 
 /** @type {Record<string, string>} */
 const VERDICT_KIND = {
@@ -121,14 +184,17 @@ function renderSnapshot(s) {
     setPill($("#verdict"), "unknown", "status unavailable");
     $("#findings").textContent = s.statusError;
   }
+  drawPipeline(s.pipeline);
   if (s.stages) {
-    for (const st of STAGES) {
-      $(`#count-${st}`).textContent = fmt(s.stages[st].count);
-      $(`#rate-${st}`).textContent = rate(s.stages[st].perSecond);
+    for (const [st, v] of Object.entries(s.stages)) {
+      const count = byId(`count-${st}`);
+      const perSecond = byId(`rate-${st}`);
+      if (count) count.textContent = fmt(v.count);
+      if (perSecond) perSecond.textContent = rate(v.perSecond);
     }
   }
   for (const c of s.consumers || []) {
-    const box = document.querySelector(`.consumer[data-feeds="${c.feeds}"]`);
+    const box = document.querySelector(`.consumer[data-feeds="${CSS.escape(c.feeds)}"]`);
     if (!box) continue;
     $field(box, "[data-field-name]").textContent = c.name;
     for (const dd of box.querySelectorAll("dd[data-field]")) {
@@ -149,7 +215,8 @@ function renderSnapshot(s) {
     }
   }
   renderLatency("#lat-e2e", s.latency.e2e);
-  for (const stage of ["processor", "dispatcher"]) renderLatency(`#lat-${stage}`, s.latency.stages[stage]);
+  for (const stage of s.pipeline.stages)
+    renderLatency(`#lat-${CSS.escape(stage.name)}`, s.latency.stages[stage.name]);
   renderDeadLetters(s.deadLetters, s.stages ? s.stages.failed.count : null);
   renderJobs(s.publish);
   for (const p of s.chart) addChartPoint(p);
@@ -204,6 +271,7 @@ function connect() {
     seen();
     /** @type {HelloFrame} */
     const h = JSON.parse(m.data);
+    drawPipeline(h.snapshot.pipeline);
     clearChart();
     for (const p of h.history) addChartPoint(p);
     $("#feed").replaceChildren();
@@ -227,8 +295,5 @@ function connect() {
   });
 }
 
-fillStageCards();
-fillConsumerCards();
-makeChart();
 connect();
 loadDeadLetters();

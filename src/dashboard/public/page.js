@@ -16,7 +16,7 @@
 /** @typedef {PageSnapshot["publish"]} PublishView */
 /** @typedef {{ seqs?: number[]; all?: boolean; filter?: DlqFilter; dryRun?: boolean }} ReplayRequest */
 /** @typedef {{ stage: string; reason: string; orderNo: string }} DlqFilter */
-/** @typedef {"received" | "processed" | "completed" | "failed"} Stage */
+/** @typedef {PageSnapshot["pipeline"]} PipelineView */
 
 /**
  * The element `sel` names. The page's markup always has it, so a missing one is a bug: say which.
@@ -29,8 +29,6 @@ export function $(sel) {
   if (!e) throw new Error(`the page has no ${sel}`);
   return /** @type {T} */ (e);
 }
-/** @type {readonly Stage[]} */
-export const STAGES = ["received", "processed", "completed", "failed"];
 
 const nf = new Intl.NumberFormat("en-US");
 export const fmt = (/** @type {number | null | undefined} */ n) =>
