@@ -29,7 +29,7 @@ import { assessSystemReadiness, type Readiness } from "../telemetry/health.js";
 import { BUILT_IN_HANDLER_LABEL, OrderflowMetrics } from "../telemetry/metrics.js";
 import { startMetricsServer } from "../telemetry/metrics-server.js";
 import { ChangeKind, ensureTopology, type TopologyChange } from "../topology/ensure.js";
-import { intakeStep, stagesOf, subjectOf, type TopologyOptions } from "../topology/spec.js";
+import { intakeStep, stagesOf, stepsOf, subjectOf, type TopologyOptions } from "../topology/spec.js";
 import { ConnectionTracker } from "./connection-tracker.js";
 import { BUILT_IN_HANDLER, createStageWorker, WithoutIndex } from "./create-stage-worker.js";
 import type { ManagedNats } from "./nats-endpoint.js";
@@ -113,6 +113,7 @@ export class OrderflowSystem {
         config.options.parts,
         stagesOf(config.topology).map((st) => st.name),
       ).includes(Part.Indexer),
+      steps: stepsOf(config.topology),
     });
   }
 

@@ -5,7 +5,10 @@ import { VERSION } from "../common/version.js";
 import type { StageOrOther } from "../stages/order-key.js";
 import { type HandlerCall, type Outcome, OutcomeKind } from "../stages/stage-worker.js";
 import type { ConsumerSample, StatusSample } from "../status/collect.js";
-import { STAGES } from "../topology/spec.js";
+import { Stage } from "../topology/spec.js";
+
+/** The seed's steps, the default {@link MetricsScope.steps}. */
+const SEED_STEPS: readonly string[] = [Stage.Received, Stage.Processed, Stage.Completed];
 
 /** What runs in this process: one `orderflow_build_info` series per stage (the indexer counts as one). */
 export interface BuildInfo {
@@ -20,6 +23,7 @@ export interface BuildInfo {
 /** Series read from the stream, the status sample and the MONITOR feed: `up` has them, a worker not. */
 const PIPELINE_SERIES = [
   "stream_messages",
+  "pipeline_end_messages",
   "dead_letters_unreplayed",
   "order_e2e_latency_seconds",
   "monitor_events_total",
@@ -35,6 +39,11 @@ export interface MetricsScope {
   pipeline?: boolean;
   /** The order index gauges (`indexer`, `up` with the indexer part). Default true. */
   index?: boolean;
+  /**
+   * The pipeline's steps in order (stepsOf), whose stream counts start at 0 before the first
+   * reading. Default the seed's: received, processed, completed.
+   */
+  steps?: readonly string[];
 }
 
 /** The handler label of a stage that runs orderflow's own transformation. */
@@ -121,6 +130,11 @@ export class OrderflowMetrics {
     "stream_messages",
     "Messages stored in the stream per stage subject.",
     ["stage"],
+  );
+  private readonly pipelineEnds = this.gauge(
+    "pipeline_end_messages",
+    "Messages stored on the pipeline's first step (end=intake) and last step (end=final), whatever the steps are named: what the completion alert compares.",
+    ["end", "stage"],
   );
   private readonly pending = this.gauge(
     "consumer_pending",
@@ -228,9 +242,11 @@ export class OrderflowMetrics {
   });
 
   constructor(scope: MetricsScope = {}) {
-    const { processMetrics = true, pipeline = true, index = true } = scope;
+    const { processMetrics = true, pipeline = true, index = true, steps = SEED_STEPS } = scope;
     if (processMetrics) collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
-    for (const s of STAGES) this.streamMessages.set({ stage: s }, 0);
+    for (const s of [...steps, Stage.Failed]) this.streamMessages.set({ stage: s }, 0);
+    this.pipelineEnds.set({ end: "intake", stage: steps[0] ?? Stage.Received }, 0);
+    this.pipelineEnds.set({ end: "final", stage: steps[steps.length - 1] ?? Stage.Completed }, 0);
     // A series a process cannot know is left out rather than exported as a misleading 0.
     const leftOut = [...(pipeline ? [] : PIPELINE_SERIES), ...(index ? [] : INDEX_SERIES)];
     for (const name of leftOut) this.registry.removeSingleMetric(`${METRIC_PREFIX}${name}`);
@@ -296,6 +312,14 @@ export class OrderflowMetrics {
 
   recordStatus(sample: StatusSample): void {
     for (const [s, n] of Object.entries(sample.subjects)) this.streamMessages.set({ stage: s }, n);
+    // The sample's subjects are the steps in order, then `failed`.
+    const steps = Object.keys(sample.subjects).filter((s) => s !== Stage.Failed);
+    const [intake, final] = [steps[0], steps[steps.length - 1]];
+    if (intake !== undefined && final !== undefined) {
+      this.pipelineEnds.reset();
+      this.pipelineEnds.set({ end: "intake", stage: intake }, sample.subjects[intake] ?? 0);
+      this.pipelineEnds.set({ end: "final", stage: final }, sample.subjects[final] ?? 0);
+    }
     this.deadLettersUnreplayed.set(sample.unreplayedDeadLetters);
     for (const c of Object.values(sample.consumers)) this.recordConsumer(c);
   }

@@ -45,9 +45,9 @@ describe("deploy/prometheus/alerts.yml", () => {
       "orderflow_consumer_pending",
       "orderflow_dead_letters_unreplayed",
       "orderflow_nats_connected",
+      "orderflow_pipeline_end_messages",
       "orderflow_stage_dead_lettered_total",
       "orderflow_stage_latency_seconds",
-      "orderflow_stream_messages",
     ]);
     const server = await startServer();
     const system = await startSystem(server);
@@ -68,7 +68,8 @@ describe("deploy/prometheus/alerts.yml", () => {
     expect(text).toMatch(
       /^orderflow_stage_latency_seconds_bucket\{[^}]*stage="processor"[^}]*outcome="done"/m,
     );
-    expect(text).toMatch(/^orderflow_stream_messages\{stage="received"\}/m);
+    expect(text).toMatch(/^orderflow_pipeline_end_messages\{end="intake",stage="received"\} 3$/m);
+    expect(text).toMatch(/^orderflow_pipeline_end_messages\{end="final",stage="completed"\} 3$/m);
     expect(text).toMatch(/^orderflow_consumer_pending\{consumer="NEW"\}/m);
     expect(text).toMatch(/^orderflow_dead_letters_unreplayed 0$/m);
   });
