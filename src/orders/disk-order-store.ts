@@ -55,10 +55,12 @@ export class DiskOrderStore implements OrderStore {
   private stored: StoredCheckpoint = { streamCreated: "", through: 0, orders: 0, messages: 0 };
   /** Step codes, in order; one shared value buffer per step. */
   private readonly table: readonly string[];
+  private readonly steps: readonly string[];
   private readonly values: ReadonlyMap<string, Buffer>;
 
   /** `steps`: the pipeline's (stepsOf), the seed's when left out. */
   constructor(dir: string, steps: readonly string[] = SEED_STEPS) {
+    this.steps = [...steps];
     this.table = indexSteps(steps);
     if (this.table.length > MAX_CODES) {
       throw new RangeError(`the order index keeps at most ${MAX_CODES - 1} steps, got ${steps.length}`);
@@ -107,7 +109,7 @@ export class DiskOrderStore implements OrderStore {
     }
     const next: StoredCheckpoint = {
       ...checkpoint,
-      steps: this.table,
+      steps: this.steps,
       orders: this.stored.orders + received,
       messages: this.stored.messages + entries.length,
     };

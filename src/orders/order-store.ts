@@ -31,8 +31,8 @@ export interface IndexCheckpoint {
   /** Every message up to this stream sequence is recorded. */
   through: number;
   /**
-   * The step table its records were written with ({@link indexSteps}); undefined in an index
-   * written before it was kept, which was the seed's.
+   * The pipeline steps its records were written with (their codes are {@link indexSteps} of
+   * them); undefined in an index written before they were kept, which was the seed's.
    */
   steps?: readonly string[];
 }
