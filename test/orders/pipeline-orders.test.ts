@@ -5,6 +5,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { ClassicLevel } from "classic-level";
 import pino from "pino";
 import { describe, expect, it, onTestFinished } from "vitest";
+import { IndexOutputLedger } from "../../src/orders/index-output-ledger.js";
 import { orderLookupOptions } from "../../src/orders/lookup-options.js";
 import { OrderIndexer } from "../../src/orders/order-indexer.js";
 import { askIndex } from "../../src/orders/order-lookup.js";
@@ -338,5 +339,27 @@ describe("the order index on disk across pipelines", () => {
     expect(seedAgain.rebuilt()).toBe(true);
     expect(await seedAgain.stages("3")).toEqual(["received", "completed"]);
     await seedAgain.indexer.stop();
+  });
+});
+
+describe("the stages' output ledger across pipelines", () => {
+  it("an index run with another pipeline cannot vouch for a step it does not record; one with this pipeline can", async () => {
+    const server = await startServer();
+    const nc = await connectTo(server);
+    await withTopology(nc);
+    await publishShopRun(nc);
+    const shopT = await shopTopology();
+    const ledger = new IndexOutputLedger(await connectTo(server, "worker"), shopT);
+    const validated = { orderNo: "3", outputSubject: "ORDERS.validated", afterSeq: 13 };
+
+    const seed = await indexerOn(server, { ...DEFAULT_TOPOLOGY }, tempIndexDir());
+    // Not "no output" (a second one would be published): the seed's index never read ORDERS.validated.
+    expect(await ledger.hasOutput(validated)).toBeUndefined();
+    await seed.indexer.stop();
+
+    const shopIndex = await indexerOn(server, shopT, tempIndexDir());
+    expect(await ledger.hasOutput(validated)).toBe(true);
+    expect(await ledger.hasOutput({ ...validated, afterSeq: 14 })).toBe(false);
+    await shopIndex.indexer.stop();
   });
 });
