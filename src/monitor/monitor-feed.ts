@@ -6,7 +6,7 @@ import { AlreadyStartedError, errorMessage, StopError, TopologyError } from "../
 import { type Logger, silentLogger } from "../common/logger.js";
 import type { StageOrOther } from "../stages/order-key.js";
 import { requireConsumer, streamInfo } from "../topology/read.js";
-import type { TopologyOptions } from "../topology/spec.js";
+import { stepsOf, type TopologyOptions } from "../topology/spec.js";
 import { type OrderEvent, toOrderEvent } from "./order-event.js";
 
 export interface MonitorFeedOptions {
@@ -81,6 +81,8 @@ export class MonitorFeed {
   private lastSeq = 0;
   private backlogReported = false;
   private readonly delivery = { deliveryCount: 0, streamSeq: 0 };
+  /** The pipeline's steps, read once: every event is told by them. */
+  private readonly steps: readonly string[];
 
   constructor(
     private readonly nc: NatsConnection,
@@ -92,6 +94,7 @@ export class MonitorFeed {
     this.guard = new CallbackGuard(this.logger);
     this.deliverSubject = topology.monitorSubject;
     this.backlogKeep = opts.backlogKeep ?? DEFAULT_BACKLOG_KEEP;
+    this.steps = stepsOf(topology);
   }
 
   /** The subject being watched (the MONITOR consumer's deliver subject). */
@@ -132,7 +135,7 @@ export class MonitorFeed {
         if (this.skipped(msg.reply)) return;
         let event: OrderEvent | undefined;
         try {
-          event = toOrderEvent(msg, t.subjectPrefix);
+          event = toOrderEvent(msg, t.subjectPrefix, this.steps);
         } catch (err) {
           // A throw here would end the read loop of a connection that also carries the index,
           // the status reads and the dashboard in `orderflow up`.

@@ -1,14 +1,17 @@
 import type { Msg } from "@nats-io/nats-core";
 import { parseAckSubject } from "../common/ack-subject.js";
 import { type DeadLetterInfo, deadLetterInfo, headersRecord } from "../stages/dead-letter-info.js";
-import { orderKeyOf, type StageOrOther, stageOfSubject } from "../stages/order-key.js";
+import { orderKeyOf, SEED_STEPS, type StageOrOther, stageOfSubject } from "../stages/order-key.js";
 import { Stage } from "../topology/spec.js";
 
 /** One order event as the MONITOR push consumer delivers it. */
 export interface OrderEvent {
   /** When the stream stored the message (not when we saw it). */
   time: Date;
-  /** `received`, `processed`, `completed`, `failed`, or `other` for another subject of the stream. */
+  /**
+   * The pipeline step (`received`, `processed`, `completed` in the seed; a declared pipeline's own
+   * steps), `failed`, or `other` for another subject of the stream.
+   */
   stage: StageOrOther;
   /** The stream subject, e.g. `ORDERS.received`. */
   subject: string;
@@ -31,20 +34,25 @@ const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 /**
  * An event from a message on the monitor subject, or undefined for anything that is not a
  * JetStream delivery (a flow-control or heartbeat status, a message someone published by hand).
+ * `steps` are the pipeline's (stepsOf), the seed's when left out.
  */
-export function toOrderEvent(msg: Msg, subjectPrefix: string): OrderEvent | undefined {
+export function toOrderEvent(
+  msg: Msg,
+  subjectPrefix: string,
+  steps: readonly string[] = SEED_STEPS,
+): OrderEvent | undefined {
   // MONITOR acks nothing, but the server still sends the ack subject: it is how a plain core
   // subscriber learns each event's stream sequence and stored time.
   const delivery = msg.reply ? parseAckSubject(msg.reply) : undefined;
   if (!delivery || !Number.isSafeInteger(delivery.streamSeq)) return undefined;
-  const stage = stageOfSubject(msg.subject, subjectPrefix);
+  const stage = stageOfSubject(msg.subject, subjectPrefix, steps);
   const event: OrderEvent = {
     time: new Date(delivery.timestampMs),
     stage,
     subject: msg.subject,
     seq: delivery.streamSeq,
     payload: decoder.decode(msg.data),
-    orderNo: orderKeyOf(stage, msg.data, msg.headers),
+    orderNo: orderKeyOf(stage, msg.data, msg.headers, steps),
     pending: delivery.pending,
   };
   if (stage === Stage.Failed) {

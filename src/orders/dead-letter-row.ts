@@ -1,6 +1,6 @@
 import type { MsgHdrs } from "@nats-io/nats-core";
 import { type DeadLetterInfo, deadLetterInfo, headersRecord } from "../stages/dead-letter-info.js";
-import { orderKeyOf } from "../stages/order-key.js";
+import { orderKeyOf, SEED_STEPS } from "../stages/order-key.js";
 import { Stage } from "../topology/spec.js";
 
 /**
@@ -64,13 +64,16 @@ export interface StoredDeadLetter {
   headers?: MsgHdrs;
 }
 
-/** The facts of a stored dead letter: its headers, its order key as the index reads it, its payload. */
-export function deadLetterFacts(m: StoredDeadLetter): DeadLetterFacts {
+/**
+ * The facts of a stored dead letter: its headers, its order key as the index reads it, its payload.
+ * `steps`: the pipeline's (stepsOf), the seed's when left out.
+ */
+export function deadLetterFacts(m: StoredDeadLetter, steps: readonly string[] = SEED_STEPS): DeadLetterFacts {
   return {
     seq: m.seq,
     time: m.time,
     info: deadLetterInfo(headersRecord(m.headers)),
-    orderNo: orderKeyOf(Stage.Failed, m.data, m.headers),
+    orderNo: orderKeyOf(Stage.Failed, m.data, m.headers, steps),
     payload: decoder.decode(m.data),
   };
 }

@@ -2,7 +2,7 @@ import type { JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { headersRecord } from "../stages/dead-letter-info.js";
 import { ReplayHeader, ReplayState, replayedSubject } from "../topology/replay-markers.js";
-import { Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
+import { Stage, stepsOf, subjectOf, type TopologyOptions } from "../topology/spec.js";
 import { type DeadLetterRow, deadLetterFacts, deadLetterRow } from "./dead-letter-row.js";
 import { readToEnd, type StreamAccess } from "./read-to-end.js";
 
@@ -81,9 +81,14 @@ export async function readDeadLetters(
 ): Promise<DeadLetter[]> {
   const failed: Array<Omit<DeadLetter, "replays" | "unfinished">> = [];
   const marks: ReplayMarks = { done: new Map(), intents: new Map() };
+  const steps = stepsOf(t);
   await Promise.all([
     readToEnd(nc, t.stream, { ...access, subject: subjectOf(t, Stage.Failed) }, (m) =>
-      failed.push({ ...deadLetterRow(deadLetterFacts(m)), headers: headersRecord(m.headers), data: m.data }),
+      failed.push({
+        ...deadLetterRow(deadLetterFacts(m, steps)),
+        headers: headersRecord(m.headers),
+        data: m.data,
+      }),
     ),
     readToEnd(nc, t.stream, { ...access, subject: replayedSubject(t) }, (m) => replayMark(marks, m)),
   ]);

@@ -2,13 +2,14 @@ import { mkdir } from "node:fs/promises";
 import { resolve } from "node:path";
 import { ClassicLevel } from "classic-level";
 import { errorMessage, IndexStoreError } from "../common/errors.js";
-import { STAGES, Stage } from "../topology/spec.js";
-import type {
-  IndexCheckpoint,
-  IndexEntry,
-  IndexedMessage,
-  OrderStore,
-  OrderStoreCounts,
+import { SEED_STEPS } from "../stages/order-key.js";
+import {
+  type IndexCheckpoint,
+  type IndexEntry,
+  type IndexedMessage,
+  indexSteps,
+  type OrderStore,
+  type OrderStoreCounts,
 } from "./order-store.js";
 
 /** Byte that ends an order key inside a record key: order numbers hold no control characters. */
@@ -34,21 +35,37 @@ function seqOf(k: Buffer): number {
   return k.readUInt32BE(k.length - 8) * 2 ** 32 + k.readUInt32BE(k.length - 4);
 }
 
-/** The value of a record: its stage, one byte; one shared buffer per stage. */
-const STAGE_VALUES = STAGES.map((_, i) => Buffer.from([i]));
+/** The most steps a record's one-byte code can tell apart. */
+const MAX_CODES = 256;
 
 /**
  * The order index on disk, in LevelDB (classic-level): one record per message, written in batches
  * together with the checkpoint, so a restart (kill -9 included) resumes from the last batch instead
  * of re-reading the stream, and the process's memory does not grow with the stream (LevelDB keeps
  * its own bounded caches). One process per directory: LevelDB locks it.
+ *
+ * A record's value is its step as one byte, an index into the step table (indexSteps: the
+ * pipeline's steps, then `failed`). The table is kept in the checkpoint, so an index opened with
+ * another pipeline is noticed (open() returns the table it was written with) and rebuilt, not
+ * misread; an index from before the table was kept has none and was written with the seed's.
  */
 export class DiskOrderStore implements OrderStore {
   readonly description: string;
   private readonly db: ClassicLevel<Buffer, Buffer>;
   private stored: StoredCheckpoint = { streamCreated: "", through: 0, orders: 0, messages: 0 };
+  /** Step codes, in order; one shared value buffer per step. */
+  private readonly table: readonly string[];
+  private readonly steps: readonly string[];
+  private readonly values: ReadonlyMap<string, Buffer>;
 
-  constructor(dir: string) {
+  /** `steps`: the pipeline's (stepsOf), the seed's when left out. */
+  constructor(dir: string, steps: readonly string[] = SEED_STEPS) {
+    this.steps = [...steps];
+    this.table = indexSteps(steps);
+    if (this.table.length > MAX_CODES) {
+      throw new RangeError(`the order index keeps at most ${MAX_CODES - 1} steps, got ${steps.length}`);
+    }
+    this.values = new Map(this.table.map((s, i) => [s, Buffer.from([i])]));
     this.description = resolve(dir);
     this.db = new ClassicLevel<Buffer, Buffer>(this.description, {
       keyEncoding: "buffer",
@@ -76,18 +93,23 @@ export class DiskOrderStore implements OrderStore {
     const raw = await this.db.get(CHECKPOINT_KEY);
     if (raw === undefined) return undefined;
     this.stored = JSON.parse(raw.toString("utf8")) as StoredCheckpoint;
-    return { streamCreated: this.stored.streamCreated, through: this.stored.through };
+    const { streamCreated, through, steps } = this.stored;
+    return steps === undefined ? { streamCreated, through } : { streamCreated, through, steps };
   }
 
   async write(entries: readonly IndexEntry[], checkpoint: IndexCheckpoint): Promise<void> {
     const batch = this.db.batch();
+    const intake = this.table[0];
     let received = 0;
     for (const e of entries) {
-      batch.put(recordKey(e.key, e.seq), STAGE_VALUES[STAGES.indexOf(e.stage)] as Buffer);
-      if (e.stage === Stage.Received) received++;
+      const value = this.values.get(e.stage);
+      if (value === undefined) continue;
+      batch.put(recordKey(e.key, e.seq), value);
+      if (e.stage === intake) received++;
     }
     const next: StoredCheckpoint = {
       ...checkpoint,
+      steps: this.steps,
       orders: this.stored.orders + received,
       messages: this.stored.messages + entries.length,
     };
@@ -104,7 +126,7 @@ export class DiskOrderStore implements OrderStore {
     for await (const [k, v] of this.db.iterator({ gte, lt })) {
       out.push({
         seq: seqOf(k),
-        stage: STAGES[v[0] ?? 0] ?? Stage.Received,
+        stage: this.table[v[0] ?? 0] ?? (this.table[0] as string),
       });
     }
     return out;

@@ -1,9 +1,9 @@
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Logger } from "../common/logger.js";
-import { stageOfSubject } from "../stages/order-key.js";
+import { OTHER_STAGE, SEED_STEPS, stageOfSubject } from "../stages/order-key.js";
 import type { OutputLedger } from "../stages/output-ledger.js";
-import type { TopologyOptions } from "../topology/spec.js";
+import { stepsOf, type TopologyOptions } from "../topology/spec.js";
 import { type OrderLookupOptions, orderLookupOptions } from "./lookup-options.js";
 import { askIndex } from "./order-lookup.js";
 
@@ -42,7 +42,9 @@ export class IndexOutputLedger implements OutputLedger {
     }
     // An index that has not read the stream's end, or one too old to say stages, cannot vouch.
     if (reply.indexedThrough < through || reply.stages === undefined) return undefined;
-    const want = stageOfSubject(q.outputSubject, this.topology.subjectPrefix);
+    const want = stageOfSubject(q.outputSubject, this.topology.subjectPrefix, stepsOf(this.topology));
+    // An index run with another pipeline does not record this step: it cannot vouch either way.
+    if (want !== OTHER_STAGE && !(reply.steps ?? SEED_STEPS).includes(want)) return undefined;
     return reply.seqs.some((seq, i) => seq > q.afterSeq && reply.stages?.[i] === want);
   }
 

@@ -23,6 +23,11 @@ export const IndexLookupReply = z.union([
     seqs: z.array(z.number().int().positive()),
     /** The stage of each of `seqs` (absent from indexers before it was added). */
     stages: z.array(z.string()).optional(),
+    /**
+     * The pipeline steps the index records, intake first (besides `failed`); absent from indexers
+     * before pipelines were declared, which recorded the seed's.
+     */
+    steps: z.array(z.string()).optional(),
     /** The index has read every message up to here. */
     indexedThrough: z.number().int().nonnegative(),
     /** Orders the index holds, for the operator's idea of its size. */

@@ -1,10 +1,16 @@
+import { SEED_STEPS } from "../stages/order-key.js";
 import { OrderIndex } from "./order-index.js";
 import type * as store from "./order-store.js";
 
 /** The index in the process's heap (~120 bytes per order): nothing lasts, every start re-reads. */
 export class MemoryOrderStore implements store.OrderStore {
   readonly description = "memory";
-  private index = new OrderIndex();
+  private index: OrderIndex;
+
+  /** `steps`: the pipeline's (stepsOf), the seed's when left out. */
+  constructor(private readonly steps: readonly string[] = SEED_STEPS) {
+    this.index = new OrderIndex(undefined, steps);
+  }
 
   async open(): Promise<store.IndexCheckpoint | undefined> {
     return undefined;
@@ -23,7 +29,7 @@ export class MemoryOrderStore implements store.OrderStore {
   }
 
   async clear(): Promise<void> {
-    this.index = new OrderIndex();
+    this.index = new OrderIndex(undefined, this.steps);
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
-import { STAGES, type Stage } from "../topology/spec.js";
-import type { IndexedMessage } from "./order-store.js";
+import { SEED_STEPS } from "../stages/order-key.js";
+import { type IndexedMessage, indexSteps } from "./order-store.js";
 
 const INITIAL_CAPACITY = 1024;
 /** V8 refuses a Map more than 2^24 entries (16,777,216); each map of slots stays below it. */
@@ -7,7 +7,7 @@ const MAP_LIMIT = 2 ** 24 - 1;
 
 /**
  * Order key → stream sequences of its messages, in memory and compact: one map entry per order and
- * one Float64Array column per stage (8 bytes per order and stage), with a side map for the rare
+ * one Float64Array column per step (8 bytes per order and step), with a side map for the rare
  * order that has several messages on one stage (re-submitted, or published twice outside the
  * duplicate window). About 120 bytes per order with short order numbers (measured).
  *
@@ -17,16 +17,27 @@ const MAP_LIMIT = 2 ** 24 - 1;
 export class OrderIndex {
   private readonly maps: Map<string, number>[] = [new Map()];
   private orders = 0;
-  private columns: Float64Array[] = STAGES.map(() => new Float64Array(INITIAL_CAPACITY));
+  private columns: Float64Array[];
   /** Slot → further [seq, stage column] pairs. */
   private readonly extra = new Map<number, [number, number][]>();
   private capacity = INITIAL_CAPACITY;
   private messages = 0;
 
-  /** Records that message `seq` on `stage` belongs to order `key`. */
-  constructor(private readonly mapLimit = MAP_LIMIT) {}
+  /** What each column holds: the pipeline's steps, then `failed` (see indexSteps). */
+  private readonly table: readonly string[];
 
-  add(key: string, stage: Stage, seq: number): void {
+  constructor(
+    private readonly mapLimit = MAP_LIMIT,
+    steps: readonly string[] = SEED_STEPS,
+  ) {
+    this.table = indexSteps(steps);
+    this.columns = this.table.map(() => new Float64Array(INITIAL_CAPACITY));
+  }
+
+  /** Records that message `seq` on `stage` belongs to order `key`; a stage not in the table is ignored. */
+  add(key: string, stage: string, seq: number): void {
+    const c = this.table.indexOf(stage);
+    if (c < 0) return;
     let slot = this.slotOf(key);
     if (slot === undefined) {
       slot = this.orders++;
@@ -38,7 +49,6 @@ export class OrderIndex {
       }
       last.set(key, slot);
     }
-    const c = STAGES.indexOf(stage);
     const column = this.columns[c] as Float64Array;
     const current = column[slot] as number;
     if (current === 0) column[slot] = seq;
@@ -63,9 +73,9 @@ export class OrderIndex {
     const out: IndexedMessage[] = [];
     this.columns.forEach((column, c) => {
       const seq = column[slot] as number;
-      if (seq !== 0) out.push({ seq, stage: STAGES[c] as Stage });
+      if (seq !== 0) out.push({ seq, stage: this.table[c] as string });
     });
-    for (const [seq, c] of this.extra.get(slot) ?? []) out.push({ seq, stage: STAGES[c] as Stage });
+    for (const [seq, c] of this.extra.get(slot) ?? []) out.push({ seq, stage: this.table[c] as string });
     return out.sort((a, b) => a.seq - b.seq);
   }
 

@@ -3,16 +3,16 @@ import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import { CallbackGuard } from "../common/callback-guard.js";
 import { AlreadyStartedError, errorMessage, StopError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
-import { orderKeyOf, stageOfSubject } from "../stages/order-key.js";
+import { OTHER_STAGE, orderKeyOf, SEED_STEPS, stageOfSubject } from "../stages/order-key.js";
 import { streamInfo } from "../topology/read.js";
-import { Stage, type TopologyOptions } from "../topology/spec.js";
+import { Stage, stepsOf, type TopologyOptions } from "../topology/spec.js";
 import { DiskOrderStore } from "./disk-order-store.js";
 import { answerLookup, watchRefusedAnswers } from "./index-answers.js";
 import { IndexBatchWriter } from "./index-batch-writer.js";
 import type { IndexLookupReply, IndexLookupRequest } from "./index-protocol.js";
 import { type OrderIndexerOptions, orderIndexerOptions } from "./lookup-options.js";
 import { MemoryOrderStore } from "./memory-order-store.js";
-import { type IndexEntry, MEMORY_INDEX, type OrderStore } from "./order-store.js";
+import { type IndexEntry, indexSteps, MEMORY_INDEX, type OrderStore } from "./order-store.js";
 import { ReadProgress } from "./read-progress.js";
 import { StreamReader } from "./stream-reader.js";
 
@@ -66,6 +66,8 @@ export class OrderIndexer {
   private startedAt = 0;
   private caughtUpLogged = false;
   private readerFailed = false;
+  /** The pipeline's steps (stepsOf), intake first: what a message is told by. */
+  private readonly steps: readonly string[];
 
   constructor(
     private readonly nc: NatsConnection,
@@ -79,8 +81,11 @@ export class OrderIndexer {
     this.readyPromise = new Promise<void>((resolve) => {
       this.markReady = resolve;
     });
+    this.steps = stepsOf(topology);
     this.store =
-      this.o.indexDir === MEMORY_INDEX ? new MemoryOrderStore() : new DiskOrderStore(this.o.indexDir);
+      this.o.indexDir === MEMORY_INDEX
+        ? new MemoryOrderStore(this.steps)
+        : new DiskOrderStore(this.o.indexDir, this.steps);
     this.writer = new IndexBatchWriter(this.store, this.o, () => this.streamCreated, this.logger, {
       written: (through, end) => {
         this.progress.advance(through);
@@ -105,7 +110,22 @@ export class OrderIndexer {
     this.streamCreated = String(si.created);
     this.startedAt = Date.now();
     const checkpoint = await this.store.open();
-    if (
+    // An index written before its step table was kept is the seed's.
+    const builtFor = checkpoint ? indexSteps(checkpoint.steps ?? SEED_STEPS) : [];
+    const table = indexSteps(this.steps);
+    const samePipeline = builtFor.length === table.length && builtFor.every((s, i) => s === table[i]);
+    if (checkpoint && !samePipeline) {
+      this.logger.warn(
+        {
+          store: this.store.description,
+          indexedThrough: checkpoint.through,
+          builtFor: builtFor.slice(0, -1),
+          steps: this.steps,
+        },
+        "the order index on disk was built for another pipeline (other steps); rebuilding it",
+      );
+      await this.store.clear();
+    } else if (
       checkpoint &&
       checkpoint.streamCreated === this.streamCreated &&
       checkpoint.through <= si.state.last_seq
@@ -295,11 +315,11 @@ export class OrderIndexer {
 
   private read(m: JsMsg): void {
     if (m.seq <= this.writer.lastRead) return; // already read (a reader restarted behind the checkpoint)
-    const stage = stageOfSubject(m.subject, this.topology.subjectPrefix);
+    const stage = stageOfSubject(m.subject, this.topology.subjectPrefix, this.steps);
     let entry: IndexEntry | undefined;
-    if (stage !== "other") {
+    if (stage !== OTHER_STAGE) {
       // Headers are parsed only for dead letters, the one stage whose key may live in them.
-      const key = orderKeyOf(stage, m.data, stage === Stage.Failed ? m.headers : undefined);
+      const key = orderKeyOf(stage, m.data, stage === Stage.Failed ? m.headers : undefined, this.steps);
       if (key !== undefined) entry = { key, stage, seq: m.seq };
     }
     // pending 0: nothing left after this one (what start() saw at the end was deleted meanwhile).
@@ -384,6 +404,7 @@ export class OrderIndexer {
       orderNo: request.orderNo,
       seqs: messages.map((m) => m.seq),
       stages: messages.map((m) => m.stage),
+      steps: [...this.steps],
       indexedThrough,
       orders: this.store.counts().orders,
     };

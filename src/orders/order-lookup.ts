@@ -4,9 +4,9 @@ import { errorMessage } from "../common/errors.js";
 import { formatNumber } from "../common/format.js";
 import { type Logger, silentLogger } from "../common/logger.js";
 import { NatsFailure, natsFailure } from "../common/nats-errors.js";
-import { orderKeyOf, stageOfSubject } from "../stages/order-key.js";
+import { OTHER_STAGE, orderKeyOf, stageOfSubject } from "../stages/order-key.js";
 import { streamInfo } from "../topology/read.js";
-import { Stage, type TopologyOptions } from "../topology/spec.js";
+import { Stage, stepsOf, type TopologyOptions } from "../topology/spec.js";
 import { IndexLookupReply, isInboxReply } from "./index-protocol.js";
 import { type OrderLookupOptions, orderLookupOptions } from "./lookup-options.js";
 import { readToEnd } from "./read-to-end.js";
@@ -30,6 +30,8 @@ export interface LookupCoverage {
 export interface OrderLookup {
   orderNo: string;
   entries: TimelineEntry[];
+  /** The pipeline's steps, intake first (stepsOf): what the order's state is told by; the seed's when absent. */
+  steps?: readonly string[];
   coverage: LookupCoverage;
   /** One line for the operator when the answer may be incomplete. */
   notice?: string;
@@ -79,6 +81,7 @@ export async function lookupOrder(
   { signal, logger = silentLogger }: { signal?: AbortSignal; logger?: Logger } = {},
 ): Promise<OrderLookup> {
   const o = orderLookupOptions(opts);
+  const steps = stepsOf(t);
   const jsm = await jetstreamManager(nc);
   const si = await streamInfo(jsm, t);
   const { first_seq: firstSeq, last_seq: lastSeq } = si.state;
@@ -96,9 +99,11 @@ export async function lookupOrder(
       // A message the limits removed is null; a recreated stream can reuse a sequence for
       // another order: keep only what is still this order's.
       if (!m) continue;
-      const stage = stageOfSubject(m.subject, t.subjectPrefix);
+      const stage = stageOfSubject(m.subject, t.subjectPrefix, steps);
       const headers = stage === Stage.Failed ? m.header : undefined;
-      if (orderKeyOf(stage, m.data, headers) === orderNo) fromIndex.push(timelineEntry(m, m.header, stage));
+      if (orderKeyOf(stage, m.data, headers, steps) === orderNo) {
+        fromIndex.push(timelineEntry(m, m.header, stage));
+      }
     }
     fromIndex = mergeEntries(fromIndex);
   }
@@ -111,17 +116,19 @@ export async function lookupOrder(
       t.stream,
       { fromSeq: scanFrom, toSeq: lastSeq, inboxPrefix: o.inboxPrefix, signal, logger },
       (m) => {
-        const stage = stageOfSubject(m.subject, t.subjectPrefix);
-        if (stage === "other") return;
+        const stage = stageOfSubject(m.subject, t.subjectPrefix, steps);
+        if (stage === OTHER_STAGE) return;
         const headers = stage === Stage.Failed ? m.headers : undefined;
-        if (orderKeyOf(stage, m.data, headers) === orderNo) fromScan.push(timelineEntry(m, m.headers, stage));
+        if (orderKeyOf(stage, m.data, headers, steps) === orderNo) {
+          fromScan.push(timelineEntry(m, m.headers, stage));
+        }
       },
     );
     coverage.scanned = { from: scanFrom, to: lastSeq, messages };
   }
   coverage.complete = si.state.messages === 0 || scanFrom <= coveredThrough + 1 || coveredThrough >= lastSeq;
   if (signal?.aborted) coverage.complete = false;
-  const lookup: OrderLookup = { orderNo, entries: mergeEntries(fromIndex, fromScan), coverage };
+  const lookup: OrderLookup = { orderNo, entries: mergeEntries(fromIndex, fromScan), steps, coverage };
   if (!coverage.complete) lookup.notice = incompleteNotice(coverage, coveredThrough, scanFrom);
   return lookup;
 }

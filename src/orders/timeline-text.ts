@@ -44,7 +44,7 @@ export function timelineText(l: OrderLookup, links: Partial<TraceLinkOptions> = 
   const total =
     first && last && e.length > 1 ? ` in ${formatGap(last.time.getTime() - first.time.getTime())}` : "";
   const lines = [
-    `order ${l.orderNo}: ${orderState(e)} (${e.length} ${e.length === 1 ? "event" : "events"}${total})`,
+    `order ${l.orderNo}: ${orderState(e, l.steps)} (${e.length} ${e.length === 1 ? "event" : "events"}${total})`,
   ];
   const stageWidth = Math.max(...e.map((x) => x.stage.length));
   const seqWidth = Math.max(...e.map((x) => `seq ${x.seq}`.length));
@@ -94,7 +94,7 @@ export function timelineJson(l: OrderLookup, links: Partial<TraceLinkOptions> = 
   return {
     orderNo: l.orderNo,
     found: l.entries.length > 0,
-    state: orderState(l.entries),
+    state: orderState(l.entries, l.steps),
     entries: l.entries.map((x, i) => {
       const prev = l.entries[i - 1];
       return {

@@ -1,7 +1,7 @@
 import { Match, type MsgHdrs } from "@nats-io/nats-core";
 import { parseTraceparent, TRACEPARENT_HEADER } from "../common/trace-context.js";
 import { type DeadLetterInfo, deadLetterInfo, headersRecord } from "../stages/dead-letter-info.js";
-import type { StageOrOther } from "../stages/order-key.js";
+import { SEED_STEPS, type StageOrOther } from "../stages/order-key.js";
 import { Stage } from "../topology/spec.js";
 
 /** One message of an order's life. */
@@ -26,7 +26,10 @@ export interface TimelineEntry {
 /** The header a replayed input carries (orders/dead-letters.ts ReplayHeader.Of). */
 const REPLAY_OF_HEADER = "Orderflow-Replay-Of";
 
-/** Where an order is: the furthest stage it reached (a dead letter ends it). */
+/**
+ * Where an order is: the furthest step it reached (a dead letter ends it). The seed's states are
+ * named here; a declared pipeline's are its own step words (`validated`, `paid`, …).
+ */
 export const OrderState = {
   Received: "received",
   Processed: "processed",
@@ -34,7 +37,7 @@ export const OrderState = {
   Failed: "failed",
   Unknown: "unknown",
 } as const;
-export type OrderState = (typeof OrderState)[keyof typeof OrderState];
+export type OrderState = string;
 
 // ignoreBOM: a leading BOM is part of an order number (a CSV export writes one), not encoding noise.
 const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
@@ -83,7 +86,11 @@ export function mergeEntries(...lists: TimelineEntry[][]): TimelineEntry[] {
   return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
 }
 
-export function orderState(entries: readonly TimelineEntry[]): OrderState {
+/** `steps`: the pipeline's, intake first (stepsOf); the seed's when left out. */
+export function orderState(
+  entries: readonly TimelineEntry[],
+  steps: readonly string[] = SEED_STEPS,
+): OrderState {
   // A dead letter ends the order unless it was replayed: then what came after it counts.
   let lastFailed = -1;
   entries.forEach((e, i) => {
@@ -93,8 +100,9 @@ export function orderState(entries: readonly TimelineEntry[]): OrderState {
   if (lastFailed >= 0 && !after.some((e) => e.replayOf !== undefined)) return OrderState.Failed;
   const stages = new Set(after.map((e) => e.stage));
   if (stages.has(Stage.Failed)) return OrderState.Failed;
-  if (stages.has(Stage.Completed)) return OrderState.Completed;
-  if (stages.has(Stage.Processed)) return OrderState.Processed;
-  if (stages.has(Stage.Received)) return OrderState.Received;
+  for (let i = steps.length - 1; i >= 0; i--) {
+    const step = steps[i] as string;
+    if (stages.has(step)) return step;
+  }
   return OrderState.Unknown;
 }

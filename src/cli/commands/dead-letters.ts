@@ -40,7 +40,10 @@ function filterOf(f: FilterFlags): DeadLetterFilter {
 
 function withFilters(cmd: Command): Command {
   return cmd
-    .option("--stage <stage>", "only dead letters of this stage (processor, dispatcher, …)")
+    .option(
+      "--stage <stage>",
+      "only dead letters of this stage: processor, dispatcher, or a stage of --config",
+    )
     .option("--reason <reason>", "only this reason (max-attempts, comma, …)")
     .option("--order <no>", "only this order number")
     .option("--since <when>", "only stored since then: a duration ago (1h) or a time");

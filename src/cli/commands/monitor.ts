@@ -5,7 +5,7 @@ import { MonitorFeed } from "../../monitor/monitor-feed.js";
 import type { OrderEvent } from "../../monitor/order-event.js";
 import { describeDeadLetter } from "../../stages/dead-letter-info.js";
 import type { StageOrOther } from "../../stages/order-key.js";
-import { STAGES, Stage } from "../../topology/spec.js";
+import { Stage, stepsOf, type TopologyOptions } from "../../topology/spec.js";
 import { commandContext, intFlag } from "../context.js";
 
 interface MonitorFlags {
@@ -22,7 +22,7 @@ export function monitorCommand(): Command {
     .option("--json", "one JSON object per event and line")
     .option(
       "--stage <stages>",
-      `only these stages, comma-separated or repeated: ${STAGES.join(", ")}`,
+      "only these steps, comma-separated or repeated: the pipeline's (received, processed, completed without --config) and failed",
       (v: string, acc: string[]) => [...acc, ...v.split(",")],
       [],
     )
@@ -41,7 +41,7 @@ Examples:
     )
     .action(async (flags: MonitorFlags, cmd: Command) => {
       const ctx = commandContext(cmd, "monitor");
-      const stages = parseStages(flags.stage);
+      const stages = parseStages(flags.stage, ctx.topology);
       const nc = await ctx.connect();
       const feed = new MonitorFeed(nc, ctx.topology, { stages, logger: ctx.logger });
       const stopFeed = () => {
@@ -62,10 +62,11 @@ Examples:
           );
         }
         const colours = Boolean(process.stdout.isTTY) && !flags.json;
+        const look = eventLook(ctx.topology);
         let seen = 0;
         for await (const event of feed.events()) {
           process.stdout.write(
-            `${flags.json ? JSON.stringify(eventJson(event)) : eventLine(event, colours)}\n`,
+            `${flags.json ? JSON.stringify(eventJson(event)) : eventLine(event, colours, look)}\n`,
           );
           seen++;
           if (flags.count !== undefined && seen >= flags.count) break;
@@ -79,35 +80,57 @@ Examples:
     });
 }
 
-function parseStages(values: string[]): StageOrOther[] {
+/** What `--stage` may name: the pipeline's steps, then `failed`. */
+function eventStages(t: TopologyOptions): string[] {
+  return [...stepsOf(t), Stage.Failed];
+}
+
+function parseStages(values: string[], t: TopologyOptions): StageOrOther[] {
+  const known = eventStages(t);
   const out: StageOrOther[] = [];
   for (const raw of values) {
     const v = raw.trim();
     if (v === "") continue;
-    if (!(STAGES as readonly string[]).includes(v)) {
-      throw new UsageError(`unknown --stage "${v}"`, { hint: `use one or more of ${STAGES.join(", ")}` });
+    if (!known.includes(v)) {
+      throw new UsageError(`unknown --stage "${v}"`, { hint: `use one or more of ${known.join(", ")}` });
     }
-    out.push(v as Stage);
+    out.push(v);
   }
   return out;
 }
 
-const STAGE_COLOUR: Readonly<Record<StageOrOther, (s: string) => string>> = Object.freeze({
-  [Stage.Received]: colour.cyan,
-  [Stage.Processed]: colour.yellow,
-  [Stage.Completed]: colour.green,
-  [Stage.Failed]: colour.red,
-  other: colour.dim,
-});
+/** How events of a pipeline are printed: one column width, a colour per step. */
+export interface EventLook {
+  width: number;
+  colourOf: (stage: StageOrOther) => (s: string) => string;
+}
 
-const STAGE_WIDTH = Math.max(...STAGES.map((s) => s.length));
+/**
+ * Intake cyan, the steps between yellow, the last green, dead letters red, anything else dim: the
+ * seed's colours, for any number of steps.
+ */
+export function eventLook(
+  t: Pick<TopologyOptions, "stages" | "newConsumer" | "dispatchConsumer">,
+): EventLook {
+  const steps = stepsOf(t);
+  const colours = new Map<string, (s: string) => string>(steps.map((s) => [s, colour.yellow]));
+  colours.set(steps[0] as string, colour.cyan);
+  colours.set(steps[steps.length - 1] as string, colour.green);
+  colours.set(Stage.Failed, colour.red);
+  return {
+    width: Math.max(...[...steps, Stage.Failed].map((s) => s.length)),
+    colourOf: (stage) => colours.get(stage) ?? colour.dim,
+  };
+}
+
+const SEED_LOOK = eventLook({ stages: undefined, newConsumer: "NEW", dispatchConsumer: "DISPATCH" });
 
 /** `10:29:53.830 received  seq 1  100001` (with the date when the event is not from today). */
-export function eventLine(e: OrderEvent, colours: boolean): string {
-  const stage = e.stage.padEnd(STAGE_WIDTH);
+export function eventLine(e: OrderEvent, colours: boolean, look: EventLook = SEED_LOOK): string {
+  const stage = e.stage.padEnd(look.width);
   const parts = [
     eventTime(e.time),
-    colours ? STAGE_COLOUR[e.stage](stage) : stage,
+    colours ? look.colourOf(e.stage)(stage) : stage,
     `seq ${e.seq}`.padEnd(10),
     e.payload,
   ];

@@ -21,7 +21,7 @@ interface OrderFlags {
 export function orderCommand(): Command {
   return addOptionTable(new Command("order"), traceUrlOptionTable())
     .description(
-      "the timeline of one order: each stage it reached, when, its stream sequence, and why it failed",
+      "the timeline of one order: each step it reached (the pipeline's, with --config), when, its stream sequence, and why it failed",
     )
     .argument("<orderNo>", "the order number, as published to ORDERS.received")
     .option("--json", "print the timeline as JSON")
