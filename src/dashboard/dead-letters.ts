@@ -3,7 +3,7 @@ import { type Logger, silentLogger } from "../common/logger.js";
 import type { OrderEvent } from "../monitor/order-event.js";
 import { type DeadLetterRow, deadLetterFacts, deadLetterRow } from "../orders/dead-letter-row.js";
 import { readToEnd, type StreamAccess } from "../orders/read-to-end.js";
-import { Stage, subjectOf, type TopologyOptions } from "../topology/spec.js";
+import { Stage, stepsOf, subjectOf, type TopologyOptions } from "../topology/spec.js";
 
 export type { DeadLetterRow } from "../orders/dead-letter-row.js";
 
@@ -60,7 +60,7 @@ export class DeadLetterLog {
       nc,
       t.stream,
       { subject: subjectOf(t, Stage.Failed), limit: maxRead, inboxPrefix, logger },
-      (m) => this.add(deadLetterRow(deadLetterFacts(m))),
+      (m) => this.add(deadLetterRow(deadLetterFacts(m, stepsOf(t)))),
     );
   }
 }
