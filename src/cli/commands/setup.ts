@@ -116,7 +116,7 @@ async function interactiveSetup(flags: SetupFlags, cmd: Command): Promise<void> 
     let answers: Awaited<ReturnType<typeof runWizard>>;
     try {
       out("Press Enter to keep each default (the seed's value).");
-      answers = await runWizard(prompts, defaultWizardAnswers(ctx.topology));
+      answers = await runWizard(prompts, defaultWizardAnswers(ctx.topology), ctx.topology);
     } catch (err) {
       if (isPromptCancel(err)) throw new UsageError("setup cancelled; nothing was changed");
       throw err;
