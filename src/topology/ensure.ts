@@ -62,6 +62,11 @@ export interface EnsureOptions {
    * neither scale it down nor (as a read-only user) fail on an update it may not make.
    */
   keepReplicas?: boolean;
+  /**
+   * Report the stage consumers on the stream that the pipeline no longer declares (lists the
+   * stream's consumers; `setup` does, `up` does not).
+   */
+  findUndeclared?: boolean;
   /** Delete the undeclared stage consumers (refused while they hold orders no stage reads, unless `force`). */
   prune?: boolean;
   /** With `prune`: delete them even so. */
@@ -123,7 +128,6 @@ export async function ensureTopology(
   if (streamChange.diffs.length > 0) streamChange.kind = ChangeKind.Update;
   changes.push(streamChange);
 
-  const existing = stream ? await listConsumers(jsm, t.stream) : [];
   const wantedConfigs = opts.consumers ?? consumerConfigs(t);
   const consumers: Array<{ change: TopologyChange; config: ConsumerConfig; existing?: ConsumerInfo }> = [];
   for (const wanted of wantedConfigs) {
@@ -145,6 +149,10 @@ export async function ensureTopology(
     consumers.push({ change, config, existing: info });
   }
 
+  // Listing needs $JS.API.CONSUMER.LIST, which a read-only `up` user may lack: only where it matters.
+  const repointing = changes.some((c) => c.kind === ChangeKind.Repoint);
+  const lookAround = stream !== undefined && (opts.findUndeclared || opts.prune || repointing);
+  const existing = lookAround ? await listConsumers(jsm, t.stream) : [];
   const declared = wantedConfigs.map((c) => c.durable_name as string);
   const undeclaredInfos = findUndeclared(existing, declared, t.subjectPrefix);
   const stageOf = (consumer: string) => stagesOf(t).find((s) => s.consumer === consumer)?.name ?? consumer;

@@ -61,6 +61,7 @@ Examples:
         const jsm = await jetstreamManager(nc);
         const opts = {
           server: serverFeatures(nc),
+          findUndeclared: true,
           prune: Boolean(flags.prune),
           force: Boolean(flags.force),
         };
