@@ -98,7 +98,7 @@ export {
   type UndeclaredReport,
 } from "./topology/ensure.js";
 export { type StageSpec, type StageTuningSpec, seedStages } from "./topology/pipeline.js";
-export type { Repoint, StartAt, UndeclaredConsumer } from "./topology/pipeline-change.js";
+export type { Repoint, StartAt, Takeover, UndeclaredConsumer } from "./topology/pipeline-change.js";
 export {
   DEFAULT_TOPOLOGY,
   dispatchConsumerConfig,

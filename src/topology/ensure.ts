@@ -15,11 +15,14 @@ import {
   findUndeclared,
   plannedStart,
   planRepoint,
+  planTakeover,
   pruneProblems,
   type Repoint,
   refusePrune,
   refuseRepoint,
+  refuseTakeover,
   type StartAt,
+  type Takeover,
   type UndeclaredConsumer,
 } from "./pipeline-change.js";
 import { consumerInfo, findStream, listConsumers } from "./read.js";
@@ -43,6 +46,8 @@ export interface TopologyChange {
   start?: StartAt;
   /** A re-point: how, and why it cannot be done now (a dry run reports it; a run refuses). */
   repoint?: Repoint;
+  /** A created consumer taking its subject over from an undeclared one, and why not now. */
+  takeover?: Takeover;
 }
 
 export interface EnsureOptions {
@@ -172,6 +177,14 @@ export async function ensureTopology(
     );
     if (c.change.repoint.start) c.change.start = c.change.repoint.start;
   }
+  for (const c of consumers) {
+    if (c.change.kind !== ChangeKind.Create || c.change.start) continue;
+    const takeover = planTakeover(c.config, undeclaredInfos);
+    if (takeover) {
+      c.change.takeover = takeover;
+      c.change.start = takeover.start;
+    }
+  }
   const planned = new Map(
     consumers.map((c) => [
       c.config.durable_name as string,
@@ -193,6 +206,8 @@ export async function ensureTopology(
     if (change.repoint && change.repoint.problems.length > 0) {
       refuseRepoint(change.object, change.repoint, stageOf(change.repoint.consumer));
     }
+    if (change.takeover && change.takeover.problems.length > 0)
+      refuseTakeover(change.object, change.takeover);
   }
   if (opts.prune && !opts.force) {
     for (const u of undeclared) if (pruneProblems(u).length > 0) refusePrune(u.object, u);
@@ -203,6 +218,21 @@ export async function ensureTopology(
 
   // A worker started since the plan was read would have moved the position the plan relies on.
   for (const { change } of consumers) {
+    const k = change.takeover;
+    if (k) {
+      const now = await consumerInfo(jsm, t.stream, k.from);
+      if (
+        !now ||
+        now.delivered.stream_seq + 1 !== k.start.seq ||
+        now.num_waiting > 0 ||
+        now.num_ack_pending > 0
+      ) {
+        refuseTakeover(change.object, {
+          ...k,
+          problems: ["it moved while setup was planning (a worker is running)"],
+        });
+      }
+    }
     const r = change.repoint;
     if (!r) continue;
     const now = await consumerInfo(jsm, t.stream, r.consumer);

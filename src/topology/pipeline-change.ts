@@ -146,6 +146,51 @@ export function planRepoint(
   };
 }
 
+/** A new consumer taking a subject over from an undeclared one: a stage's consumer renamed or replaced. */
+export interface Takeover {
+  /** The undeclared consumer it takes over from. */
+  from: string;
+  subject: string;
+  start: StartAt;
+  /** Why it cannot be done now; empty when it can. */
+  problems: string[];
+}
+
+/**
+ * A consumer about to be created on a subject an undeclared consumer reads starts where that one
+ * stopped, not at the beginning: else renaming a stage's consumer would hand it every stored order again.
+ */
+export function planTakeover(
+  desired: ConsumerConfig,
+  undeclared: readonly ConsumerInfo[],
+): Takeover | undefined {
+  const subject = desired.filter_subject ?? "";
+  if (!isPull(desired) || desired.deliver_policy !== DeliverPolicy.All) return undefined;
+  const givers = undeclared.filter((c) => c.config.filter_subject === subject);
+  const giver = givers[0];
+  if (!giver) return undefined;
+  const problems = idleProblems(giver, `${giver.name} (undeclared)`);
+  if (givers.length > 1) {
+    problems.push(
+      `${givers.map((g) => g.name).join(" and ")} both read ${subject}; delete all but one first`,
+    );
+  }
+  return {
+    from: giver.name,
+    subject,
+    start: { seq: giver.delivered.stream_seq + 1, why: `where ${giver.name} stopped reading ${subject}` },
+    problems,
+  };
+}
+
+export function refuseTakeover(object: string, t: Takeover): never {
+  throw new PipelineChangeRefusedError(
+    object,
+    `cannot take ${t.subject} over from ${t.from} now: ${t.problems.join("; ")}`,
+    `stop the workers reading ${t.from}, wait for its in-flight orders, then run \`orderflow setup\` again; see docs/pipeline-changes.md`,
+  );
+}
+
 /** The start a consumer will have after this run, by name: what decides whether an undeclared one is covered. */
 export type PlannedStarts = ReadonlyMap<string, { filter: string; start: number | undefined }>;
 

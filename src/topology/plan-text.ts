@@ -21,9 +21,8 @@ export function planLines(plan: TopologyPlan, dryRun: boolean): string[] {
       lines.push(`  ${d.field}: ${showValue(d.field, d.actual)} -> ${showValue(d.field, d.desired)}`);
     }
     if (c.start) lines.push(`  starts at stream sequence ${c.start.seq} (${c.start.why})`);
-    if (c.repoint && c.repoint.problems.length > 0) {
-      lines.push(`  not now: ${c.repoint.problems.join("; ")}`);
-    }
+    const problems = [...(c.repoint?.problems ?? []), ...(c.takeover?.problems ?? [])];
+    if (problems.length > 0) lines.push(`  not now: ${problems.join("; ")}`);
   }
   for (const u of plan.undeclared ?? []) {
     const state = `${u.pending} pending, ${u.ackPending} in flight, ${u.waiting} waiting pulls`;

@@ -231,6 +231,59 @@ describe("changing a running pipeline", () => {
     );
   }, 180_000);
 
+  it("a stage's consumer renamed: the new consumer takes over where the old one stopped, not from the beginning", async () => {
+    const N = 4_000;
+    const server = await startServer();
+    const seed = pipelineFile(SEED);
+    const renamed = pipelineFile([SEED[0], { ...SEED[1], consumer: "SEND" }]);
+    expect((await runCli(["--config", seed, "setup", "-s", server.url])).code).toBe(0);
+    const nc = await connectTo(server);
+    const jsm = await jetstreamManager(nc);
+    const processor = await startStage(server.url, "processor", seed);
+    const dispatcher = await startStage(server.url, "dispatcher", seed);
+    await publishOrders(nc, 2_000, { first: 1 });
+    await waitFor("the dispatcher at work", async () => (await subjectCounts(jsm))["ORDERS.completed"]);
+
+    const refused = await runCli(["--config", renamed, "setup", "-s", server.url]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(
+      /^orderflow: consumer ORDERS > SEND: cannot take ORDERS\.processed over from DISPATCH now: \d+ pull request\(s\) wait on it.*; stop the workers reading DISPATCH/,
+    );
+    const during = publishOrders(nc, 1_000, { first: 2_001 });
+    expect(await dispatcher.interrupt()).toBe(0);
+    await during;
+    const stoppedAt = (await jsm.consumers.info("ORDERS", "DISPATCH")).delivered.stream_seq;
+    const setup = await runCli(["--config", renamed, "setup", "--prune", "-s", server.url]);
+    expect(setup.stderr).toBe("");
+    expect(setup.code).toBe(0);
+    expect(setup.stdout).toContain(`starts at stream sequence ${stoppedAt + 1} (where DISPATCH stopped`);
+    expect(setup.stdout).toContain("consumer ORDERS > DISPATCH: deleted");
+
+    const after = publishOrders(nc, 1_000, { first: 3_001 });
+    const dispatcher2 = await startStage(server.url, "dispatcher", renamed);
+    await after;
+    await waitFor(`${N} orders completed`, async () => (await subjectCounts(jsm))["ORDERS.completed"] === N, {
+      timeoutMs: 60_000,
+    });
+    await waitFor("SEND settled", async () => {
+      const ci = await jsm.consumers.info("ORDERS", "SEND");
+      return ci.num_pending === 0 && ci.num_ack_pending === 0;
+    });
+    for (const p of [dispatcher2, processor]) expect(await p.interrupt()).toBe(0);
+    const processed = await readStored(nc, "ORDERS.processed");
+    const completed = await byOrder(nc, "ORDERS.completed");
+    expect(processed).toHaveLength(N);
+    for (let n = 1; n <= N; n++)
+      expect(completed.get(String(n))?.map((m) => m.payload)).toEqual([`${n},completed`]);
+    // SEND was handed exactly the orders DISPATCH had not read: none of them twice, none skipped.
+    const send = await jsm.consumers.info("ORDERS", "SEND");
+    const left = processed.filter((m) => m.seq > stoppedAt).length;
+    expect(left).toBeGreaterThan(0);
+    expect(left).toBeLessThan(N);
+    expect(send.delivered.consumer_seq).toBe(left);
+    expect(send.num_redelivered).toBe(0);
+  }, 180_000);
+
   it("refuses to re-point a consumer whose workers are running, in one line with the hint, changing nothing", async () => {
     const server = await startServer();
     const seed = pipelineFile(SEED);
