@@ -14,10 +14,9 @@ import { waitFor } from "../helpers/wait.js";
  * a stage put between two running ones, and a stage taken out.
  */
 
-const SEED = [
-  { name: "processor", consumer: "NEW", input: "received", output: "processed" },
-  { name: "dispatcher", consumer: "DISPATCH", input: "processed", output: "completed" },
-];
+const PROCESSOR = { name: "processor", consumer: "NEW", input: "received", output: "processed" };
+const DISPATCHER = { name: "dispatcher", consumer: "DISPATCH", input: "processed", output: "completed" };
+const SEED = [PROCESSOR, DISPATCHER];
 const WITH_CHECKER = [
   { name: "processor", consumer: "NEW", input: "received", output: "processed" },
   { name: "checker", consumer: "CHECK", input: "processed", output: "checked" },
@@ -235,7 +234,7 @@ describe("changing a running pipeline", () => {
     const N = 4_000;
     const server = await startServer();
     const seed = pipelineFile(SEED);
-    const renamed = pipelineFile([SEED[0], { ...SEED[1], consumer: "SEND" }]);
+    const renamed = pipelineFile([PROCESSOR, { ...DISPATCHER, consumer: "SEND" }]);
     expect((await runCli(["--config", seed, "setup", "-s", server.url])).code).toBe(0);
     const nc = await connectTo(server);
     const jsm = await jetstreamManager(nc);
