@@ -154,9 +154,10 @@ export async function ensureTopology(
     consumers.push({ change, config, existing: info });
   }
 
-  // Listing needs $JS.API.CONSUMER.LIST, which a read-only `up` user may lack: only where it matters.
-  const repointing = changes.some((c) => c.kind === ChangeKind.Repoint);
-  const lookAround = stream !== undefined && (opts.findUndeclared || opts.prune || repointing);
+  // Listing needs $JS.API.CONSUMER.LIST, which a read-only `up` user may lack: only where it
+  // matters, where a consumer is created or re-pointed (which needs more rights than listing anyway).
+  const moving = changes.some((c) => c.kind === ChangeKind.Repoint || c.kind === ChangeKind.Create);
+  const lookAround = stream !== undefined && (opts.findUndeclared || opts.prune || moving);
   const existing = lookAround ? await listConsumers(jsm, t.stream) : [];
   const declared = wantedConfigs.map((c) => c.durable_name as string);
   const undeclaredInfos = findUndeclared(existing, declared, t.subjectPrefix);
@@ -236,7 +237,20 @@ export async function ensureTopology(
     const r = change.repoint;
     if (!r) continue;
     const now = await consumerInfo(jsm, t.stream, r.consumer);
-    if (!now || now.delivered.stream_seq !== r.delivered || now.num_waiting > 0 || now.num_ack_pending > 0) {
+    const giver = r.giver ? await consumerInfo(jsm, t.stream, r.giver) : undefined;
+    const giverMoved =
+      r.giver !== undefined &&
+      (!giver ||
+        giver.delivered.stream_seq + 1 !== r.start?.seq ||
+        giver.num_waiting > 0 ||
+        giver.num_ack_pending > 0);
+    if (
+      !now ||
+      giverMoved ||
+      now.delivered.stream_seq !== r.delivered ||
+      now.num_waiting > 0 ||
+      now.num_ack_pending > 0
+    ) {
       refuseRepoint(
         change.object,
         { ...r, problems: ["it moved while setup was planning (a worker is running)"] },

@@ -34,6 +34,8 @@ export interface Repoint {
   /** Update in place (keeps its position), or delete and create again starting at `start`. */
   how: "update" | "recreate";
   start?: StartAt;
+  /** The undeclared consumer whose position a recreate takes over. */
+  giver?: string;
   /** Its `delivered.stream_seq` when planned; the apply step checks it has not moved since. */
   delivered: number;
   /** Why it cannot be done now, one sentence each; empty when it can. */
@@ -140,6 +142,7 @@ export function planRepoint(
     from,
     to,
     how: "recreate",
+    giver: giver.name,
     start: { seq: giver.delivered.stream_seq + 1, why: `where ${giver.name} stopped reading ${to}` },
     delivered,
     problems,
