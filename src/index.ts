@@ -102,8 +102,10 @@ export {
   ensureTopology,
   type TopologyChange,
   type TopologyPlan,
+  type UndeclaredReport,
 } from "./topology/ensure.js";
 export { type StageSpec, type StageTuningSpec, seedStages } from "./topology/pipeline.js";
+export type { Repoint, StartAt, Takeover, UndeclaredConsumer } from "./topology/pipeline-change.js";
 export {
   DEFAULT_TOPOLOGY,
   dispatchConsumerConfig,

@@ -2,7 +2,7 @@ import { confirm, input, select } from "@inquirer/prompts";
 import { nanos } from "@nats-io/nats-core";
 import { durationMs } from "../common/duration.js";
 import { formatDurationNs } from "../common/format.js";
-import { Stage, subjectOf, topologyOptions } from "../topology/spec.js";
+import { stagesOf, subjectOf, type TopologyOptions, topologyOptions } from "../topology/spec.js";
 import { defaultWizardAnswers, type PullAnswers, type WizardAnswers } from "../topology/wizard-plan.js";
 
 /**
@@ -40,10 +40,14 @@ function durationAnswer(allowUnlimited: boolean) {
 
 const showDuration = (ms: number) => formatDurationNs(nanos(ms));
 
-/** Asks every question in the seed wizard's order; Enter keeps each default. */
+/**
+ * Asks every question in the seed wizard's order, a consumer's questions for each stage of `base`
+ * (its pipeline; the seed's two without one); Enter keeps each default.
+ */
 export async function runWizard(
   ctx: PromptContext,
   defaults: WizardAnswers = defaultWizardAnswers(),
+  base: Partial<TopologyOptions> = {},
 ): Promise<WizardAnswers> {
   const ask = (message: string, def: string, validate: (v: string) => true | string) =>
     input({ message, default: def, validate }, ctx).then((v) => v.trim());
@@ -92,10 +96,11 @@ export async function runWizard(
     allowDelete: await yesNo("Allow message deletion", defaults.allowDelete),
     allowPurge: await yesNo("Allow purging subjects or the entire stream", defaults.allowPurge),
   };
-  const t = topologyOptions({ stream, subjectPrefix });
-  const pull = async (name: string, filter: string, d: PullAnswers): Promise<PullAnswers> => ({
+  const t = topologyOptions({ ...base, stream, subjectPrefix });
+  const pull = async (stage: string, name: string, filter: string, d: PullAnswers): Promise<PullAnswers> => ({
+    // The stage's name leads only where the seed has none, so the seed's two read as its wizard does.
     deliverPolicy: await choose(
-      `${name} (pull, ${filter}): Start policy`,
+      `${stage}${name} (pull, ${filter}): Start policy`,
       ["all", "new", "last"] as const,
       d.deliverPolicy,
     ),
@@ -105,12 +110,16 @@ export async function runWizard(
     maxAckPending: await askInt(`${name}: Maximum Acknowledgements Pending`, d.maxAckPending, 1),
     maxWaiting: await askInt(`${name}: Max Waiting Pulls`, d.maxWaiting, 1),
   });
-  a.newConsumer = await pull(t.newConsumer, subjectOf(t, Stage.Received), defaults.newConsumer);
-  a.dispatchConsumer = await pull(
-    t.dispatchConsumer,
-    subjectOf(t, Stage.Processed),
-    defaults.dispatchConsumer,
-  );
+  const stageDefaults = [defaults.newConsumer, defaults.dispatchConsumer, ...defaults.moreStages];
+  const answers: PullAnswers[] = [];
+  for (const [i, s] of stagesOf(t).entries()) {
+    const label = t.stages === undefined ? "" : `stage ${s.name}: `;
+    const d = stageDefaults[i] ?? defaults.newConsumer;
+    answers.push(await pull(label, s.consumer, subjectOf(t, s.input), d));
+  }
+  a.newConsumer = answers[0] ?? defaults.newConsumer;
+  a.dispatchConsumer = answers[1] ?? defaults.dispatchConsumer;
+  a.moreStages = answers.slice(2);
   a.monitor = {
     deliverSubject: await ask(
       `${t.monitorConsumer} (push): Delivery target`,

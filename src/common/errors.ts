@@ -10,6 +10,7 @@ export const ErrorCode = {
   StreamMissing: "STREAM_MISSING",
   TopologyUnupdatable: "TOPOLOGY_UNUPDATABLE",
   Topology: "TOPOLOGY",
+  PipelineChange: "PIPELINE_CHANGE",
   InvalidOrder: "INVALID_ORDER",
   Publish: "PUBLISH",
   PayloadTooLarge: "PAYLOAD_TOO_LARGE",
@@ -129,6 +130,20 @@ export class ConsumerMissingError extends TopologyError {
     super(`consumer ${stream} > ${consumer} not found`, { hint: "run `orderflow setup` first", ...options });
     this.stream = stream;
     this.consumer = consumer;
+  }
+}
+
+/**
+ * `setup` will not change a running pipeline now: re-pointing a consumer whose workers still pull or
+ * hold orders, or deleting an undeclared consumer with orders no declared stage will read, would
+ * lose or duplicate orders (docs/pipeline-changes.md).
+ */
+export class PipelineChangeRefusedError extends OrderflowError {
+  override name = "PipelineChangeRefusedError";
+  readonly object: string;
+  constructor(object: string, reason: string, hint: string, options: OrderflowErrorOptions = {}) {
+    super(ErrorCode.PipelineChange, `${object}: ${reason}`, { hint, ...options });
+    this.object = object;
   }
 }
 

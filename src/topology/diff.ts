@@ -1,4 +1,4 @@
-import type { ConsumerConfig, ConsumerInfo, StreamConfig } from "@nats-io/jetstream";
+import { type ConsumerConfig, type ConsumerInfo, DeliverPolicy, type StreamConfig } from "@nats-io/jetstream";
 import { ownMetadata } from "./consumer-metadata.js";
 
 /** One field of an existing stream or consumer that is not what the topology wants. */
@@ -78,6 +78,12 @@ export function diffConsumer(
   // The server's own `_nats.*` keys (2.11+) are never drift; metadata is compared only where the
   // desired config names some (orderflow's own keys are written on apply, not wanted as settings).
   cfg.metadata = ownMetadata(actual.config.metadata);
+  // A stage consumer setup created at a stream sequence (docs/pipeline-changes.md: a stage put into a
+  // running pipeline starts where the stage it takes over from stopped) reads everything from there
+  // on: that is what "all" asks of it, and the start is fixed at creation, so it is not drift.
+  if (cfg.deliver_policy === DeliverPolicy.StartSequence && desired.deliver_policy === DeliverPolicy.All) {
+    cfg.deliver_policy = DeliverPolicy.All;
+  }
   // A durable's "pull or push" is whether it has a deliver subject; changing it is never in place.
   return diffFields(cfg, desired as unknown as Record<string, unknown>, CONSUMER_FIXED);
 }

@@ -1,17 +1,40 @@
-import type {
-  ConsumerConfig,
-  ConsumerUpdateConfig,
-  JetStreamManager,
-  StreamConfig,
+import {
+  type ConsumerConfig,
+  type ConsumerInfo,
+  type ConsumerUpdateConfig,
+  DeliverPolicy,
+  type JetStreamManager,
+  type StreamConfig,
 } from "@nats-io/jetstream";
 import { errorMessage, TopologyError, UnupdatableFieldError } from "../common/errors.js";
 import type { ServerFeatures } from "../common/server-features.js";
 import { ownMetadata, withOrderflowMetadata } from "./consumer-metadata.js";
 import { diffConsumer, diffStream, type FieldDiff } from "./diff.js";
-import { consumerInfo, findStream } from "./read.js";
-import { consumerConfigs, streamConfig, type TopologyOptions } from "./spec.js";
+import {
+  describeUndeclared,
+  findUndeclared,
+  plannedStart,
+  planRepoint,
+  planTakeover,
+  pruneProblems,
+  type Repoint,
+  refusePrune,
+  refuseRepoint,
+  refuseTakeover,
+  type StartAt,
+  type Takeover,
+  type UndeclaredConsumer,
+} from "./pipeline-change.js";
+import { consumerInfo, findStream, listConsumers } from "./read.js";
+import { consumerConfigs, stagesOf, streamConfig, type TopologyOptions } from "./spec.js";
 
-export const ChangeKind = { Create: "create", Update: "update", UpToDate: "up-to-date" } as const;
+export const ChangeKind = {
+  Create: "create",
+  Update: "update",
+  /** A stage's consumer moved to another input subject (docs/pipeline-changes.md). */
+  Repoint: "re-point",
+  UpToDate: "up-to-date",
+} as const;
 export type ChangeKind = (typeof ChangeKind)[keyof typeof ChangeKind];
 
 export interface TopologyChange {
@@ -19,6 +42,12 @@ export interface TopologyChange {
   object: string;
   kind: ChangeKind;
   diffs: FieldDiff[];
+  /** A consumer created (or re-created) at a stream sequence instead of its declared start. */
+  start?: StartAt;
+  /** A re-point: how, and why it cannot be done now (a dry run reports it; a run refuses). */
+  repoint?: Repoint;
+  /** A created consumer taking its subject over from an undeclared one, and why not now. */
+  takeover?: Takeover;
 }
 
 export interface EnsureOptions {
@@ -38,10 +67,27 @@ export interface EnsureOptions {
    * neither scale it down nor (as a read-only user) fail on an update it may not make.
    */
   keepReplicas?: boolean;
+  /**
+   * Report the stage consumers on the stream that the pipeline no longer declares (lists the
+   * stream's consumers; `setup` does, `up` does not).
+   */
+  findUndeclared?: boolean;
+  /** Delete the undeclared stage consumers (refused while they hold orders no stage reads, unless `force`). */
+  prune?: boolean;
+  /** With `prune`: delete them even so. */
+  force?: boolean;
+}
+
+/** An undeclared stage consumer and what this run did with it. */
+export interface UndeclaredReport extends UndeclaredConsumer {
+  object: string;
+  action: "kept" | "deleted" | "would delete";
 }
 
 export interface TopologyPlan {
   changes: TopologyChange[];
+  /** Durable pull consumers on the stream's stage subjects that no declared stage reads. */
+  undeclared: UndeclaredReport[];
   applied: boolean;
 }
 
@@ -87,8 +133,9 @@ export async function ensureTopology(
   if (streamChange.diffs.length > 0) streamChange.kind = ChangeKind.Update;
   changes.push(streamChange);
 
-  const consumers: Array<{ change: TopologyChange; config: ConsumerConfig; existing?: ConsumerConfig }> = [];
-  for (const wanted of opts.consumers ?? consumerConfigs(t)) {
+  const wantedConfigs = opts.consumers ?? consumerConfigs(t);
+  const consumers: Array<{ change: TopologyChange; config: ConsumerConfig; existing?: ConsumerInfo }> = [];
+  for (const wanted of wantedConfigs) {
     const name = wanted.durable_name as string;
     const object = `consumer ${t.stream} > ${name}`;
     const info = stream ? await consumerInfo(jsm, t.stream, name) : undefined;
@@ -96,24 +143,151 @@ export async function ensureTopology(
     const config = keep(wanted, info && (info.config.num_replicas || stream?.config.num_replicas));
     const diffs = info ? diffConsumer(info, config, stream?.config.num_replicas ?? t.replicas) : [];
     const kind = !info ? ChangeKind.Create : diffs.length > 0 ? ChangeKind.Update : ChangeKind.UpToDate;
-    const change = { object, kind, diffs };
+    const change: TopologyChange = { object, kind, diffs };
+    // A pull consumer's filter is its stage's input: changing it is a re-point, planned below.
+    const filter = diffs.find((d) => d.field === "filter_subject");
+    if (info && filter && !config.deliver_subject && !info.config.deliver_subject) {
+      filter.updatable = true;
+      change.kind = ChangeKind.Repoint;
+    }
     changes.push(change);
-    consumers.push({ change, config, existing: info?.config });
+    consumers.push({ change, config, existing: info });
   }
+
+  // Listing needs $JS.API.CONSUMER.LIST, which a read-only `up` user may lack: only where it
+  // matters, where a consumer is created or re-pointed (which needs more rights than listing anyway).
+  const moving = changes.some((c) => c.kind === ChangeKind.Repoint || c.kind === ChangeKind.Create);
+  const lookAround = stream !== undefined && (opts.findUndeclared || opts.prune || moving);
+  const existing = lookAround ? await listConsumers(jsm, t.stream) : [];
+  const declared = wantedConfigs.map((c) => c.durable_name as string);
+  const undeclaredInfos = findUndeclared(existing, declared, t.subjectPrefix);
+  const stageOf = (consumer: string) => stagesOf(t).find((s) => s.consumer === consumer)?.name ?? consumer;
+  const created = consumers.filter((c) => c.change.kind === ChangeKind.Create).map((c) => c.config);
+  for (const c of consumers) {
+    if (c.change.kind !== ChangeKind.Repoint || !c.existing) continue;
+    c.change.repoint = planRepoint(
+      c.existing,
+      c.config,
+      stageOf(c.existing.name),
+      created,
+      undeclaredInfos,
+      (name, start) => {
+        const taker = consumers.find((x) => x.config.durable_name === name);
+        if (taker) taker.change.start = start;
+      },
+    );
+    if (c.change.repoint.start) c.change.start = c.change.repoint.start;
+  }
+  for (const c of consumers) {
+    if (c.change.kind !== ChangeKind.Create || c.change.start) continue;
+    const takeover = planTakeover(c.config, undeclaredInfos);
+    if (takeover) {
+      c.change.takeover = takeover;
+      c.change.start = takeover.start;
+    }
+  }
+  const planned = new Map(
+    consumers.map((c) => [
+      c.config.durable_name as string,
+      c.change.kind === ChangeKind.Create || c.change.repoint?.how === "recreate"
+        ? plannedStart(c.config, c.change.start)
+        : plannedStart(c.existing?.config ?? c.config),
+    ]),
+  );
+  const undeclared: UndeclaredReport[] = undeclaredInfos.map((ci) => ({
+    ...describeUndeclared(ci, planned),
+    object: `consumer ${t.stream} > ${ci.name}`,
+    action: opts.prune ? (opts.dryRun ? "would delete" : "deleted") : "kept",
+  }));
 
   // Refuse before touching anything, so a failed setup never leaves a half-applied topology.
   for (const change of changes) refuseFixed(change);
-  if (opts.dryRun || changes.every((c) => c.kind === ChangeKind.UpToDate)) {
-    return { changes, applied: false };
+  if (opts.dryRun) return { changes, undeclared, applied: false };
+  for (const { change } of consumers) {
+    if (change.repoint && change.repoint.problems.length > 0) {
+      refuseRepoint(change.object, change.repoint, stageOf(change.repoint.consumer));
+    }
+    if (change.takeover && change.takeover.problems.length > 0)
+      refuseTakeover(change.object, change.takeover);
+  }
+  if (opts.prune && !opts.force) {
+    for (const u of undeclared) if (pruneProblems(u).length > 0) refusePrune(u.object, u);
+  }
+  if (changes.every((c) => c.kind === ChangeKind.UpToDate) && !(opts.prune && undeclared.length > 0)) {
+    return { changes, undeclared, applied: false };
+  }
+
+  // A worker started since the plan was read would have moved the position the plan relies on.
+  for (const { change } of consumers) {
+    const k = change.takeover;
+    if (k) {
+      const now = await consumerInfo(jsm, t.stream, k.from);
+      if (
+        !now ||
+        now.delivered.stream_seq + 1 !== k.start.seq ||
+        now.num_waiting > 0 ||
+        now.num_ack_pending > 0
+      ) {
+        refuseTakeover(change.object, {
+          ...k,
+          problems: ["it moved while setup was planning (a worker is running)"],
+        });
+      }
+    }
+    const r = change.repoint;
+    if (!r) continue;
+    const now = await consumerInfo(jsm, t.stream, r.consumer);
+    const giver = r.giver ? await consumerInfo(jsm, t.stream, r.giver) : undefined;
+    const giverMoved =
+      r.giver !== undefined &&
+      (!giver ||
+        giver.delivered.stream_seq + 1 !== r.start?.seq ||
+        giver.num_waiting > 0 ||
+        giver.num_ack_pending > 0);
+    if (
+      !now ||
+      giverMoved ||
+      now.delivered.stream_seq !== r.delivered ||
+      now.num_waiting > 0 ||
+      now.num_ack_pending > 0
+    ) {
+      refuseRepoint(
+        change.object,
+        { ...r, problems: ["it moved while setup was planning (a worker is running)"] },
+        stageOf(r.consumer),
+      );
+    }
   }
 
   await applyStream(jsm, streamChange, desiredStream);
   for (const { change, config, existing } of consumers) {
     // An update sends metadata whole: a team's own keys on the consumer are carried over.
-    const kept = { ...config, metadata: { ...ownMetadata(existing?.metadata), ...config.metadata } };
-    await applyConsumer(jsm, t.stream, change, opts.server?.metadata ? withOrderflowMetadata(kept) : config);
+    const positioned: ConsumerConfig = change.start
+      ? { ...config, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: change.start.seq }
+      : config;
+    const kept = {
+      ...positioned,
+      metadata: { ...ownMetadata(existing?.config.metadata), ...positioned.metadata },
+    };
+    await applyConsumer(
+      jsm,
+      t.stream,
+      change,
+      opts.server?.metadata ? withOrderflowMetadata(kept) : positioned,
+    );
   }
-  return { changes, applied: true };
+  if (opts.prune) {
+    for (const u of undeclared) await deleteConsumer(jsm, t.stream, u.object, u.name);
+  }
+  return { changes, undeclared, applied: true };
+}
+
+async function deleteConsumer(jsm: JetStreamManager, stream: string, object: string, name: string) {
+  try {
+    await jsm.consumers.delete(stream, name);
+  } catch (err) {
+    throw new TopologyError(`cannot delete ${object}: ${errorMessage(err)}`, { cause: err });
+  }
 }
 
 async function applyStream(jsm: JetStreamManager, change: TopologyChange, cfg: StreamConfig): Promise<void> {
@@ -135,7 +309,11 @@ async function applyConsumer(
     // `add` on an existing durable updates it silently on 2.9 and fails on 2.10+, so existing
     // consumers always go through `update` with only the fields an update may carry.
     if (change.kind === ChangeKind.Create) await jsm.consumers.add(stream, cfg);
-    else if (change.kind === ChangeKind.Update) {
+    else if (change.kind === ChangeKind.Repoint && change.repoint?.how === "recreate") {
+      // Its position changes, which no update can do: it starts again where the stage it replaces stopped.
+      await jsm.consumers.delete(stream, cfg.durable_name as string);
+      await jsm.consumers.add(stream, cfg);
+    } else if (change.kind === ChangeKind.Update || change.kind === ChangeKind.Repoint) {
       await jsm.consumers.update(stream, cfg.durable_name as string, updatableFields(cfg));
     }
   } catch (err) {
@@ -145,6 +323,8 @@ async function applyConsumer(
 
 /** What an update may carry; the rest of a consumer's config is fixed at creation. */
 const UPDATABLE_CONSUMER_FIELDS = [
+  // Both 2.9.10 and 2.10+ take a new filter in place and keep the consumer's position (checked).
+  "filter_subject",
   "ack_wait",
   "max_deliver",
   "max_ack_pending",
@@ -164,7 +344,7 @@ function updatableFields(cfg: ConsumerConfig): ConsumerUpdateConfig {
 
 /** The server may refuse a change our static list thought updatable (e.g. replicas on one node). */
 function serverRefused(change: TopologyChange, err: unknown): Error {
-  if (change.kind === ChangeKind.Update) {
+  if (change.kind === ChangeKind.Update || change.kind === ChangeKind.Repoint) {
     return new UnupdatableFieldError(
       change.object,
       change.diffs.map((d) => d.field),

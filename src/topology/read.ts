@@ -7,11 +7,11 @@ import {
   type StreamInfoRequestOptions,
 } from "@nats-io/jetstream";
 import { ConsumerMissingError, errorMessage, StreamMissingError, TopologyError } from "../common/errors.js";
-import type { TopologyOptions } from "./spec.js";
+import { stagesOf, type TopologyOptions } from "./spec.js";
 
 export interface TopologyState {
   stream: StreamInfo;
-  /** The topology's consumers that exist, in NEW, DISPATCH, MONITOR order. */
+  /** The topology's consumers that exist: one per stage in order (NEW, DISPATCH for the seed), then MONITOR. */
   consumers: ConsumerInfo[];
 }
 
@@ -53,6 +53,17 @@ export async function consumerInfo(
   }
 }
 
+/** Every consumer on the stream (durable or not), as the server lists them. */
+export async function listConsumers(jsm: JetStreamManager, stream: string): Promise<ConsumerInfo[]> {
+  try {
+    const out: ConsumerInfo[] = [];
+    for await (const ci of jsm.consumers.list(stream)) out.push(ci);
+    return out;
+  } catch (err) {
+    throw new TopologyError(`cannot list the consumers of ${stream}: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
 /** Consumer info, or a ConsumerMissingError that tells the operator to run setup. */
 export async function requireConsumer(
   jsm: JetStreamManager,
@@ -66,7 +77,7 @@ export async function requireConsumer(
 
 export async function readTopology(jsm: JetStreamManager, t: TopologyOptions): Promise<TopologyState> {
   const stream = await streamInfo(jsm, t);
-  const names = [t.newConsumer, t.dispatchConsumer, t.monitorConsumer];
+  const names = [...stagesOf(t).map((s) => s.consumer), t.monitorConsumer];
   const infos = await Promise.all(names.map((n) => consumerInfo(jsm, t.stream, n)));
   return { stream, consumers: infos.filter((c): c is ConsumerInfo => c !== undefined) };
 }

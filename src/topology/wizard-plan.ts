@@ -3,6 +3,9 @@ import { millis, nanos } from "@nats-io/nats-core";
 import {
   consumerConfigs,
   DEFAULT_TOPOLOGY,
+  monitorConsumerConfig,
+  stageConsumerConfig,
+  stagesOf,
   streamConfig,
   type TopologyOptions,
   topologyOptions,
@@ -15,7 +18,8 @@ import {
  * questions themselves are cli/setup-wizard.ts.
  *
  * Not asked, because the pipeline depends on them: consumer names, filters, ack policies (explicit for
- * NEW/DISPATCH, none for MONITOR), headers-only (off), flow control and backoff (none).
+ * the stages' consumers, none for MONITOR), headers-only (off), flow control and backoff (none).
+ * Asked for every declared stage (docs/pipeline.md), in order: the seed's NEW and DISPATCH by default.
  */
 
 export type StartPolicy = "all" | "new" | "last";
@@ -49,15 +53,19 @@ export interface WizardAnswers {
   allowRollup: boolean;
   allowDelete: boolean;
   allowPurge: boolean;
+  /** The first stage's consumer (the seed's NEW). */
   newConsumer: PullAnswers;
+  /** The second stage's consumer (the seed's DISPATCH); unused by a one-stage pipeline. */
   dispatchConsumer: PullAnswers;
+  /** The consumers of the third stage on, in order (none in the seed's pipeline). */
+  moreStages: PullAnswers[];
   monitor: { deliverSubject: string; deliverPolicy: StartPolicy; replayPolicy: ReplayChoice };
 }
 
 export interface WizardPlan {
   topology: TopologyOptions;
   stream: StreamConfig;
-  /** NEW, DISPATCH, MONITOR. */
+  /** One per stage in order (NEW, DISPATCH for the seed), then MONITOR. */
   consumers: ConsumerConfig[];
 }
 
@@ -75,7 +83,8 @@ function pullAnswers(c: ConsumerConfig): PullAnswers {
 /** The seed's values as answers: what Enter accepts at every question. */
 export function defaultWizardAnswers(t: TopologyOptions = { ...DEFAULT_TOPOLOGY }): WizardAnswers {
   const s = streamConfig(t);
-  const [n, d, m] = consumerConfigs(t) as [ConsumerConfig, ConsumerConfig, ConsumerConfig];
+  const { stages, monitor: m } = splitConsumers(t);
+  const [n, d = n, ...more] = stages as [ConsumerConfig, ...ConsumerConfig[]];
   return {
     stream: t.stream,
     subjectPrefix: t.subjectPrefix,
@@ -94,6 +103,7 @@ export function defaultWizardAnswers(t: TopologyOptions = { ...DEFAULT_TOPOLOGY 
     allowPurge: !s.deny_purge,
     newConsumer: pullAnswers(n),
     dispatchConsumer: pullAnswers(d),
+    moreStages: more.map(pullAnswers),
     monitor: {
       deliverSubject: m.deliver_subject ?? t.monitorSubject,
       deliverPolicy: m.deliver_policy as StartPolicy,
@@ -102,7 +112,18 @@ export function defaultWizardAnswers(t: TopologyOptions = { ...DEFAULT_TOPOLOGY 
   };
 }
 
-function applyPull(c: ConsumerConfig, a: PullAnswers): ConsumerConfig {
+/** The stages' consumers in order, and the monitor's. */
+function splitConsumers(t: TopologyOptions): { stages: ConsumerConfig[]; monitor: ConsumerConfig } {
+  return { stages: stagesOf(t).map((s) => stageConsumerConfig(t, s)), monitor: monitorConsumerConfig(t) };
+}
+
+/** The answers for the `i`th stage's consumer; undefined keeps its declared settings. */
+function stageAnswers(a: WizardAnswers, i: number): PullAnswers | undefined {
+  return i === 0 ? a.newConsumer : i === 1 ? a.dispatchConsumer : a.moreStages?.[i - 2];
+}
+
+function applyPull(c: ConsumerConfig, a: PullAnswers | undefined): ConsumerConfig {
+  if (!a) return c;
   return {
     ...c,
     deliver_policy: a.deliverPolicy as DeliverPolicy,
@@ -138,7 +159,7 @@ export function wizardPlan(a: WizardAnswers, base: Partial<TopologyOptions> = {}
     deny_delete: !a.allowDelete,
     deny_purge: !a.allowPurge,
   };
-  const [n, d, m] = consumerConfigs(topology) as [ConsumerConfig, ConsumerConfig, ConsumerConfig];
+  const { stages, monitor: m } = splitConsumers(topology);
   const monitor: ConsumerConfig = {
     ...m,
     deliver_policy: a.monitor.deliverPolicy as DeliverPolicy,
@@ -147,7 +168,7 @@ export function wizardPlan(a: WizardAnswers, base: Partial<TopologyOptions> = {}
   return {
     topology,
     stream,
-    consumers: [applyPull(n, a.newConsumer), applyPull(d, a.dispatchConsumer), monitor],
+    consumers: [...stages.map((c, i) => applyPull(c, stageAnswers(a, i))), monitor],
   };
 }
 

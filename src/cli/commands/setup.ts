@@ -4,7 +4,7 @@ import { Command } from "commander";
 import { UsageError } from "../../common/errors.js";
 import { printJson } from "../../common/format.js";
 import { serverFeatures } from "../../common/server-features.js";
-import { ensureTopology, isUpToDate } from "../../topology/ensure.js";
+import { ensureTopology, isUpToDate, type TopologyPlan } from "../../topology/ensure.js";
 import { planLines } from "../../topology/plan-text.js";
 import { defaultWizardAnswers, seedDeviations, wizardPlan } from "../../topology/wizard-plan.js";
 import { commandContext, intFlag } from "../context.js";
@@ -15,16 +15,23 @@ interface SetupFlags {
   dryRun?: boolean;
   json?: boolean;
   interactive?: boolean;
+  prune?: boolean;
+  force?: boolean;
 }
 
 export function setupCommand(): Command {
   return new Command("setup")
     .description(
-      "create or update the ORDERS stream and the NEW, DISPATCH and MONITOR consumers (idempotent)",
+      "create or update the ORDERS stream, a consumer per declared stage (NEW and DISPATCH by default) and MONITOR (idempotent)",
     )
     .option("--replicas <n>", "stream and consumer replicas (3 on a cluster)", intFlag("replicas", 1, 5), 1)
     .option("--dry-run", "print the plan, change nothing")
     .option("--json", "print the plan as JSON")
+    .option(
+      "--prune",
+      "delete stage consumers the pipeline no longer declares (refused while they hold orders no stage reads)",
+    )
+    .option("--force", "with --prune: delete them even while they hold orders")
     .option(
       "--interactive",
       "ask each stream and consumer setting (seed values as defaults), show the plan, apply on yes",
@@ -36,9 +43,14 @@ Examples:
   $ orderflow setup                      # create everything, or report "up to date"
   $ orderflow setup --dry-run            # show what would change
   $ orderflow setup --interactive        # the seed's wizard: Enter accepts each default
+  $ orderflow --config new.ts setup      # change a running pipeline (docs/pipeline-changes.md)
+  $ orderflow setup --prune              # delete the consumer of a stage taken out
   $ orderflow setup --replicas 3 -s nats://n1:4222,nats://n2:4222,nats://n3:4222`,
     )
     .action(async (flags: SetupFlags, cmd: Command) => {
+      if (flags.force && !flags.prune) {
+        throw new UsageError("--force goes with --prune", { hint: "add --prune, or drop --force" });
+      }
       if (flags.interactive) {
         await interactiveSetup(flags, cmd);
         return;
@@ -47,20 +59,41 @@ Examples:
       const nc = await ctx.connect();
       try {
         const jsm = await jetstreamManager(nc);
-        const plan = await ensureTopology(jsm, ctx.topology, {
-          dryRun: flags.dryRun,
+        const opts = {
           server: serverFeatures(nc),
-        });
-        if (flags.json) {
-          printJson({ ...plan, upToDate: isUpToDate(plan) });
+          findUndeclared: true,
+          prune: Boolean(flags.prune),
+          force: Boolean(flags.force),
+        };
+        // The plan first, so an operator sees what a change to a running pipeline will do before it is done.
+        const plan = await ensureTopology(jsm, ctx.topology, { ...opts, dryRun: true });
+        if (flags.dryRun || (isUpToDate(plan) && !(flags.prune && plan.undeclared.length > 0))) {
+          report(plan, flags, true, ctx.topology.stream);
           return;
         }
-        for (const line of planLines(plan, Boolean(flags.dryRun))) process.stdout.write(`${line}\n`);
-        if (isUpToDate(plan)) process.stdout.write(`topology ${ctx.topology.stream} is up to date\n`);
+        if (!flags.json && needsNotice(plan)) {
+          process.stdout.write("plan:\n");
+          for (const line of planLines(plan, true)) process.stdout.write(`  ${line}\n`);
+        }
+        report(await ensureTopology(jsm, ctx.topology, opts), flags, false, ctx.topology.stream);
       } finally {
         await nc.close();
       }
     });
+}
+
+/** A change to a running pipeline (a re-point, a start position, a deletion) is shown before it is made. */
+function needsNotice(plan: TopologyPlan): boolean {
+  return plan.changes.some((c) => c.repoint || c.start) || plan.undeclared.some((u) => u.action !== "kept");
+}
+
+function report(plan: TopologyPlan, flags: SetupFlags, dryRun: boolean, stream: string): void {
+  if (flags.json) {
+    printJson({ ...plan, upToDate: isUpToDate(plan) });
+    return;
+  }
+  for (const line of planLines(plan, dryRun)) process.stdout.write(`${line}\n`);
+  if (isUpToDate(plan)) process.stdout.write(`topology ${stream} is up to date\n`);
 }
 
 /**
@@ -84,7 +117,7 @@ async function interactiveSetup(flags: SetupFlags, cmd: Command): Promise<void> 
     let answers: Awaited<ReturnType<typeof runWizard>>;
     try {
       out("Press Enter to keep each default (the seed's value).");
-      answers = await runWizard(prompts, defaultWizardAnswers(ctx.topology));
+      answers = await runWizard(prompts, defaultWizardAnswers(ctx.topology), ctx.topology);
     } catch (err) {
       if (isPromptCancel(err)) throw new UsageError("setup cancelled; nothing was changed");
       throw err;
