@@ -6,7 +6,7 @@ export function addPipelineOption(program: Command): Command {
   return program.addOption(
     new Option(
       "--config <file>",
-      "pipeline file: the stream and the stages (default: orderflow.config.{ts,js,mjs,json,yaml} here, else the seed's pipeline)",
+      "pipeline file: the stream and the stages (default: orderflow.config.{ts,mts,js,mjs,json,yaml,yml} here, else the seed's pipeline)",
     ).env("ORDERFLOW_CONFIG"),
   );
 }

@@ -357,8 +357,9 @@ export class UnknownStageError extends UsageError {
     pipelineFile?: string,
     options: OrderflowErrorOptions = {},
   ) {
+    // Without a pipeline file, the seed's wording as it always was ("use processor or dispatcher").
     super(`unknown stage "${stage}"${pipelineFile ? ` in ${pipelineFile}` : ""}`, {
-      hint: `use ${known.join(", ")}${pipelineFile ? "" : ", or declare your stages in a pipeline file (--config)"}`,
+      hint: `use ${pipelineFile ? known.join(", ") : known.join(" or ")}`,
       ...options,
     });
     this.stage = stage;

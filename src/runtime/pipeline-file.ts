@@ -41,8 +41,8 @@ export async function findPipelineFile(
   cwd = process.cwd(),
 ): Promise<string | undefined> {
   if (given !== undefined && given !== "") {
-    const found = await stat(resolve(cwd, given)).catch(() => undefined);
-    if (!found?.isFile()) {
+    const found = await fileAt(given, resolve(cwd, given));
+    if (!found) {
       throw new PipelineFileError(given, undefined, "no such file", {
         hint: "give the path of an orderflow.config.ts, .js, .json or .yaml file (docs/pipeline.md)",
       });
@@ -50,9 +50,26 @@ export async function findPipelineFile(
     return given;
   }
   for (const name of PIPELINE_FILE_NAMES) {
-    if ((await stat(join(cwd, name)).catch(() => undefined))?.isFile()) return name;
+    if (await fileAt(name, join(cwd, name))) return name;
   }
   return undefined;
+}
+
+/**
+ * Whether a regular file is there. Only "not there" (ENOENT, ENOTDIR) is false: a file that exists
+ * but cannot be read must stop the command, not leave it running the seed's pipeline unnoticed.
+ */
+async function fileAt(file: string, path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return false;
+    throw new PipelineFileError(file, undefined, `cannot read it: ${errorMessage(err)}`, {
+      hint: "check the file's permissions and the directories above it",
+      cause: err,
+    });
+  }
 }
 
 /** Reads, parses and validates a pipeline file; every problem is one PipelineFileError line. */

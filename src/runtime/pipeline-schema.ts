@@ -15,6 +15,8 @@ import { DEFAULT_TOPOLOGY, SEED, type TopologyOptions } from "../topology/spec.j
 const NAME = /^[A-Za-z0-9_-]+$/;
 /** A stage name: also a metrics label, a service name and `orderflow worker <name>`. */
 const STAGE_NAME = /^[a-z][a-z0-9_-]*$/;
+/** Words `up --workers` gives a meaning of their own. */
+const RESERVED_STAGE_NAMES: readonly string[] = ["indexer", "none"];
 
 const duration = (what: string) =>
   z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx) => {
@@ -47,7 +49,12 @@ const name = (what: string) =>
 const subject = z.string().min(1, "a subject is needed, e.g. received or ORDERS.received");
 
 const StageSchema = z.strictObject({
-  name: z.string().regex(STAGE_NAME, "a stage name is lower case: letters, digits, _ and -, e.g. validator"),
+  name: z
+    .string()
+    .regex(STAGE_NAME, "a stage name is lower case: letters, digits, _ and -, e.g. validator")
+    .refine((n) => !RESERVED_STAGE_NAMES.includes(n), {
+      message: `${RESERVED_STAGE_NAMES.map((n) => `"${n}"`).join(" and ")} are kept for \`up --workers\`; name the stage otherwise`,
+    }),
   consumer: name("a consumer name").optional(),
   input: subject,
   output: subject,
@@ -211,6 +218,14 @@ export function parsePipelineConfig(
         path,
         message: `"${v}" is not a step of the stream ${prefix}.*`,
         hint: `write one token (validated) or ${prefix}.<token>`,
+      });
+    } else if (/^\d+$/.test(token)) {
+      // Steps are keys of plain objects in status samples, where integer-like keys come first and
+      // would lose the pipeline's order.
+      issues.push({
+        path,
+        message: `"${v}" is all digits`,
+        hint: "give the step a name with a letter in it, e.g. step2",
       });
     }
     return token;

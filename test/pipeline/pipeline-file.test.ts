@@ -109,6 +109,12 @@ describe("pipeline file: read and checked", () => {
     expect(await problemOf("p.json", JSON.stringify({ stages: [STAGE({ output: "a.b" })] }))).toBe(
       'p.json: stages[0].output: "a.b" is not a step of the stream ORDERS.*; write one token (validated) or ORDERS.<token>',
     );
+    expect(await problemOf("p.json", JSON.stringify({ stages: [STAGE({ output: "2" })] }))).toBe(
+      'p.json: stages[0].output: "2" is all digits; give the step a name with a letter in it, e.g. step2',
+    );
+    expect(await problemOf("p.json", JSON.stringify({ stages: [STAGE({ name: "indexer" })] }))).toBe(
+      'p.json: stages[0].name: "indexer" and "none" are kept for `up --workers`; name the stage otherwise; docs/pipeline.md describes every field',
+    );
     expect(await problemOf("p.json", JSON.stringify({ stages: [] }))).toBe(
       "p.json: stages: a pipeline needs at least one stage; docs/pipeline.md describes every field",
     );
@@ -155,6 +161,19 @@ describe("pipeline file: read and checked", () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr.trim()).toBe(
       "orderflow: gone.ts: no such file; give the path of an orderflow.config.ts, .js, .json or .yaml file (docs/pipeline.md)",
+    );
+    const flagged = await runCli([
+      "--config",
+      SHOP_CONFIG,
+      "up",
+      "--processor-handler",
+      "x.ts",
+      "-s",
+      "nats://127.0.0.1:1",
+    ]);
+    expect(flagged.code).toBe(1);
+    expect(flagged.stderr.trim()).toBe(
+      `orderflow: --processor-handler: the pipeline has no stage named processor; name a stage's module in ${SHOP_CONFIG} (its handler field)`,
     );
     const unknown = await runCli([
       "--config",

@@ -55,7 +55,7 @@ Examples:
         await interactiveSetup(flags, cmd);
         return;
       }
-      const ctx = commandContext(cmd, "setup", { replicas: flags.replicas });
+      const ctx = commandContext(cmd, "setup", replicasGiven(cmd, flags));
       const nc = await ctx.connect();
       try {
         const jsm = await jetstreamManager(nc);
@@ -108,7 +108,7 @@ async function interactiveSetup(flags: SetupFlags, cmd: Command): Promise<void> 
   }
   if (flags.json)
     throw new UsageError("--interactive and --json do not go together", { hint: "drop one of them" });
-  const ctx = commandContext(cmd, "setup", { replicas: flags.replicas });
+  const ctx = commandContext(cmd, "setup", replicasGiven(cmd, flags));
   const nc = await ctx.connect();
   const out = (line: string) => process.stdout.write(`${line}\n`);
   try {
@@ -162,4 +162,12 @@ async function interactiveSetup(flags: SetupFlags, cmd: Command): Promise<void> 
   } finally {
     await nc.close();
   }
+}
+
+/**
+ * `--replicas` when given: left at its default it must not undo a pipeline file's
+ * `stream.replicas` (a fresh setup would make an R1 stream, an existing R3 one would be scaled down).
+ */
+function replicasGiven(cmd: Command, flags: SetupFlags): { replicas?: number } {
+  return cmd.getOptionValueSource("replicas") === "cli" ? { replicas: flags.replicas } : {};
 }

@@ -196,6 +196,13 @@ Ctrl-C drains in-flight orders, stops every part in reverse order and exits 0.`,
         processor: flags.processorHandler,
         dispatcher: flags.dispatcherHandler,
       };
+      for (const [name, file] of Object.entries(flagged)) {
+        if (file !== undefined && !specs.some((sp) => sp.name === name)) {
+          throw new UsageError(`--${name}-handler: the pipeline has no stage named ${name}`, {
+            hint: `name a stage's module in ${ctx.pipelineFile ?? "the pipeline file"} (its handler field)`,
+          });
+        }
+      }
       const stages: Record<string, StageDefinition> = {};
       const handlerFiles: Record<string, string> = {};
       const stageTuning: Record<string, Partial<StageTuning>> = {};
