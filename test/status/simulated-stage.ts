@@ -4,53 +4,32 @@ import { onTestFinished } from "vitest";
 import { sleep } from "../helpers/wait.js";
 
 /**
- * A stand-in for a stage worker, enough for status to see one: pulls from a durable consumer,
- * publishes `<order>,<stage>` and acks, optionally slowly.
+ * A stand-in for a seed stage worker, enough for status to see one: pulls from NEW or DISPATCH,
+ * publishes `<order>,processed` or `<order>,completed` and acks, optionally slowly.
  */
-export async function simulateStage(
+export function simulateStage(
   nc: NatsConnection,
   consumer: "NEW" | "DISPATCH",
-  { delayMs = 0, batch = 100 } = {},
+  options: { delayMs?: number; batch?: number } = {},
 ): Promise<{ stop(): Promise<void> }> {
-  const js = jetstream(nc);
-  const c = await js.consumers.get("ORDERS", consumer);
-  const messages = await c.consume({ max_messages: batch });
-  const done = (async () => {
-    for await (const m of messages) {
-      if (delayMs > 0) await sleep(delayMs);
-      const order = m.string().split(",")[0] as string;
-      const [subject, body] =
-        consumer === "NEW"
-          ? ["ORDERS.processed", `${order},processed`]
-          : ["ORDERS.completed", `${order},completed`];
-      await js.publish(subject, body, { msgID: `${order}:${subject.split(".")[1]}` });
-      m.ack();
-    }
-  })();
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    await messages.close();
-    await done;
-  };
-  onTestFinished(stop);
-  return { stop };
+  return simulatePipelineStage(nc, consumer, consumer === "NEW" ? "processed" : "completed", options);
 }
 
 /**
  * A stand-in for any declared stage: pulls from `consumer`, publishes `<order>,<output>` on
- * `ORDERS.<output>` and acks.
+ * `ORDERS.<output>` with the id `<order>:<output>` and acks, optionally slowly.
  */
 export async function simulatePipelineStage(
   nc: NatsConnection,
   consumer: string,
   output: string,
+  { delayMs = 0, batch = 100 } = {},
 ): Promise<{ stop(): Promise<void> }> {
   const js = jetstream(nc);
-  const messages = await (await js.consumers.get("ORDERS", consumer)).consume({ max_messages: 100 });
+  const messages = await (await js.consumers.get("ORDERS", consumer)).consume({ max_messages: batch });
   const done = (async () => {
     for await (const m of messages) {
+      if (delayMs > 0) await sleep(delayMs);
       const order = m.string().split(",")[0] as string;
       await js.publish(`ORDERS.${output}`, `${order},${output}`, { msgID: `${order}:${output}` });
       m.ack();
