@@ -89,7 +89,7 @@ function upOptionTable(): OptionTable<UpOptions> {
       .default(D.install),
     parts: new Option(
       "--workers <parts>",
-      `parts run in this process: stage names and indexer (${PARTS.join(",")} for the seed), or none`,
+      `parts run in this process (${PARTS.join(",")}, or none); with a pipeline file, its stage names and indexer`,
     )
       .argParser(partsFlag)
       .env("ORDERFLOW_WORKERS")
