@@ -19,6 +19,7 @@ import {
   describeUndeclared,
   findUndeclared,
   leftBehind,
+  othersReading,
   plannedStart,
   planRepoint,
   planTakeover,
@@ -56,6 +57,8 @@ export interface TopologyChange {
   repoint?: Repoint;
   /** A created consumer taking its subject over from an undeclared one, and why not now. */
   takeover?: Takeover;
+  /** A created consumer: consumers not orderflow's that read its subject (not taken over from). */
+  othersReading?: string[];
 }
 
 export interface EnsureOptions {
@@ -193,11 +196,12 @@ export async function ensureTopology(
   const lookAround = stream !== undefined && (opts.findUndeclared || opts.prune || moving);
   const existing = lookAround ? await listConsumers(jsm, t.stream) : [];
   const declared = wantedConfigs.map((c) => c.durable_name as string);
-  const undeclaredInfos = findUndeclared(existing, declared, t.subjectPrefix, {
+  const rule = {
     metadata: opts.server?.metadata ?? false,
     steps: stepsOf(t),
     force: Boolean(opts.prune && opts.force),
-  });
+  };
+  const undeclaredInfos = findUndeclared(existing, declared, t.subjectPrefix, rule);
   const stageOf = (consumer: string) => stagesOf(t).find((s) => s.consumer === consumer)?.name ?? consumer;
   /** The existing declared stage consumer writing `subject`: the stage upstream of a re-pointed one. */
   const upstreamOf = (subject: string) => {
@@ -229,6 +233,8 @@ export async function ensureTopology(
       c.change.takeover = takeover;
       c.change.start = takeover.start;
     }
+    const others = othersReading(existing, declared, t.subjectPrefix, rule, c.config.filter_subject ?? "");
+    if (!takeover && others.length > 0 && !c.config.deliver_subject) c.change.othersReading = others;
   }
   const planned = new Map(
     consumers.map((c) => [

@@ -135,6 +135,29 @@ export function findUndeclared(
   );
 }
 
+/**
+ * Durable pull consumers on `subject` that are not orderflow's (a team's own reader, or one the
+ * seed's nats CLI commands made, on 2.10+): a consumer created there does not take over from them,
+ * and the plan says so.
+ */
+export function othersReading(
+  existing: readonly ConsumerInfo[],
+  declared: readonly string[],
+  subjectPrefix: string,
+  rule: OwnershipRule,
+  subject: string,
+): string[] {
+  return existing
+    .filter(
+      (ci) =>
+        !declared.includes(ci.name) &&
+        ci.config.filter_subject === subject &&
+        isStageConsumer(ci.config, subjectPrefix) &&
+        !isOrderflows(ci.config, subjectPrefix, rule),
+    )
+    .map((ci) => ci.name);
+}
+
 function idleProblems(ci: ConsumerInfo, stage: string): string[] {
   const out: string[] = [];
   if (ci.num_waiting > 0) {

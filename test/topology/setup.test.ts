@@ -281,14 +281,44 @@ describe("setup: what it must not take for a pipeline change", () => {
       const res = await runCli(["setup", "--prune", "-s", server.url]);
       expect(res.stderr).toBe("");
       expect(res.code).toBe(0);
-      expect(res.stdout).not.toContain("AUDIT");
+      expect(res.stdout).not.toMatch(/AUDIT: (not declared|deleted)/);
       expect(res.stdout).not.toContain("starts at stream sequence");
+      // The plan names it, so an operator who meant NEW to replace it knows how.
+      expect(res.stdout).toContain(
+        "  note: AUDIT also read(s) it without orderflow's metadata: not taken over from, it starts as declared",
+      );
       const created = await jsm.consumers.info("ORDERS", "NEW");
       expect(created.config.deliver_policy).toBe("all");
       expect(created.num_pending).toBe(20);
       expect((await jsm.consumers.info("ORDERS", "AUDIT")).delivered.stream_seq).toBe(10);
+
+      // --prune --force also counts an unmarked consumer on a step (how a seed-made one is replaced).
+      await jsm.consumers.delete("ORDERS", "NEW");
+      const forced = await runCli(["setup", "--prune", "--force", "--dry-run", "-s", server.url]);
+      expect(forced.code).toBe(0);
+      expect(forced.stdout).toContain(
+        "starts at stream sequence 11 (where AUDIT stopped reading ORDERS.received)",
+      );
+      expect(forced.stdout).toContain("consumer ORDERS > AUDIT: would delete");
     },
   );
+
+  it("a consumer on a subject that is no step of the pipeline is never reported or pruned", async () => {
+    const server = await startServer();
+    expect((await runCli(["setup", "-s", server.url])).code).toBe(0);
+    const jsm = await jetstreamManager(await connectTo(server));
+    await jsm.consumers.add("ORDERS", {
+      durable_name: "AUDIT",
+      filter_subject: "ORDERS.audited",
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+    });
+    const res = await runCli(["setup", "--prune", "-s", server.url]);
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    expect(res.stdout).not.toContain("AUDIT");
+    expect((await jsm.consumers.info("ORDERS", "AUDIT")).name).toBe("AUDIT");
+  });
 });
 
 describe("setup re-reads what it plans on just before changing it", () => {
