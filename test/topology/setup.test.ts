@@ -19,6 +19,7 @@ import { connectTo, publishOrders } from "../helpers/fixtures.js";
 import { startServer } from "../helpers/nats-server.js";
 import { seedPull, seedTopology } from "../helpers/seed-topology.js";
 import { testServerAtLeast, testServerFeatures, testServerVersion } from "../helpers/server-version.js";
+import { waitFor } from "../helpers/wait.js";
 
 describe("orderflow setup", () => {
   it("creates the stream and all three consumers with every seed setting", async () => {
@@ -360,6 +361,10 @@ describe("setup re-reads what it plans on just before changing it", () => {
     };
     const race = async () => {
       await publishOrders(nc, 3, { subject: "ORDERS.processed" });
+      // The server counts a consumer's pending shortly after the PubAck (2.10+), not with it.
+      await waitFor("DISPATCH counts them", async () => {
+        return (await jsm.consumers.info("ORDERS", "DISPATCH")).num_pending === 3;
+      });
     };
     const run = ensureTopology(racing(jsm, "DISPATCH", race), renamed, { server: testServerFeatures() });
     await expect(run).rejects.toThrow(
