@@ -22,6 +22,11 @@ export function ownMetadata(metadata: Record<string, string> | undefined): Recor
   return out;
 }
 
+/** Made (or last set) by orderflow: carries `orderflow.version` (2.10+; 2.9 keeps no metadata). */
+export function isOrderflowMade(cfg: ConsumerConfig): boolean {
+  return Boolean(cfg.metadata?.[ConsumerMetadataKey.Version]);
+}
+
 /** sha256 of the settings (keys sorted, metadata left out), 16 hex digits. */
 export function settingsHash(cfg: ConsumerConfig): string {
   const { metadata: _, ...settings } = cfg as ConsumerConfig & { metadata?: unknown };

@@ -66,12 +66,14 @@ export function diffStream(actual: StreamConfig, desired: StreamConfig): FieldDi
 
 /**
  * A consumer's `num_replicas` of 0 means "as many as the stream", so it is compared against the
- * stream's replica count.
+ * stream's replica count. `positionedByOrderflow`: orderflow created it (so a start sequence it has
+ * was chosen by a pipeline change, docs/pipeline-changes.md).
  */
 export function diffConsumer(
   actual: ConsumerInfo,
   desired: ConsumerConfig,
   streamReplicas: number,
+  positionedByOrderflow = false,
 ): FieldDiff[] {
   const cfg = { ...(actual.config as unknown as Record<string, unknown>) };
   if (!cfg.num_replicas) cfg.num_replicas = streamReplicas;
@@ -80,8 +82,14 @@ export function diffConsumer(
   cfg.metadata = ownMetadata(actual.config.metadata);
   // A stage consumer setup created at a stream sequence (docs/pipeline-changes.md: a stage put into a
   // running pipeline starts where the stage it takes over from stopped) reads everything from there
-  // on: that is what "all" asks of it, and the start is fixed at creation, so it is not drift.
-  if (cfg.deliver_policy === DeliverPolicy.StartSequence && desired.deliver_policy === DeliverPolicy.All) {
+  // on: that is what "all" asks of it, and the start is fixed at creation, so it is not drift. Only
+  // one orderflow created so (`positionedByOrderflow`): a start set by hand is drift, as it always was.
+  if (
+    positionedByOrderflow &&
+    cfg.deliver_policy === DeliverPolicy.StartSequence &&
+    cfg.opt_start_seq &&
+    desired.deliver_policy === DeliverPolicy.All
+  ) {
     cfg.deliver_policy = DeliverPolicy.All;
   }
   // A durable's "pull or push" is whether it has a deliver subject; changing it is never in place.

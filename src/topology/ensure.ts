@@ -6,13 +6,20 @@ import {
   type JetStreamManager,
   type StreamConfig,
 } from "@nats-io/jetstream";
-import { errorMessage, TopologyError, UnupdatableFieldError } from "../common/errors.js";
+import {
+  errorMessage,
+  PipelineChangeRefusedError,
+  TopologyError,
+  UnupdatableFieldError,
+} from "../common/errors.js";
 import type { ServerFeatures } from "../common/server-features.js";
-import { ownMetadata, withOrderflowMetadata } from "./consumer-metadata.js";
+import { isOrderflowMade, ownMetadata, withOrderflowMetadata } from "./consumer-metadata.js";
 import { diffConsumer, diffStream, type FieldDiff } from "./diff.js";
 import {
   describeUndeclared,
   findUndeclared,
+  leftBehind,
+  othersReading,
   plannedStart,
   planRepoint,
   planTakeover,
@@ -22,11 +29,13 @@ import {
   refuseRepoint,
   refuseTakeover,
   type StartAt,
+  stepToken,
   type Takeover,
   type UndeclaredConsumer,
+  upstreamProblem,
 } from "./pipeline-change.js";
 import { consumerInfo, findStream, listConsumers } from "./read.js";
-import { consumerConfigs, stagesOf, streamConfig, type TopologyOptions } from "./spec.js";
+import { consumerConfigs, stagesOf, stepsOf, streamConfig, subjectOf, type TopologyOptions } from "./spec.js";
 
 export const ChangeKind = {
   Create: "create",
@@ -48,6 +57,8 @@ export interface TopologyChange {
   repoint?: Repoint;
   /** A created consumer taking its subject over from an undeclared one, and why not now. */
   takeover?: Takeover;
+  /** A created consumer: consumers not orderflow's that read its subject (not taken over from). */
+  othersReading?: string[];
 }
 
 export interface EnsureOptions {
@@ -74,7 +85,10 @@ export interface EnsureOptions {
   findUndeclared?: boolean;
   /** Delete the undeclared stage consumers (refused while they hold orders no stage reads, unless `force`). */
   prune?: boolean;
-  /** With `prune`: delete them even so. */
+  /**
+   * With `prune`: delete them even so; on 2.10+ a consumer without orderflow's metadata on a declared
+   * step also counts as a stage's (docs/pipeline-changes.md, "Whose consumers").
+   */
   force?: boolean;
 }
 
@@ -133,6 +147,20 @@ export async function ensureTopology(
   if (streamChange.diffs.length > 0) streamChange.kind = ChangeKind.Update;
   changes.push(streamChange);
 
+  // A filter change is a re-point only between two steps under the stream's subject prefix, and only
+  // while the stream keeps its subjects: anything else (a mistyped --subject-prefix) is refused as a
+  // field that cannot change in place, as before pipelines could change.
+  const streamSubjectsChange = streamChange.diffs.some((d) => d.field === "subjects");
+  const prefixes = (stream?.config.subjects ?? []).filter((x) => x.endsWith(".*")).map((x) => x.slice(0, -2));
+  const isStepMove = (from: string | undefined, to: string | undefined) =>
+    !streamSubjectsChange &&
+    prefixes.some((p) => stepToken(from, p) !== undefined && stepToken(to, p) !== undefined);
+  // A consumer orderflow created at a stream sequence reads "all" from there on. Which ones did: on
+  // 2.10+ those carrying its metadata; on 2.9 (none kept), only a declared pipeline's (the seed's own
+  // consumers are never created so, and one made by hand with a start is drift, as it always was).
+  const byOrderflow = (ci: ConsumerInfo) =>
+    opts.server?.metadata ? isOrderflowMade(ci.config) : t.stages !== undefined;
+
   const wantedConfigs = opts.consumers ?? consumerConfigs(t);
   const consumers: Array<{ change: TopologyChange; config: ConsumerConfig; existing?: ConsumerInfo }> = [];
   for (const wanted of wantedConfigs) {
@@ -141,12 +169,20 @@ export async function ensureTopology(
     const info = stream ? await consumerInfo(jsm, t.stream, name) : undefined;
     // A consumer's 0 means "as many as the stream" (diffConsumer compares it so).
     const config = keep(wanted, info && (info.config.num_replicas || stream?.config.num_replicas));
-    const diffs = info ? diffConsumer(info, config, stream?.config.num_replicas ?? t.replicas) : [];
+    const diffs = info
+      ? diffConsumer(info, config, stream?.config.num_replicas ?? t.replicas, byOrderflow(info))
+      : [];
     const kind = !info ? ChangeKind.Create : diffs.length > 0 ? ChangeKind.Update : ChangeKind.UpToDate;
     const change: TopologyChange = { object, kind, diffs };
     // A pull consumer's filter is its stage's input: changing it is a re-point, planned below.
     const filter = diffs.find((d) => d.field === "filter_subject");
-    if (info && filter && !config.deliver_subject && !info.config.deliver_subject) {
+    if (
+      info &&
+      filter &&
+      !config.deliver_subject &&
+      !info.config.deliver_subject &&
+      isStepMove(info.config.filter_subject, config.filter_subject)
+    ) {
       filter.updatable = true;
       change.kind = ChangeKind.Repoint;
     }
@@ -160,8 +196,19 @@ export async function ensureTopology(
   const lookAround = stream !== undefined && (opts.findUndeclared || opts.prune || moving);
   const existing = lookAround ? await listConsumers(jsm, t.stream) : [];
   const declared = wantedConfigs.map((c) => c.durable_name as string);
-  const undeclaredInfos = findUndeclared(existing, declared, t.subjectPrefix);
+  const rule = {
+    metadata: opts.server?.metadata ?? false,
+    steps: stepsOf(t),
+    force: Boolean(opts.prune && opts.force),
+  };
+  const undeclaredInfos = findUndeclared(existing, declared, t.subjectPrefix, rule);
   const stageOf = (consumer: string) => stagesOf(t).find((s) => s.consumer === consumer)?.name ?? consumer;
+  /** The existing declared stage consumer writing `subject`: the stage upstream of a re-pointed one. */
+  const upstreamOf = (subject: string) => {
+    const stage = stagesOf(t).find((s) => subjectOf(t, s.output) === subject);
+    const info = consumers.find((c) => c.config.durable_name === stage?.consumer)?.existing;
+    return stage && info ? { stage: stage.name, info } : undefined;
+  };
   const created = consumers.filter((c) => c.change.kind === ChangeKind.Create).map((c) => c.config);
   for (const c of consumers) {
     if (c.change.kind !== ChangeKind.Repoint || !c.existing) continue;
@@ -175,6 +222,7 @@ export async function ensureTopology(
         const taker = consumers.find((x) => x.config.durable_name === name);
         if (taker) taker.change.start = start;
       },
+      upstreamOf(c.config.filter_subject ?? ""),
     );
     if (c.change.repoint.start) c.change.start = c.change.repoint.start;
   }
@@ -185,6 +233,8 @@ export async function ensureTopology(
       c.change.takeover = takeover;
       c.change.start = takeover.start;
     }
+    const others = othersReading(existing, declared, t.subjectPrefix, rule, c.config.filter_subject ?? "");
+    if (!takeover && others.length > 0 && !c.config.deliver_subject) c.change.othersReading = others;
   }
   const planned = new Map(
     consumers.map((c) => [
@@ -237,6 +287,23 @@ export async function ensureTopology(
     const r = change.repoint;
     if (!r) continue;
     const now = await consumerInfo(jsm, t.stream, r.consumer);
+    if (r.leavesOld && now && now.num_pending > 0) {
+      refuseRepoint(
+        change.object,
+        { ...r, problems: [leftBehind(now.num_pending, r.from)] },
+        stageOf(r.consumer),
+      );
+    }
+    const up = r.upstream ? await consumerInfo(jsm, t.stream, r.upstream.consumer) : undefined;
+    const upRunning =
+      r.upstream && up ? upstreamProblem({ stage: r.upstream.stage, info: up }, r.from) : undefined;
+    if (r.upstream && upRunning) {
+      refuseRepoint(
+        change.object,
+        { ...r, upstream: { ...r.upstream, running: true }, problems: [upRunning] },
+        stageOf(r.consumer),
+      );
+    }
     const giver = r.giver ? await consumerInfo(jsm, t.stream, r.giver) : undefined;
     const giverMoved =
       r.giver !== undefined &&
@@ -277,9 +344,41 @@ export async function ensureTopology(
     );
   }
   if (opts.prune) {
-    for (const u of undeclared) await deleteConsumer(jsm, t.stream, u.object, u.name);
+    for (const u of undeclared) {
+      const seen = undeclaredInfos.find((ci) => ci.name === u.name) as ConsumerInfo;
+      // The report above is from the plan: a worker started since would be cut off mid-order, and an
+      // order it read since would be read again by the declared consumer that covers this one.
+      if (!opts.force) await refuseIfMoved(jsm, t.stream, u, seen);
+      await deleteConsumer(jsm, t.stream, u.object, u.name);
+    }
   }
   return { changes, undeclared, applied: true };
+}
+
+async function refuseIfMoved(
+  jsm: JetStreamManager,
+  stream: string,
+  u: UndeclaredReport,
+  seen: ConsumerInfo,
+): Promise<void> {
+  const now = await consumerInfo(jsm, stream, u.name);
+  if (!now) return;
+  const moved: string[] = [];
+  if (now.num_waiting !== seen.num_waiting)
+    moved.push(`waiting pulls ${seen.num_waiting} -> ${now.num_waiting}`);
+  if (now.num_ack_pending !== seen.num_ack_pending) {
+    moved.push(`in flight ${seen.num_ack_pending} -> ${now.num_ack_pending}`);
+  }
+  if (now.delivered.stream_seq !== seen.delivered.stream_seq) {
+    moved.push(`delivered stream sequence ${seen.delivered.stream_seq} -> ${now.delivered.stream_seq}`);
+  }
+  if (moved.length > 0) {
+    throw new PipelineChangeRefusedError(
+      u.object,
+      `not deleted: it moved while setup was planning (${moved.join(", ")}): a worker is running`,
+      "stop the workers reading it, then run `orderflow setup --prune` again",
+    );
+  }
 }
 
 async function deleteConsumer(jsm: JetStreamManager, stream: string, object: string, name: string) {

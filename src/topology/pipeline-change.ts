@@ -1,5 +1,6 @@
 import { type ConsumerConfig, type ConsumerInfo, DeliverPolicy } from "@nats-io/jetstream";
 import { PipelineChangeRefusedError } from "../common/errors.js";
+import { isOrderflowMade } from "./consumer-metadata.js";
 import { RESERVED_SUBJECT_TOKENS } from "./pipeline.js";
 
 /**
@@ -38,6 +39,17 @@ export interface Repoint {
   giver?: string;
   /** Its `delivered.stream_seq` when planned; the apply step checks it has not moved since. */
   delivered: number;
+  /**
+   * An in-place re-point that no created stage takes the old subject over from: whatever is unread on
+   * it (or still written to it) would be left behind, so the apply step checks it is empty.
+   */
+  leavesOld?: boolean;
+  /**
+   * With `leavesOld`: the declared stage that writes the new subject, whose output changed (its old
+   * workers may still write the old subject), its consumer, and whether waiting pulls on it say its
+   * workers run.
+   */
+  upstream?: { stage: string; consumer: string; running: boolean };
   /** Why it cannot be done now, one sentence each; empty when it can. */
   problems: string[];
 }
@@ -58,12 +70,44 @@ export interface UndeclaredConsumer {
 
 const isPull = (c: ConsumerConfig): boolean => !c.deliver_subject;
 
+/** The step token of `<prefix>.<token>`, or undefined for any other subject (or a wildcard). */
+export function stepToken(filter: string | undefined, subjectPrefix: string): string | undefined {
+  if (!filter?.startsWith(`${subjectPrefix}.`)) return undefined;
+  const token = filter.slice(subjectPrefix.length + 1);
+  if (token.length === 0 || token.includes(".") || token === "*" || token === ">") return undefined;
+  return token;
+}
+
 /** Durable pull consumers on a stage subject (`<prefix>.<token>`, not dead letters or replay markers). */
 function isStageConsumer(c: ConsumerConfig, subjectPrefix: string): boolean {
-  const filter = c.filter_subject ?? "";
-  if (!c.durable_name || !isPull(c) || !filter.startsWith(`${subjectPrefix}.`)) return false;
-  const token = filter.slice(subjectPrefix.length + 1);
-  return token.length > 0 && !token.includes(".") && !RESERVED_SUBJECT_TOKENS.includes(token);
+  const token = stepToken(c.filter_subject, subjectPrefix);
+  return (
+    Boolean(c.durable_name) && isPull(c) && token !== undefined && !RESERVED_SUBJECT_TOKENS.includes(token)
+  );
+}
+
+/**
+ * Which consumers count as orderflow's stage consumers (docs/pipeline-changes.md, "Whose consumers"):
+ * only those may be reported, pruned or taken over from. A team's own consumer on a step subject
+ * (an audit reader of `received`) is none of orderflow's business.
+ */
+export interface OwnershipRule {
+  /** The server keeps consumer metadata (2.10+): orderflow's consumers carry `orderflow.version`. */
+  metadata: boolean;
+  /** The declared pipeline's step tokens. */
+  steps: readonly string[];
+  /**
+   * `--prune --force` on 2.10+: also an unmarked consumer on a declared step (one the seed's nats
+   * CLI commands made), as on 2.9.
+   */
+  force?: boolean;
+}
+
+function isOrderflows(c: ConsumerConfig, subjectPrefix: string, rule: OwnershipRule): boolean {
+  if (rule.metadata && isOrderflowMade(c)) return true;
+  // 2.9 keeps no metadata: a consumer on a step of the declared pipeline is taken for a stage's.
+  if (rule.metadata && !rule.force) return false;
+  return rule.steps.includes(stepToken(c.filter_subject, subjectPrefix) ?? "");
 }
 
 /**
@@ -81,8 +125,37 @@ export function findUndeclared(
   existing: readonly ConsumerInfo[],
   declared: readonly string[],
   subjectPrefix: string,
+  rule: OwnershipRule,
 ): ConsumerInfo[] {
-  return existing.filter((ci) => !declared.includes(ci.name) && isStageConsumer(ci.config, subjectPrefix));
+  return existing.filter(
+    (ci) =>
+      !declared.includes(ci.name) &&
+      isStageConsumer(ci.config, subjectPrefix) &&
+      isOrderflows(ci.config, subjectPrefix, rule),
+  );
+}
+
+/**
+ * Durable pull consumers on `subject` that are not orderflow's (a team's own reader, or one the
+ * seed's nats CLI commands made, on 2.10+): a consumer created there does not take over from them,
+ * and the plan says so.
+ */
+export function othersReading(
+  existing: readonly ConsumerInfo[],
+  declared: readonly string[],
+  subjectPrefix: string,
+  rule: OwnershipRule,
+  subject: string,
+): string[] {
+  return existing
+    .filter(
+      (ci) =>
+        !declared.includes(ci.name) &&
+        ci.config.filter_subject === subject &&
+        isStageConsumer(ci.config, subjectPrefix) &&
+        !isOrderflows(ci.config, subjectPrefix, rule),
+    )
+    .map((ci) => ci.name);
 }
 
 function idleProblems(ci: ConsumerInfo, stage: string): string[] {
@@ -94,10 +167,22 @@ function idleProblems(ci: ConsumerInfo, stage: string): string[] {
   return out;
 }
 
+/** The declared stage that writes a re-pointed consumer's new subject, and its consumer as it is now. */
+export interface Upstream {
+  stage: string;
+  info: ConsumerInfo;
+}
+
+/** Why the upstream stage's running workers stop an in-place re-point from `from`. */
+export function upstreamProblem(up: Upstream, from: string): string | undefined {
+  if (up.info.num_waiting === 0) return undefined;
+  return `the ${up.stage} workers are running (${up.info.num_waiting} pull request(s) wait on ${up.info.name}) and may still write ${from}, which no declared stage reads any more`;
+}
+
 /**
  * How to move consumer `x` (stage `stage`) from its filter to `desired`'s, given the consumers this run
  * creates and the undeclared ones; `startOfCreated` receives the start of a created consumer that
- * takes over `x`'s old subject.
+ * takes over `x`'s old subject. `upstream` is the existing declared stage writing the new subject.
  */
 export function planRepoint(
   x: ConsumerInfo,
@@ -106,6 +191,7 @@ export function planRepoint(
   created: readonly ConsumerConfig[],
   undeclared: readonly ConsumerInfo[],
   startOfCreated: (consumer: string, start: StartAt) => void,
+  upstream?: Upstream,
 ): Repoint {
   const from = x.config.filter_subject ?? "";
   const to = desired.filter_subject ?? "";
@@ -120,11 +206,25 @@ export function planRepoint(
     });
   }
   if (givers.length === 0) {
-    // Nothing on the old subject may be left behind unless a new stage takes it over.
-    if (takers.length === 0 && x.num_pending > 0) {
-      problems.push(`${x.num_pending} order(s) on ${from} are unread and no declared stage reads ${from}`);
-    }
-    return { consumer: x.name, from, to, how: "update", delivered, problems };
+    if (takers.length > 0) return { consumer: x.name, from, to, how: "update", delivered, problems };
+    // Nothing on the old subject may be left behind, nor written to it later: no new stage takes it
+    // over. The stage now writing the new subject wrote the old one before (its output was renamed):
+    // its old workers keep writing there until they are stopped.
+    if (x.num_pending > 0) problems.push(leftBehind(x.num_pending, from));
+    const up = upstream ? upstreamProblem(upstream, from) : undefined;
+    if (up) problems.push(up);
+    return {
+      consumer: x.name,
+      from,
+      to,
+      how: "update",
+      delivered,
+      leavesOld: true,
+      ...(upstream
+        ? { upstream: { stage: upstream.stage, consumer: upstream.info.name, running: up !== undefined } }
+        : {}),
+      problems,
+    };
   }
   const giver = givers[0] as ConsumerInfo;
   if (givers.length > 1) {
@@ -233,11 +333,18 @@ export function pruneProblems(u: UndeclaredConsumer): string[] {
   return out;
 }
 
+export function leftBehind(pending: number, from: string): string {
+  return `${pending} order(s) on ${from} are unread and no declared stage reads ${from}`;
+}
+
 export function refuseRepoint(object: string, r: Repoint, stage: string): never {
+  const hint = r.upstream?.running
+    ? `stop the ${r.upstream.stage} workers first (they may still write ${r.from}), let the ${stage} workers read what is left on ${r.from} and stop them, then run \`orderflow setup\` again and start both with the new pipeline; see docs/pipeline-changes.md`
+    : `stop the ${stage} workers (they read ${r.consumer}), wait for its in-flight orders, then run \`orderflow setup\` again and start them; see docs/pipeline-changes.md`;
   throw new PipelineChangeRefusedError(
     object,
     `cannot re-point from ${r.from} to ${r.to} now: ${r.problems.join("; ")}`,
-    `stop the ${stage} workers (they read ${r.consumer}), wait for its in-flight orders, then run \`orderflow setup\` again and start them; see docs/pipeline-changes.md`,
+    hint,
   );
 }
 

@@ -21,6 +21,11 @@ export function planLines(plan: TopologyPlan, dryRun: boolean): string[] {
       lines.push(`  ${d.field}: ${showValue(d.field, d.actual)} -> ${showValue(d.field, d.desired)}`);
     }
     if (c.start) lines.push(`  starts at stream sequence ${c.start.seq} (${c.start.why})`);
+    if (c.othersReading) {
+      lines.push(
+        `  note: ${c.othersReading.join(", ")} also read(s) it without orderflow's metadata: not taken over from, it starts as declared (if it replaces one of them, \`orderflow setup --prune --force\` takes over where that one stopped; docs/pipeline-changes.md#whose-consumers)`,
+      );
+    }
     const problems = [...(c.repoint?.problems ?? []), ...(c.takeover?.problems ?? [])];
     if (problems.length > 0) lines.push(`  not now: ${problems.join("; ")}`);
   }

@@ -283,6 +283,54 @@ describe("changing a running pipeline", () => {
     expect(send.num_redelivered).toBe(0);
   }, 180_000);
 
+  it("a stage's output renamed (processed -> made, the dispatcher following): refused while the processor's old workers run, as they would keep writing what nothing reads; none lost after", async () => {
+    const server = await startServer();
+    const seed = pipelineFile(SEED);
+    const renamed = pipelineFile([
+      { ...PROCESSOR, output: "made" },
+      { ...DISPATCHER, input: "made" },
+    ]);
+    expect((await runCli(["--config", seed, "setup", "-s", server.url])).code).toBe(0);
+    const nc = await connectTo(server);
+    const jsm = await jetstreamManager(nc);
+    const processor = await startStage(server.url, "processor", seed);
+    const dispatcher = await startStage(server.url, "dispatcher", seed);
+    await publishOrders(nc, 200, { first: 1 });
+    await waitFor("200 completed", async () => (await subjectCounts(jsm))["ORDERS.completed"] === 200);
+    expect(await dispatcher.interrupt()).toBe(0);
+    await waitFor("the processor's pull requests", async () => {
+      return (await jsm.consumers.info("ORDERS", "NEW")).num_waiting > 0;
+    });
+
+    // DISPATCH has nothing unread, but the processor's workers would write the next orders to
+    // ORDERS.processed, which nothing reads once DISPATCH moves.
+    const refused = await runCli(["--config", renamed, "setup", "-s", server.url]);
+    expect(refused.code).toBe(1);
+    const lines = refused.stderr.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(
+      /^orderflow: consumer ORDERS > DISPATCH: cannot re-point from ORDERS\.processed to ORDERS\.made now: the processor workers are running \(\d+ pull request\(s\) wait on NEW\) and may still write ORDERS\.processed, which no declared stage reads any more; stop the processor workers first/,
+    );
+    expect((await jsm.consumers.info("ORDERS", "DISPATCH")).config.filter_subject).toBe("ORDERS.processed");
+
+    expect(await processor.interrupt()).toBe(0);
+    const setup = await runCli(["--config", renamed, "setup", "-s", server.url]);
+    expect(setup.stderr).toBe("");
+    expect(setup.code).toBe(0);
+    expect(setup.stdout).toContain("consumer ORDERS > DISPATCH: re-pointed");
+
+    const processor2 = await startStage(server.url, "processor", renamed);
+    const dispatcher2 = await startStage(server.url, "dispatcher", renamed);
+    await publishOrders(nc, 200, { first: 201 });
+    await waitFor("400 completed", async () => (await subjectCounts(jsm))["ORDERS.completed"] === 400);
+    for (const p of [processor2, dispatcher2]) expect(await p.interrupt()).toBe(0);
+    const completed = await byOrder(nc, "ORDERS.completed");
+    for (let n = 1; n <= 400; n++)
+      expect(completed.get(String(n))?.map((m) => m.payload)).toEqual([`${n},completed`]);
+    const counts = await subjectCounts(jsm);
+    expect([counts["ORDERS.processed"], counts["ORDERS.made"]]).toEqual([200, 200]);
+  }, 120_000);
+
   it("refuses to re-point a consumer whose workers are running, in one line with the hint, changing nothing", async () => {
     const server = await startServer();
     const seed = pipelineFile(SEED);

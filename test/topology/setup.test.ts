@@ -1,14 +1,25 @@
-import { type ConsumerConfig, jetstreamManager } from "@nats-io/jetstream";
+import {
+  AckPolicy,
+  type ConsumerConfig,
+  DeliverPolicy,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+} from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
 import { describe, expect, it } from "vitest";
+import { PipelineChangeRefusedError } from "../../src/common/errors.js";
 import { VERSION } from "../../src/common/version.js";
 import { ConsumerMetadataKey, ownMetadata, settingsHash } from "../../src/topology/consumer-metadata.js";
-import { consumerConfigs, DEFAULT_TOPOLOGY } from "../../src/topology/spec.js";
+import { ensureTopology } from "../../src/topology/ensure.js";
+import { type StageSpec, seedStages } from "../../src/topology/pipeline.js";
+import { consumerConfigs, DEFAULT_TOPOLOGY, type TopologyOptions } from "../../src/topology/spec.js";
 import { runCli } from "../helpers/cli.js";
-import { connectTo } from "../helpers/fixtures.js";
+import { connectTo, publishOrders } from "../helpers/fixtures.js";
 import { startServer } from "../helpers/nats-server.js";
-import { seedTopology } from "../helpers/seed-topology.js";
+import { seedPull, seedTopology } from "../helpers/seed-topology.js";
 import { testServerAtLeast, testServerFeatures, testServerVersion } from "../helpers/server-version.js";
+import { waitFor } from "../helpers/wait.js";
 
 describe("orderflow setup", () => {
   it("creates the stream and all three consumers with every seed setting", async () => {
@@ -175,6 +186,191 @@ describe("orderflow setup", () => {
     expect(res.code).toBe(1);
     expect(res.stderr.trim().split("\n")).toHaveLength(1);
     expect(res.stderr).toMatch(/replicas/i);
+  });
+});
+
+/**
+ * `jsm`, except that reading `consumer` once the stream's consumers were listed (the step between
+ * ensureTopology's plan and its apply) first runs `race`: a worker that starts meanwhile.
+ */
+function racing(jsm: JetStreamManager, consumer: string, race: () => Promise<void>): JetStreamManager {
+  let listed = false;
+  let raced = false;
+  const consumers = new Proxy(jsm.consumers, {
+    get(target, prop) {
+      const v = Reflect.get(target, prop, target) as (...a: unknown[]) => unknown;
+      if (prop === "list") {
+        return (...a: unknown[]) => {
+          listed = true;
+          return v.apply(target, a);
+        };
+      }
+      if (prop === "info") {
+        return async (stream: string, name: string) => {
+          if (listed && name === consumer && !raced) {
+            raced = true;
+            await race();
+          }
+          return v.call(target, stream, name);
+        };
+      }
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+  return new Proxy(jsm, {
+    get: (target, prop) => (prop === "consumers" ? consumers : Reflect.get(target, prop, target)),
+  });
+}
+
+const [PROCESSOR, DISPATCHER] = seedStages("NEW", "DISPATCH") as [StageSpec, StageSpec];
+
+describe("setup: what it must not take for a pipeline change", () => {
+  it("a mistyped --subject-prefix on an idle seed system is refused as before (filter_subject cannot change in place): neither the stream nor a consumer moves", async () => {
+    const server = await startServer();
+    expect((await runCli(["setup", "-s", server.url])).code).toBe(0);
+    const res = await runCli(["setup", "--subject-prefix", "SHOP", "-s", server.url]);
+    expect(res.code).toBe(1);
+    const lines = res.stderr.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^orderflow: consumer ORDERS > NEW: cannot change filter_subject in place/);
+    const jsm = await jetstreamManager(await connectTo(server));
+    expect((await jsm.streams.info("ORDERS")).config.subjects).toEqual(["ORDERS.*"]);
+    expect((await jsm.consumers.info("ORDERS", "NEW")).config.filter_subject).toBe("ORDERS.received");
+    expect((await jsm.consumers.info("ORDERS", "DISPATCH")).config.filter_subject).toBe("ORDERS.processed");
+  });
+
+  it("a seed consumer made by hand with a start sequence is drift, as it always was (not taken for a pipeline change's start)", async () => {
+    const server = await startServer();
+    await seedTopology(server.url);
+    const jsm = await jetstreamManager(await connectTo(server));
+    await jsm.consumers.delete("ORDERS", "NEW");
+    await jsm.consumers.add("ORDERS", {
+      ...(seedPull("NEW", "ORDERS.received") as unknown as ConsumerConfig),
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: 3,
+    });
+    const res = await runCli(["setup", "-s", server.url]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/^orderflow: consumer ORDERS > NEW: cannot change deliver_policy in place/);
+  });
+
+  it.skipIf(!testServerFeatures().metadata)(
+    "a team's own consumer on a step subject (no orderflow metadata) is neither reported for prune nor taken over from",
+    async () => {
+      const server = await startServer();
+      expect((await runCli(["setup", "-s", server.url])).code).toBe(0);
+      const nc = await connectTo(server);
+      const jsm = await jetstreamManager(nc);
+      await jsm.consumers.add("ORDERS", {
+        durable_name: "AUDIT",
+        filter_subject: "ORDERS.received",
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+      });
+      await publishOrders(nc, 20, { first: 1 });
+      const audit = await jetstream(nc).consumers.get("ORDERS", "AUDIT");
+      const batch = await audit.fetch({ max_messages: 10, expires: 5_000 });
+      let read = 0;
+      for await (const m of batch) {
+        await m.ackAck();
+        if (++read === 10) break;
+      }
+      expect((await jsm.consumers.info("ORDERS", "AUDIT")).delivered.stream_seq).toBe(10);
+
+      // NEW gone (deleted by hand): created again, it reads every received order, not after AUDIT's.
+      await jsm.consumers.delete("ORDERS", "NEW");
+      const res = await runCli(["setup", "--prune", "-s", server.url]);
+      expect(res.stderr).toBe("");
+      expect(res.code).toBe(0);
+      expect(res.stdout).not.toMatch(/AUDIT: (not declared|deleted)/);
+      expect(res.stdout).not.toContain("starts at stream sequence");
+      // The plan names it, so an operator who meant NEW to replace it knows how.
+      expect(res.stdout).toContain(
+        "  note: AUDIT also read(s) it without orderflow's metadata: not taken over from, it starts as declared",
+      );
+      const created = await jsm.consumers.info("ORDERS", "NEW");
+      expect(created.config.deliver_policy).toBe("all");
+      expect(created.num_pending).toBe(20);
+      expect((await jsm.consumers.info("ORDERS", "AUDIT")).delivered.stream_seq).toBe(10);
+
+      // --prune --force also counts an unmarked consumer on a step (how a seed-made one is replaced).
+      await jsm.consumers.delete("ORDERS", "NEW");
+      const forced = await runCli(["setup", "--prune", "--force", "--dry-run", "-s", server.url]);
+      expect(forced.code).toBe(0);
+      expect(forced.stdout).toContain(
+        "starts at stream sequence 11 (where AUDIT stopped reading ORDERS.received)",
+      );
+      expect(forced.stdout).toContain("consumer ORDERS > AUDIT: would delete");
+    },
+  );
+
+  it("a consumer on a subject that is no step of the pipeline is never reported or pruned", async () => {
+    const server = await startServer();
+    expect((await runCli(["setup", "-s", server.url])).code).toBe(0);
+    const jsm = await jetstreamManager(await connectTo(server));
+    await jsm.consumers.add("ORDERS", {
+      durable_name: "AUDIT",
+      filter_subject: "ORDERS.audited",
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+    });
+    const res = await runCli(["setup", "--prune", "-s", server.url]);
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    expect(res.stdout).not.toContain("AUDIT");
+    expect((await jsm.consumers.info("ORDERS", "AUDIT")).name).toBe("AUDIT");
+  });
+});
+
+describe("setup re-reads what it plans on just before changing it", () => {
+  it("--prune refuses to delete a consumer a worker started reading after the plan", async () => {
+    const server = await startServer();
+    expect((await runCli(["setup", "-s", server.url])).code).toBe(0);
+    const nc = await connectTo(server);
+    const jsm = await jetstreamManager(nc);
+    const onlyProcessor: TopologyOptions = { ...DEFAULT_TOPOLOGY, stages: [PROCESSOR] };
+    const race = async () => {
+      await publishOrders(nc, 1, { subject: "ORDERS.processed" });
+      const m = await (await jetstream(nc).consumers.get("ORDERS", "DISPATCH")).next({ expires: 5_000 });
+      expect(m?.string()).toBe("1");
+    };
+    const run = ensureTopology(racing(jsm, "DISPATCH", race), onlyProcessor, {
+      server: testServerFeatures(),
+      findUndeclared: true,
+      prune: true,
+    });
+    await expect(run).rejects.toThrow(PipelineChangeRefusedError);
+    await expect(run).rejects.toThrow(
+      /^consumer ORDERS > DISPATCH: not deleted: it moved while setup was planning \(.*in flight 0 -> 1, delivered stream sequence 0 -> 1\)/,
+    );
+    expect((await jsm.consumers.info("ORDERS", "DISPATCH")).num_ack_pending).toBe(1);
+  });
+
+  it("an in-place re-point refuses when orders arrived on the old subject after the plan (no stage would read them)", async () => {
+    const server = await startServer();
+    expect((await runCli(["setup", "-s", server.url])).code).toBe(0);
+    const nc = await connectTo(server);
+    const jsm = await jetstreamManager(nc);
+    // The processor's output renamed processed -> made; the dispatcher follows.
+    const renamed: TopologyOptions = {
+      ...DEFAULT_TOPOLOGY,
+      stages: [
+        { ...PROCESSOR, output: "made" },
+        { ...DISPATCHER, input: "made" },
+      ],
+    };
+    const race = async () => {
+      await publishOrders(nc, 3, { subject: "ORDERS.processed" });
+      // The server counts a consumer's pending shortly after the PubAck (2.10+), not with it.
+      await waitFor("DISPATCH counts them", async () => {
+        return (await jsm.consumers.info("ORDERS", "DISPATCH")).num_pending === 3;
+      });
+    };
+    const run = ensureTopology(racing(jsm, "DISPATCH", race), renamed, { server: testServerFeatures() });
+    await expect(run).rejects.toThrow(
+      "consumer ORDERS > DISPATCH: cannot re-point from ORDERS.processed to ORDERS.made now: 3 order(s) on ORDERS.processed are unread and no declared stage reads ORDERS.processed",
+    );
+    expect((await jsm.consumers.info("ORDERS", "DISPATCH")).config.filter_subject).toBe("ORDERS.processed");
   });
 });
 

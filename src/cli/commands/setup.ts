@@ -82,9 +82,15 @@ Examples:
     });
 }
 
-/** A change to a running pipeline (a re-point, a start position, a deletion) is shown before it is made. */
+/**
+ * A change to a running pipeline (a re-point, a start position, a deletion, a consumer created
+ * beside another reader) is shown before it is made.
+ */
 function needsNotice(plan: TopologyPlan): boolean {
-  return plan.changes.some((c) => c.repoint || c.start) || plan.undeclared.some((u) => u.action !== "kept");
+  return (
+    plan.changes.some((c) => c.repoint || c.start || c.othersReading) ||
+    plan.undeclared.some((u) => u.action !== "kept")
+  );
 }
 
 function report(plan: TopologyPlan, flags: SetupFlags, dryRun: boolean, stream: string): void {
