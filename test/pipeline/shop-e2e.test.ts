@@ -11,7 +11,7 @@ import { startWorker, type WorkerProcess } from "../helpers/workers.js";
 import { countOf, goodOrders, publishAll } from "../reliability/faults-harness.js";
 
 // Paced so orders keep arriving while the kills land, whatever the machine.
-const N = 4_000;
+const N = 2_500;
 const PER_SECOND = 500;
 
 describe("the shop example: five stages from a pipeline file, worker processes SIGKILLed mid-run", () => {
