@@ -23,7 +23,8 @@ export {
 export type { Logger } from "./common/logger.js";
 export { type ServerFeatures, serverFeatures } from "./common/server-features.js";
 export type {
-  DeliveryFacts,
+  Delivery,
+  DeliverySource,
   DeliverySpan,
   EventAttributes,
   SendFacts,

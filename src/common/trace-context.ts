@@ -54,6 +54,38 @@ export function parseTraceparent(value: string | undefined): TraceContext | unde
   return { traceId, spanId, flags: Number.parseInt(flagsHex, 16) };
 }
 
+/**
+ * The flags of a `traceparent` in the form every W3C propagator writes (version 00, lowercase, 55
+ * characters), checked character by character with nothing allocated; -1 for any other value,
+ * which `parseTraceparent` then reads (or refuses). The same verdict as `parseTraceparent` on the
+ * values it accepts: the hot path of a traced worker asks this once per order.
+ */
+export function plainTraceparentFlags(v: string): number {
+  if (v.length !== VERSION_00_LENGTH || v.charCodeAt(0) !== 0x30 || v.charCodeAt(1) !== 0x30) return -1;
+  if (v.charCodeAt(2) !== DASH || v.charCodeAt(35) !== DASH || v.charCodeAt(52) !== DASH) return -1;
+  if (!lowerHex(v, 3, 35) || !lowerHex(v, 36, 52) || !lowerHex(v, 53, 55)) return -1;
+  return (hexDigit(v.charCodeAt(53)) << 4) | hexDigit(v.charCodeAt(54));
+}
+
+const DASH = 0x2d;
+
+/** Lowercase hex from `start` to `end`, not all zero (an all-zero trace or span id is invalid; flags 00 are not). */
+function lowerHex(v: string, start: number, end: number): boolean {
+  let nonZero = end - start === 2;
+  for (let i = start; i < end; i++) {
+    const d = hexDigit(v.charCodeAt(i));
+    if (d < 0) return false;
+    if (d !== 0) nonZero = true;
+  }
+  return nonZero;
+}
+
+function hexDigit(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x61 + 10;
+  return -1;
+}
+
 /** A version-00 `traceparent` value; throws RangeError on an id that is not valid hex of its length or all zero. */
 export function formatTraceparent(ctx: {
   traceId: string;

@@ -1,4 +1,4 @@
-import type { MsgHdrs } from "@nats-io/nats-core";
+import type { Msg, MsgHdrs } from "@nats-io/nats-core";
 
 /**
  * What orderflow asks of tracing, with no OpenTelemetry in it: the stage worker, the publishers and
@@ -15,8 +15,12 @@ export interface Tracing {
    * span links to the context found in those headers (a replay links to its dead letter).
    */
   send(h: MsgHdrs, facts: SendFacts): SendSpan;
-  /** A `process` span for one delivery, the child of the context in the input's headers, if any. */
-  process(input: MsgHdrs | undefined, facts: DeliveryFacts): DeliverySpan;
+  /**
+   * A `process` span for one delivery, the child of the context in the input's headers, if any.
+   * Only `traceparent` (and `tracestate`) are read from the message, and `delivery` and `source` only
+   * when the delivery is sampled: a sampled-out order costs no decoding.
+   */
+  process(input: Msg, delivery: Delivery, source: DeliverySource): DeliverySpan;
   /** Exports what is buffered and stops; for the command's stop path. */
   shutdown(): Promise<void>;
 }
@@ -36,18 +40,27 @@ export interface SendSpan {
   end(error?: unknown): void;
 }
 
-export interface DeliveryFacts {
-  subject: string;
-  stream: string;
-  consumer: string;
-  seq: number;
-  deliveryCount: number;
+/** One delivery, as a span records it (read only when the delivery is sampled). */
+export interface Delivery {
+  /** The input's subject. */
+  readonly subject: string;
+  /** Its stream sequence. */
+  readonly seq: number;
+  readonly deliveryCount: number;
+}
+
+/** Where a stage's deliveries come from: the same for every delivery of one worker. */
+export interface DeliverySource {
+  readonly stream: string;
+  readonly consumer: string;
 }
 
 /** Attribute values an event may carry. */
 export type EventAttributes = Record<string, string | number | boolean>;
 
 export interface DeliverySpan {
+  /** Whether this delivery is sampled: spans and events are recorded only then. */
+  readonly recording: boolean;
   /** Runs `fn` with this delivery's span active (a handler's own instrumented calls become children). */
   run<T>(fn: () => T): T;
   /** The order number, once read from the payload. */

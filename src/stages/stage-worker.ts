@@ -1,11 +1,11 @@
 import { EventEmitter } from "node:events";
-import type { Msg, MsgHdrs, NatsConnection } from "@nats-io/nats-core";
+import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import { type AckBody, nak } from "../common/ack-protocol.js";
 import { readDelivery } from "../common/ack-subject.js";
 import { CallbackGuard } from "../common/callback-guard.js";
 import { errorMessage, HandlerTimeoutError, LateRedeliveryError, OrderflowError } from "../common/errors.js";
 import { type Logger, silentLogger } from "../common/logger.js";
-import type { Tracing } from "../common/tracing.js";
+import type { DeliverySource, Tracing } from "../common/tracing.js";
 import { MAX_ATTEMPTS_REASON, TIMEOUT_REASON } from "./dead-letter.js";
 import { HandlerFailures } from "./handler-failures.js";
 import { HandlerRunner } from "./handler-runner.js";
@@ -85,6 +85,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
   private lastProblem = "";
   private readonly pullTracker: PullStatusTracker;
   private readonly tracing: Tracing | undefined;
+  private readonly traceSource: DeliverySource;
 
   constructor(
     nc: NatsConnection,
@@ -100,6 +101,7 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
     this.guard = new CallbackGuard(this.logger);
     this.debug = this.logger.isLevelEnabled("debug");
     this.tracing = deps.tracing;
+    this.traceSource = { stream: this.options.stream, consumer: stage.consumer };
     this.infraNak = nak(this.options.infraRetryMs);
     this.runner = new HandlerRunner({
       nc,
@@ -337,27 +339,14 @@ export class StageWorker extends EventEmitter<StageWorkerEvents> {
   }
 
   /**
-   * Only when traced: reads the input's headers, which an untraced worker never decodes. Best
-   * effort: headers that do not decode (a name with a space, a colon, non-ASCII) or a failing span
-   * leave the order untraced and reported, never given back (it would come back forever, since no
-   * handler failure is counted).
+   * Only when traced. Best effort: headers that do not decode or a failing span leave the order
+   * untraced and reported, never given back (it would come back forever, since no handler failure
+   * is counted).
    */
   private startTrace(tracing: Tracing, e: InFlight, msg: Msg): void {
     try {
-      let input: MsgHdrs | undefined;
-      try {
-        input = msg.headers;
-      } catch (err) {
-        this.guard.report(`${this.stage.name} tracing: input headers`, err);
-      }
-      e.trace = tracing.process(input, {
-        subject: msg.subject,
-        stream: this.options.stream,
-        consumer: this.stage.consumer,
-        seq: e.seq,
-        deliveryCount: e.deliveryCount,
-      });
-      if (e.deliveryCount > 1) {
+      e.trace = tracing.process(msg, e, this.traceSource);
+      if (e.deliveryCount > 1 && e.trace.recording) {
         e.trace.event("redelivery", { "messaging.nats.delivery_count": e.deliveryCount, attempt: e.attempt });
       }
     } catch (err) {

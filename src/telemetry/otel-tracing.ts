@@ -3,7 +3,7 @@
  * instrumentation, set up from the standard OTEL_* environment. Imported only by tracing.ts, and
  * only when tracing is on: a process without tracing loads none of this.
  */
-import { Match, type MsgHdrs } from "@nats-io/nats-core";
+import type { Msg, MsgHdrs } from "@nats-io/nats-core";
 import {
   type Attributes,
   type Context,
@@ -50,15 +50,18 @@ import {
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from "@opentelemetry/semantic-conventions";
 import { errorMessage, TracingConfigError } from "../common/errors.js";
 import { type Logger, setLogTraceFields } from "../common/logger.js";
+import { rawHeader, setHeader } from "../common/raw-headers.js";
 import {
   headerIgnoringCase,
   parseTraceparent,
+  plainTraceparentFlags,
   TRACEPARENT_HEADER,
   TRACESTATE_HEADER,
   type TraceContext,
 } from "../common/trace-context.js";
 import type {
-  DeliveryFacts,
+  Delivery,
+  DeliverySource,
   DeliverySpan,
   EventAttributes,
   SendFacts,
@@ -90,13 +93,9 @@ const Attr = {
 const NATS = "nats";
 const SCOPE = "orderflow";
 
-/** NATS headers as a carrier: the W3C propagator writes lowercase names; reading ignores case. */
+/** NATS headers as a carrier for the W3C propagator, which writes lowercase names. */
 const headerSetter: TextMapSetter<MsgHdrs> = {
   set: (h, key, value) => h.set(key, value),
-};
-const headerGetter: TextMapGetter<MsgHdrs> = {
-  keys: (h) => h.keys(),
-  get: (h, key) => h.get(key, Match.IgnoreCase) || undefined,
 };
 const recordGetter: TextMapGetter<Readonly<Record<string, string>>> = {
   keys: (r) => Object.keys(r),
@@ -280,10 +279,11 @@ class DecidedIdGenerator implements IdGenerator {
   }
 }
 
-/** The context an unsampled message carries on: its trace, flags without "sampled", no span recorded. */
+/**
+ * The context an unsampled message carries on: its trace, flags without "sampled", no span
+ * recorded. Always a version-00 `traceparent`, so the ids are at fixed places in it.
+ */
 interface Unsampled {
-  traceId: string;
-  spanId: string;
   traceparent: string;
   tracestate: string | undefined;
 }
@@ -304,7 +304,7 @@ function hex2(n: number): string {
  * never the span's name, attributes or links. A sampled span is then built by the SDK as before.
  */
 class EarlySampling {
-  private readonly parentBased: boolean;
+  readonly parentBased: boolean;
 
   constructor(
     private readonly sampler: Sampler,
@@ -352,17 +352,7 @@ function unsampled(
   flags: number,
   tracestate: string | undefined,
 ): Unsampled {
-  return { traceId, spanId, traceparent: `00-${traceId}-${spanId}-${hex2(flags)}`, tracestate };
-}
-
-/** The input's `traceparent` (as the W3C propagator writes it, lowercase, else in any case) and `tracestate`. */
-function inputContext(input: MsgHdrs | undefined): [TraceContext | undefined, string | undefined] {
-  if (!input) return [undefined, undefined];
-  const parent = parseTraceparent(
-    input.get(TRACEPARENT_HEADER) || input.get(TRACEPARENT_HEADER, Match.IgnoreCase) || undefined,
-  );
-  if (!parent) return [undefined, undefined];
-  return [parent, input.get(TRACESTATE_HEADER, Match.IgnoreCase) || undefined];
+  return { traceparent: `00-${traceId}-${spanId}-${hex2(flags)}`, tracestate };
 }
 
 class OtelTracing implements Tracing {
@@ -388,38 +378,58 @@ class OtelTracing implements Tracing {
     }
   }
 
-  process(input: MsgHdrs | undefined, f: DeliveryFacts): DeliverySpan {
-    const [inputParent, tracestate] = inputContext(input);
-    const u = this.sampling.decide(inputParent, tracestate, SpanKind.CONSUMER);
+  process(input: Msg, d: Delivery, src: DeliverySource): DeliverySpan {
+    const traceparent = rawHeader(input, TRACEPARENT_HEADER);
+    if (traceparent !== undefined && this.sampling.parentBased) {
+      // The common case downstream of a traced stage, decided on the parent's flag alone: sampled
+      // out, the input's context goes on as it came, with nothing parsed or built.
+      const flags = plainTraceparentFlags(traceparent);
+      if (flags >= 0 && (flags & SAMPLED_FLAG) === 0) {
+        return new UnsampledDelivery({ traceparent, tracestate: rawHeader(input, TRACESTATE_HEADER) });
+      }
+    }
+    const parent = parseTraceparent(traceparent);
+    const tracestate = parent ? rawHeader(input, TRACESTATE_HEADER) : undefined;
+    const u = this.sampling.decide(parent, tracestate, SpanKind.CONSUMER);
     if (u) return new UnsampledDelivery(u);
     try {
-      return this.processSampled(input, inputParent, f);
+      return this.processSampled(input, parent, tracestate, d, src);
     } finally {
       this.sampling.clear();
     }
   }
 
   private processSampled(
-    input: MsgHdrs | undefined,
-    inputParent: TraceContext | undefined,
-    f: DeliveryFacts,
+    input: Msg,
+    parentContext: TraceContext | undefined,
+    tracestate: string | undefined,
+    d: Delivery,
+    src: DeliverySource,
   ): DeliverySpan {
-    const parent =
-      input && inputParent ? propagation.extract(ROOT_CONTEXT, input, headerGetter) : ROOT_CONTEXT;
+    // The span context the W3C propagator would extract from the same two headers.
+    const parent = parentContext
+      ? trace.setSpanContext(ROOT_CONTEXT, {
+          traceId: parentContext.traceId,
+          spanId: parentContext.spanId,
+          traceFlags: parentContext.flags,
+          isRemote: true,
+          traceState: tracestate === undefined ? undefined : createTraceState(tracestate),
+        })
+      : ROOT_CONTEXT;
     const attributes: Attributes = {
       [Attr.System]: NATS,
       [Attr.OperationType]: "process",
       [Attr.OperationName]: "process",
-      [Attr.Destination]: f.subject,
-      [Attr.ConsumerGroup]: f.consumer,
-      [Attr.Stream]: f.stream,
-      [Attr.StreamSeq]: f.seq,
-      [Attr.DeliveryCount]: f.deliveryCount,
+      [Attr.Destination]: d.subject,
+      [Attr.ConsumerGroup]: src.consumer,
+      [Attr.Stream]: src.stream,
+      [Attr.StreamSeq]: d.seq,
+      [Attr.DeliveryCount]: d.deliveryCount,
     };
-    const inputId = input?.get("Nats-Msg-Id", Match.IgnoreCase);
+    const inputId = rawHeader(input, "nats-msg-id");
     if (inputId) attributes[Attr.MessageId] = inputId;
     const span = this.tracer.startSpan(
-      `process ${f.subject}`,
+      `process ${d.subject}`,
       { kind: SpanKind.CONSUMER, attributes },
       parent,
     );
@@ -434,8 +444,8 @@ class OtelTracing implements Tracing {
 const NO_SEND: SendSpan = { end: () => undefined };
 
 function sendUnsampled(h: MsgHdrs, u: Unsampled): SendSpan {
-  h.set(TRACEPARENT_HEADER, u.traceparent);
-  if (u.tracestate !== undefined) h.set(TRACESTATE_HEADER, u.tracestate);
+  setHeader(h, TRACEPARENT_HEADER, u.traceparent);
+  if (u.tracestate !== undefined) setHeader(h, TRACESTATE_HEADER, u.tracestate);
   return NO_SEND;
 }
 
@@ -470,6 +480,8 @@ class OtelSendSpan implements SendSpan {
 }
 
 class OtelDeliverySpan implements DeliverySpan {
+  readonly recording = true;
+
   constructor(
     private readonly tracer: Tracer,
     private readonly span: Span,
@@ -514,13 +526,15 @@ class OtelDeliverySpan implements DeliverySpan {
  * instrumented calls propagate the order's trace, unsampled, and its log lines carry the ids.
  */
 class UnsampledDelivery implements DeliverySpan {
+  readonly recording = false;
   private ctx: Context | undefined;
 
   constructor(private readonly u: Unsampled) {}
 
   run<T>(fn: () => T): T {
     if (this.ctx === undefined) {
-      const { traceId, spanId, tracestate } = this.u;
+      const { traceId, spanId } = idsOf(this.u.traceparent);
+      const { tracestate } = this.u;
       const span = trace.wrapSpanContext({
         traceId,
         spanId,
@@ -553,6 +567,12 @@ class UnsampledDelivery implements DeliverySpan {
   }
 
   logFields(): { trace_id: string; span_id: string } {
-    return { trace_id: this.u.traceId, span_id: this.u.spanId };
+    const { traceId, spanId } = idsOf(this.u.traceparent);
+    return { trace_id: traceId, span_id: spanId };
   }
+}
+
+/** The ids of a version-00 `traceparent`, at their fixed places. */
+function idsOf(traceparent: string): { traceId: string; spanId: string } {
+  return { traceId: traceparent.slice(3, 35), spanId: traceparent.slice(36, 52) };
 }

@@ -1,9 +1,16 @@
 import { jetstream } from "@nats-io/jetstream";
-import { headers, Match, type MsgHdrs } from "@nats-io/nats-core";
+import { headers, Match, type Msg, type MsgHdrs } from "@nats-io/nats-core";
 import { describe, expect, it } from "vitest";
 import { publishRun } from "../../src/bench/order-publisher.js";
 import { silentLogger } from "../../src/common/logger.js";
-import type { DeliveryFacts, DeliverySpan, SendFacts, SendSpan, Tracing } from "../../src/common/tracing.js";
+import type {
+  Delivery,
+  DeliverySource,
+  DeliverySpan,
+  SendFacts,
+  SendSpan,
+  Tracing,
+} from "../../src/common/tracing.js";
 import { PublishJobs } from "../../src/dashboard/publish-jobs.js";
 import { createStageWorker } from "../../src/runtime/create-stage-worker.js";
 import { LateRedeliveries } from "../../src/stages/output-ledger.js";
@@ -15,7 +22,7 @@ import { waitFor } from "../helpers/wait.js";
 
 /** What the worker asked of its tracing, per delivery, in order. */
 interface Recorded {
-  facts: DeliveryFacts;
+  facts: Delivery & DeliverySource;
   parent: string | undefined;
   orderNo?: string;
   calls: string[];
@@ -40,15 +47,16 @@ class RecordingTracing implements Tracing {
       },
     };
   }
-  process(input: MsgHdrs | undefined, facts: DeliveryFacts): DeliverySpan {
+  process(input: Msg, d: Delivery, source: DeliverySource): DeliverySpan {
     const r: Recorded = {
-      facts,
-      parent: input?.get("traceparent", Match.IgnoreCase) || undefined,
+      facts: { subject: d.subject, seq: d.seq, deliveryCount: d.deliveryCount, ...source },
+      parent: input.headers?.get("traceparent", Match.IgnoreCase) || undefined,
       calls: [],
       ranHandler: false,
     };
     this.deliveries.push(r);
     return {
+      recording: true,
       run: <T>(fn: () => T): T => {
         r.ranHandler = true;
         return fn();
