@@ -22,10 +22,20 @@ export interface PubAckListener<T> {
   inboxFailed(err: Error): void;
 }
 
-interface Pending<T> {
-  token: T;
-  subject: string;
-  deadline: number;
+/**
+ * One publish awaiting its PubAck. A class, not an object literal: V8 may decide that a literal's
+ * allocation site makes long-lived objects (it sees a worker's first burst of orders all alive at
+ * once) and from then on allocate every one in the old generation, where each entry keeps its order
+ * (message, buffers, headers) alive past young-generation collections until a full one: that
+ * tripled a worker's GC time (docs/benchmarks.md, "Tracing"). Objects made with `new` are not
+ * pretenured that way.
+ */
+class Pending<T> {
+  constructor(
+    readonly token: T,
+    readonly subject: string,
+    readonly deadline: number,
+  ) {}
 }
 
 /**
@@ -79,7 +89,7 @@ export class PubAckWindow<T> {
       this.listener.pubFailed(token, refusedByClient(subject, err));
       return;
     }
-    this.pending.set(id, { token, subject, deadline: Date.now() + this.opts.timeoutMs });
+    this.pending.set(id, new Pending(token, subject, Date.now() + this.opts.timeoutMs));
   }
 
   private onReply(err: Error | null, msg: Msg | undefined): void {

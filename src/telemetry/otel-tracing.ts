@@ -281,11 +281,15 @@ class DecidedIdGenerator implements IdGenerator {
 
 /**
  * The context an unsampled message carries on: its trace, flags without "sampled", no span
- * recorded. Always a version-00 `traceparent`, so the ids are at fixed places in it.
+ * recorded. Always a version-00 `traceparent`, so the ids are at fixed places in it. A class rather
+ * than an object literal, as the PubAck window's entries are (pub-ack-window.ts): one per order,
+ * held until the order is released, and never to be pretenured.
  */
-interface Unsampled {
-  traceparent: string;
-  tracestate: string | undefined;
+class Unsampled {
+  constructor(
+    readonly traceparent: string,
+    readonly tracestate: string | undefined,
+  ) {}
 }
 
 const NO_ATTRIBUTES: Attributes = {};
@@ -352,7 +356,7 @@ function unsampled(
   flags: number,
   tracestate: string | undefined,
 ): Unsampled {
-  return { traceparent: `00-${traceId}-${spanId}-${hex2(flags)}`, tracestate };
+  return new Unsampled(`00-${traceId}-${spanId}-${hex2(flags)}`, tracestate);
 }
 
 class OtelTracing implements Tracing {
@@ -385,7 +389,7 @@ class OtelTracing implements Tracing {
       // out, the input's context goes on as it came, with nothing parsed or built.
       const flags = plainTraceparentFlags(traceparent);
       if (flags >= 0 && (flags & SAMPLED_FLAG) === 0) {
-        return new UnsampledDelivery({ traceparent, tracestate: rawHeader(input, TRACESTATE_HEADER) });
+        return new UnsampledDelivery(new Unsampled(traceparent, rawHeader(input, TRACESTATE_HEADER)));
       }
     }
     const parent = parseTraceparent(traceparent);
