@@ -50,10 +50,11 @@ export interface BenchOptions {
    */
   compareSync: boolean;
   /**
-   * `--otel`: the throughput phase three more times in the same run, on fresh streams with fresh
-   * workers: without tracing, then traced with every order sampled, then with 1% sampled
-   * (parent-based trace-id ratio), the spans exported over OTLP/HTTP to a sink in the bench process;
-   * orders/s and the workers' CPU per order for each. Default false.
+   * `--otel`: the throughput phase five more times in the same run, on fresh streams with fresh
+   * workers: without tracing, with 1% sampled (parent-based trace-id ratio), 1% again, without
+   * again, then with every order sampled, the spans exported over OTLP/HTTP to a sink in the bench
+   * process; orders/s and the workers' CPU per order for each (off and 1% over their two runs).
+   * Default false.
    */
   compareOtel: boolean;
   /**

@@ -79,11 +79,13 @@ export function reportRows(r: BenchResult): Array<[string, string]> {
   }
   if (r.otel) {
     const x = r.otel;
+    const runs = (p: TracedPhase) =>
+      p.runs > 1 ? `, ${p.runs} runs: ${p.runOrdersPerSec.map(f0).join(" and ")} orders/s` : "";
     const phase = (p: TracedPhase) =>
-      `${f0(p.ordersPerSec)} orders/s, ${f2(p.cpuUsPerOrder)} µs worker CPU per order (${f2(p.ms / 1000)} s, counts ${p.exact ? "exact" : "MISMATCH"}; ${f0(p.exportRequests)} OTLP requests, ${f0(p.exportBytes / 1024)} KiB)`;
-    rows.push([`throughput, tracing off, same run (${f0(x.orders)} orders)`, phase(x.off)]);
-    rows.push(["throughput, traced, 100% sampled", phase(x.all)]);
+      `${f0(p.ordersPerSec)} orders/s, ${f2(p.cpuUsPerOrder)} µs worker CPU per order (${f2(p.ms / 1000)} s${runs(p)}, counts ${p.exact ? "exact" : "MISMATCH"}; ${f0(p.exportRequests)} OTLP requests, ${f0(p.exportBytes / 1024)} KiB)`;
+    rows.push([`throughput, tracing off, same run (${f0(x.orders)} orders per run)`, phase(x.off)]);
     rows.push(["throughput, traced, 1% sampled", phase(x.onePercent)]);
+    rows.push(["throughput, traced, 100% sampled", phase(x.all)]);
     rows.push([
       "traced ÷ off (orders/s)",
       `100%: ${f2(x.allRatio)}×, 1%: ${f2(x.onePercentRatio)}×; CPU per order 100%: ${f2(x.all.cpuUsPerOrder / x.off.cpuUsPerOrder)}×, 1%: ${f2(x.onePercent.cpuUsPerOrder / x.off.cpuUsPerOrder)}×`,

@@ -141,7 +141,9 @@ export interface BenchResult {
   };
   /**
    * `--otel`: the throughput phase without tracing, traced with every order sampled, and with 1%
-   * sampled, each on a fresh stream with fresh workers, in the same run.
+   * sampled, each on a fresh stream with fresh workers, in the same run. Off and 1% are timed twice
+   * each, in the order off, 1%, 1%, off (then 100%), so that a machine speeding up or slowing down
+   * over the run weighs on both alike; their figures are over both runs.
    */
   otel?: {
     orders: number;
@@ -164,15 +166,20 @@ export interface BenchResult {
   command: string;
 }
 
-/** One phase of `bench --otel`. */
+/** One phase of `bench --otel` (off and 1%: both of its runs together). */
 export interface TracedPhase {
   /** The share of orders sampled: 0 (tracing off), 1, 0.01. */
   sampled: number;
+  /** How many times the phase ran; the figures below are over all of them (orders/s: all orders ÷ all time). */
+  runs: number;
+  /** Wall time of all its runs together. */
   ms: number;
   ordersPerSec: number;
   exact: boolean;
   /** The worker processes' CPU time (user + system) over the phase ÷ orders, µs (all stages together). */
   cpuUsPerOrder: number;
+  /** The orders/s of each run, in the order they ran. */
+  runOrdersPerSec: number[];
   /** OTLP export requests and bytes the sink received during the phase. */
   exportRequests: number;
   exportBytes: number;

@@ -161,10 +161,15 @@ export default function (order) {
     const r = JSON.parse(res.stdout);
     expect(r.otel).toMatchObject({
       orders: 1000,
-      off: { sampled: 0, exact: true, exportRequests: 0, exportBytes: 0 },
-      all: { sampled: 1, exact: true },
-      onePercent: { sampled: 0.01, exact: true },
+      off: { sampled: 0, runs: 2, exact: true, exportRequests: 0, exportBytes: 0 },
+      all: { sampled: 1, runs: 1, exact: true },
+      onePercent: { sampled: 0.01, runs: 2, exact: true },
     });
+    // Off and 1% are each over their two runs: all orders over all time.
+    for (const p of [r.otel.off, r.otel.onePercent]) {
+      expect(p.runOrdersPerSec).toHaveLength(2);
+      expect(p.ordersPerSec).toBeCloseTo((2 * 1000 * 1000) / p.ms, 6);
+    }
     // Every order's spans went out at 100%; at 1% about a hundredth of them.
     expect(r.otel.all.exportRequests).toBeGreaterThan(0);
     expect(r.otel.all.exportBytes).toBeGreaterThan(r.otel.onePercent.exportBytes * 5);

@@ -111,9 +111,10 @@ With a pipeline file (--config, ORDERFLOW_CONFIG, or orderflow.config.* here) th
 tuning from the file (--batch and --max-in-flight override it when given), publishes to the first
 stage's input, times each order to the last stage's output and reports CPU per order by stage.
 
-With --otel the bench times the throughput phase three more times on fresh workers: without
-tracing, traced with every order sampled, and with 1% sampled, exporting over OTLP/HTTP to a sink
-of its own; it prints orders/s and the workers' CPU per order for each.`,
+With --otel the bench times the throughput phase five more times on fresh workers: without
+tracing, with 1% of orders sampled, 1% again, without again (so drift over the run weighs on both
+alike), then with every order sampled, exporting over OTLP/HTTP to a sink of its own; it prints
+orders/s and the workers' CPU per order for each.`,
       )
       .action(async (flags: BenchFlags, cmd: Command) => {
         const ctx = commandContext(cmd, "bench");
