@@ -47,13 +47,17 @@ interface PhaseResult {
  * the measured phase had (when its latency phase was on), and with an `orderflow indexer` reading
  * the stream when `indexDir` is given; counts verified from the stream.
  */
+/**
+ * `warm`: whether to send the warm-up orders first (true: `phases.WARM_UP_ORDERS`), or how many.
+ */
 async function freshPhase(
   c: RunContext,
   builtIn: boolean,
-  warm: boolean,
+  warm: boolean | number,
   indexDir?: string,
   workerEnv?: NodeJS.ProcessEnv,
 ): Promise<PhaseResult> {
+  const warmUpOrders = warm === true ? phases.WARM_UP_ORDERS : warm === false ? 0 : warm;
   await phases.freshTopology(c.jsm, c.t);
   const workers = await c.startWorkers(builtIn, c.server, workerEnv);
   const ix = indexDir
@@ -66,7 +70,7 @@ async function freshPhase(
   try {
     await ix?.started();
     await watcher.start();
-    if (warm) await phases.warmUp(c.nc, watcher, c.t, c.o);
+    if (warmUpOrders > 0) await phases.warmUp(c.nc, watcher, c.t, c.o, warmUpOrders);
     const pid = ix?.child.pid;
     const cpu0 = pid ? await readCpuSeconds(pid) : 0;
     const workersCpu0 = await workersCpuSeconds(workers);
@@ -74,7 +78,7 @@ async function freshPhase(
     const workersCpu1 = await workersCpuSeconds(workers);
     const cpu1 = pid ? await readCpuSeconds(pid) : 0;
     await ix?.sample();
-    const verified = await phases.verify(c.jsm, c.t, c.o.orders + (warm ? phases.WARM_UP_ORDERS : 0));
+    const verified = await phases.verify(c.jsm, c.t, c.o.orders + warmUpOrders);
     return {
       ms: throughput.ms,
       ordersPerSec: throughput.ordersPerSec,
@@ -201,6 +205,9 @@ function otelEnv(sampled?: { ratio: number; endpoint: string }): NodeJS.ProcessE
   };
 }
 
+/** The warm-up of each `--otel` phase. */
+const TRACED_WARM_UP_ORDERS = 10 * phases.WARM_UP_ORDERS;
+
 /**
  * `--otel`: the throughput phase five times more, on fresh streams with fresh workers, each after a
  * warm-up: tracing off, 1% sampled, 1% again, off again, then every order sampled. Off and 1% (the
@@ -215,8 +222,11 @@ export async function measureOtelCost(c: RunContext): Promise<NonNullable<BenchR
   try {
     // Each phase after a warm-up of its own, as --compare-index's: fresh workers would otherwise
     // spend the phase compiling their code (the SDK's more than the rest), and that is not the
-    // steady cost of tracing.
-    const warm = true;
+    // steady cost of tracing. Ten times the usual warm-up, for every phase alike: at 1% the usual
+    // one samples about 20 orders, too few for V8 to compile the sampled path, which then compiled
+    // inside the timed phase (a worker draining 400,000 stored orders showed 1% sampled at 1.06×
+    // the cost of sampling none once warm, against 1.22× over its first 100,000).
+    const warm = TRACED_WARM_UP_ORDERS;
     const run = async (ratio: number): Promise<TracedPhase> => {
       const before = sink.counts();
       const p = await freshPhase(

@@ -26,17 +26,18 @@ export async function warmUp(
   watcher: CompletionWatcher,
   t: TopologyOptions,
   o: BenchOptions,
+  count = WARM_UP_ORDERS,
 ) {
   const before = watcher.completed;
   await publishRun(nc, {
     subject: subjectOf(t, intakeStep(t)),
     first: FIRST_ORDER + o.orders + o.latencyOrders,
-    count: WARM_UP_ORDERS,
+    count,
     msgIds: false,
     window: o.publishWindow,
     ratePerSec: 0,
   });
-  await watcher.waitFor(before + WARM_UP_ORDERS, 60_000);
+  await watcher.waitFor(before + count, 60_000);
 }
 
 /** End-to-end throughput: `o.orders` published as fast as the server takes them, timed to the last completion. */
