@@ -43,12 +43,10 @@ interface PhaseResult {
 }
 
 /**
- * One more throughput phase of the same run on a fresh stream with fresh workers, after the warm-up
- * the measured phase had (when its latency phase was on), and with an `orderflow indexer` reading
- * the stream when `indexDir` is given; counts verified from the stream.
- */
-/**
- * `warm`: whether to send the warm-up orders first (true: `phases.WARM_UP_ORDERS`), or how many.
+ * One more throughput phase of the same run on a fresh stream with fresh workers, after a warm-up
+ * (`warm`: true for the measured phase's `phases.WARM_UP_ORDERS`, false for none, or how many
+ * orders), and with an `orderflow indexer` reading the stream when `indexDir` is given; counts
+ * verified from the stream.
  */
 async function freshPhase(
   c: RunContext,
