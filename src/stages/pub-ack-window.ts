@@ -26,9 +26,9 @@ export interface PubAckListener<T> {
  * One publish awaiting its PubAck. A class, not an object literal: V8 may decide that a literal's
  * allocation site makes long-lived objects (it sees a worker's first burst of orders all alive at
  * once) and from then on allocate every one in the old generation, where each entry keeps its order
- * (message, buffers, headers) alive past young-generation collections until a full one: that
- * tripled a worker's GC time (docs/benchmarks.md, "Tracing"). Objects made with `new` are not
- * pretenured that way.
+ * (message, buffers, headers) alive past young-generation collections until a full one: in traced
+ * workers that more than doubled the time spent in them and tripled the full collections
+ * (docs/benchmarks.md, "Tracing"). V8 tracks allocation sites for literals, not for `new`.
  */
 class Pending<T> {
   constructor(
